@@ -1,0 +1,151 @@
+//! Bearer-token authentication (DESIGN §4, "Authentication").
+//!
+//! The token is read once at cold start. After a mismatch it is re-read, at most once a minute,
+//! so `opsctl token rotate` takes effect without a redeploy while a flood of bad tokens cannot
+//! turn into a flood of SSM calls. Tokens are compared as SHA-256 digests in constant time, so
+//! neither the content nor the length of the real token leaks through timing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::domain::error::ApiError;
+use crate::ports::{SecretError, SecretSource};
+
+pub const REFRESH_AFTER_MISMATCH: Duration = Duration::from_secs(60);
+
+/// Who may call `POST /chat`.
+pub enum Authenticator {
+    Token(TokenAuthenticator),
+    /// The API is open. Only ever chosen by name (`--auth none`).
+    Disabled,
+}
+
+impl Authenticator {
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+        match self {
+            Authenticator::Token(t) => t.verify(authorization).await,
+            Authenticator::Disabled => Ok(()),
+        }
+    }
+}
+
+pub struct TokenAuthenticator {
+    source: Arc<dyn SecretSource>,
+    state: Mutex<TokenState>,
+    refresh_after: Duration,
+}
+
+struct TokenState {
+    digest: [u8; 32],
+    fetched_at: Instant,
+}
+
+impl TokenAuthenticator {
+    /// Reads the token now; a cold start fails loudly rather than serve with no token.
+    pub async fn load(source: Arc<dyn SecretSource>) -> Result<Self, SecretError> {
+        Self::load_with_refresh(source, REFRESH_AFTER_MISMATCH).await
+    }
+
+    pub async fn load_with_refresh(
+        source: Arc<dyn SecretSource>,
+        refresh_after: Duration,
+    ) -> Result<Self, SecretError> {
+        let token = source.fetch().await?;
+        let state = TokenState { digest: digest(token.as_bytes()), fetched_at: Instant::now() };
+        Ok(Self { source, state: Mutex::new(state), refresh_after })
+    }
+
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+        let presented = authorization.and_then(bearer).ok_or_else(ApiError::unauthorized)?;
+        let presented = digest(presented.as_bytes());
+        let mut state = self.state.lock().await;
+        if bool::from(state.digest.ct_eq(&presented)) {
+            return Ok(());
+        }
+        if state.fetched_at.elapsed() < self.refresh_after {
+            return Err(ApiError::unauthorized());
+        }
+        state.fetched_at = Instant::now();
+        match self.source.fetch().await {
+            Ok(token) => state.digest = digest(token.as_bytes()),
+            // Keep the old token: a transient SSM failure must not lock everyone out.
+            Err(e) => tracing::warn!(error = %e, "could not re-read the API token; keeping the cached one"),
+        }
+        if bool::from(state.digest.ct_eq(&presented)) { Ok(()) } else { Err(ApiError::unauthorized()) }
+    }
+}
+
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::StaticSecret;
+
+    async fn auth(secret: &Arc<StaticSecret>) -> TokenAuthenticator {
+        TokenAuthenticator::load(secret.clone()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepts_the_token_and_rejects_others() {
+        let secret = Arc::new(StaticSecret::new("s3cret-token"));
+        let a = auth(&secret).await;
+        assert!(a.verify(Some("Bearer s3cret-token")).await.is_ok());
+        assert!(a.verify(Some("bearer   s3cret-token ")).await.is_ok());
+        for bad in [None, Some(""), Some("Bearer"), Some("Bearer "), Some("Basic s3cret-token"), Some("s3cret-token"), Some("Bearer s3cret-tokenX")] {
+            let err = a.verify(bad).await.unwrap_err();
+            assert_eq!(err.status, 401, "{bad:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rereads_after_mismatch_at_most_once_a_minute() {
+        let secret = Arc::new(StaticSecret::new("old"));
+        let a = auth(&secret).await;
+        assert_eq!(secret.fetches(), 1);
+        secret.set("new");
+        // Within the minute, the rotated token is not seen yet and SSM is not asked again.
+        for _ in 0..5 {
+            assert!(a.verify(Some("Bearer new")).await.is_err());
+        }
+        assert_eq!(secret.fetches(), 1);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(a.verify(Some("Bearer new")).await.is_ok());
+        assert_eq!(secret.fetches(), 2);
+        // A match never re-reads.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(a.verify(Some("Bearer new")).await.is_ok());
+        assert_eq!(secret.fetches(), 2);
+        // The old token no longer works.
+        assert!(a.verify(Some("Bearer old")).await.is_err());
+        assert_eq!(secret.fetches(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_reread_keeps_the_cached_token() {
+        let secret = Arc::new(StaticSecret::new("tok"));
+        let a = auth(&secret).await;
+        secret.fail_next_fetches(true);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(a.verify(Some("Bearer wrong")).await.is_err());
+        assert!(a.verify(Some("Bearer tok")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn disabled_lets_everyone_in() {
+        assert!(Authenticator::Disabled.verify(None).await.is_ok());
+    }
+}

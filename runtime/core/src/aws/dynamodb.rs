@@ -1,0 +1,188 @@
+//! The conversations table (DESIGN §5) as a [`ConversationStore`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::api::Usage;
+use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
+use crate::ports::{ConversationStore, StoreError};
+
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub struct DynamoConversationStore {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+impl DynamoConversationStore {
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        Self { client, table: table.into(), retention }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
+    match err.as_service_error().and_then(|e| e.code()) {
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
+            StoreError::Throttled
+        }
+        _ => StoreError::Unavailable(super::describe(&err)),
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoConversationStore {
+    async fn recent(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<SealedMessage>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Strongly consistent: a follow-up sent right after a reply must see that reply.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", AttributeValue::S(conversation.to_string()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let mut messages =
+            out.items().iter().map(from_item).collect::<Result<Vec<_>, StoreError>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    async fn append(&self, message: &SealedMessage) -> Result<(), StoreError> {
+        let expires = OffsetDateTime::now_utc().unix_timestamp()
+            + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(message, expires)))
+            // A sort key is unique by construction; refuse to overwrite rather than lose a message.
+            .condition_expression("attribute_not_exists(#ts)")
+            .expression_attribute_names("#ts", "timestamp")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+pub fn to_item(m: &SealedMessage, ttl_epoch_seconds: i64) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("conversation_id".to_owned(), AttributeValue::S(m.conversation_id.to_string())),
+        ("timestamp".to_owned(), AttributeValue::S(m.sort_key.to_string())),
+        ("message_id".to_owned(), AttributeValue::S(m.message_id.to_string())),
+        ("role".to_owned(), AttributeValue::S(m.role.as_str().to_owned())),
+        ("content".to_owned(), AttributeValue::B(Blob::new(m.content.clone()))),
+        ("wrapped_key".to_owned(), AttributeValue::B(Blob::new(m.wrapped_key.clone()))),
+        ("ttl".to_owned(), AttributeValue::N(ttl_epoch_seconds.to_string())),
+    ]);
+    if let Some(model) = &m.model {
+        item.insert("model".to_owned(), AttributeValue::S(model.clone()));
+    }
+    if let Some(u) = m.usage {
+        item.insert("input_tokens".to_owned(), AttributeValue::N(u.input_tokens.to_string()));
+        item.insert("output_tokens".to_owned(), AttributeValue::N(u.output_tokens.to_string()));
+    }
+    item
+}
+
+pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<SealedMessage, StoreError> {
+    let s = |name: &str| -> Result<&String, StoreError> {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing or not a string")))
+    };
+    let b = |name: &str| -> Result<Vec<u8>, StoreError> {
+        item.get(name)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing or not binary")))
+    };
+    let n = |name: &str| -> Option<u32> { item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()) };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("attribute `{what}` is malformed"));
+
+    let usage = match (n("input_tokens"), n("output_tokens")) {
+        (Some(input_tokens), Some(output_tokens)) => Some(Usage { input_tokens, output_tokens }),
+        _ => None,
+    };
+    Ok(SealedMessage {
+        conversation_id: ConversationId::parse(s("conversation_id")?).ok_or_else(|| corrupt("conversation_id"))?,
+        message_id: Uuid::try_parse(s("message_id")?).map_err(|_| corrupt("message_id"))?,
+        sort_key: SortKey::parse(s("timestamp")?).ok_or_else(|| corrupt("timestamp"))?,
+        role: Role::parse(s("role")?).ok_or_else(|| corrupt("role"))?,
+        content: b("content")?,
+        wrapped_key: b("wrapped_key")?,
+        model: item.get("model").and_then(|v| v.as_s().ok()).cloned(),
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_round_trip_and_plaintext_free_layout() {
+        let conv = ConversationId::new();
+        let id = Uuid::new_v4();
+        let m = SealedMessage {
+            conversation_id: conv,
+            message_id: id,
+            sort_key: SortKey::new(OffsetDateTime::now_utc(), id),
+            role: Role::Assistant,
+            content: vec![1, 2, 3],
+            wrapped_key: vec![9; 8],
+            model: Some("m".into()),
+            usage: Some(Usage { input_tokens: 3, output_tokens: 4 }),
+        };
+        let item = to_item(&m, 42);
+        assert_eq!(item["ttl"], AttributeValue::N("42".into()));
+        assert!(matches!(item["content"], AttributeValue::B(_)));
+        assert_eq!(from_item(&item).unwrap(), m);
+    }
+
+    #[test]
+    fn malformed_items_say_which_attribute() {
+        let mut item = to_item(
+            &SealedMessage {
+                conversation_id: ConversationId::new(),
+                message_id: Uuid::nil(),
+                sort_key: SortKey::new(OffsetDateTime::now_utc(), Uuid::nil()),
+                role: Role::User,
+                content: vec![],
+                wrapped_key: vec![],
+                model: None,
+                usage: None,
+            },
+            0,
+        );
+        item.insert("role".into(), AttributeValue::S("system".into()));
+        let err = from_item(&item).unwrap_err().to_string();
+        assert!(err.contains("`role`"), "{err}");
+        item.remove("content");
+        item.insert("role".into(), AttributeValue::S("user".into()));
+        assert!(from_item(&item).unwrap_err().to_string().contains("`content`"));
+    }
+}

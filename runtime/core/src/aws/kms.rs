@@ -1,0 +1,94 @@
+//! KMS as the data-key provider of the envelope cipher.
+//!
+//! Every call carries the encryption context `{app: chatbot, env}`: a wrapped key made for one
+//! environment cannot be unwrapped by another, and CloudTrail shows which one asked.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_kms::Client;
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use zeroize::Zeroizing;
+
+use super::envelope::{DataKey, DataKeyProvider, KeyBytes};
+use crate::ports::CipherError;
+
+#[derive(Clone)]
+pub struct KmsDataKeys {
+    client: Client,
+    key_id: String,
+    context: HashMap<String, String>,
+}
+
+impl KmsDataKeys {
+    pub fn new(client: Client, key_id: impl Into<String>, environment: &str) -> Self {
+        let context = HashMap::from([
+            ("app".to_owned(), "chatbot".to_owned()),
+            ("env".to_owned(), environment.to_owned()),
+        ]);
+        Self { client, key_id: key_id.into(), context }
+    }
+}
+
+fn key_service_error<E>(operation: &'static str, err: aws_sdk_kms::error::SdkError<E>) -> CipherError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let reason = match err.as_service_error().and_then(|e| e.code()) {
+        Some("InvalidCiphertextException") => {
+            "InvalidCiphertextException: the wrapped key belongs to another key or encryption context".to_owned()
+        }
+        Some(code) => format!("{code}: {}", err.as_service_error().and_then(|e| e.message()).unwrap_or("")),
+        None => super::describe(&err),
+    };
+    CipherError::KeyService { operation, reason }
+}
+
+fn to_key(bytes: &[u8], operation: &'static str) -> Result<KeyBytes, CipherError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| CipherError::KeyService {
+        operation,
+        reason: format!("expected a 32-byte AES-256 key, got {} bytes", bytes.len()),
+    })?;
+    Ok(Zeroizing::new(arr))
+}
+
+#[async_trait]
+impl DataKeyProvider for KmsDataKeys {
+    async fn generate(&self) -> Result<DataKey, CipherError> {
+        let out = self
+            .client
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(Some(self.context.clone()))
+            .send()
+            .await
+            .map_err(|e| key_service_error("generate", e))?;
+        let missing = |what: &str| CipherError::KeyService {
+            operation: "generate",
+            reason: format!("GenerateDataKey returned no {what}"),
+        };
+        let plaintext = out.plaintext().ok_or_else(|| missing("plaintext"))?;
+        let wrapped = out.ciphertext_blob().ok_or_else(|| missing("ciphertext blob"))?;
+        Ok(DataKey { plaintext: to_key(plaintext.as_ref(), "generate")?, wrapped: wrapped.as_ref().to_vec() })
+    }
+
+    async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError> {
+        let out = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped))
+            .set_encryption_context(Some(self.context.clone()))
+            .send()
+            .await
+            .map_err(|e| key_service_error("unwrap", e))?;
+        let plaintext = out.plaintext().ok_or_else(|| CipherError::KeyService {
+            operation: "unwrap",
+            reason: "Decrypt returned no plaintext".to_owned(),
+        })?;
+        to_key(plaintext.as_ref(), "unwrap")
+    }
+}

@@ -1,0 +1,13 @@
+//! The AWS adapters of the ports.
+
+pub mod bedrock;
+pub mod dynamodb;
+pub mod emf;
+pub mod envelope;
+pub mod kms;
+pub mod ssm;
+
+/// An SDK error rendered with its whole source chain, for logs (never for API callers).
+pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
+}

@@ -1,0 +1,178 @@
+//! The chat Lambda's configuration, read once from its environment.
+
+use std::fmt;
+
+use crate::aws::bedrock::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL_ID};
+use crate::domain::prompt::DEFAULT_HISTORY_LENGTH;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    /// The bearer token lives in this SSM SecureString parameter.
+    Token { parameter: String },
+    /// `AUTH_MODE=none`: the API is open. Never a default.
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatConfig {
+    pub environment: String,
+    pub table_name: String,
+    pub kms_key_id: String,
+    pub model_id: String,
+    pub max_tokens: u32,
+    pub history_length: usize,
+    pub retention_days: u32,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    Missing(Vec<&'static str>),
+    Invalid { name: &'static str, value: String, expected: &'static str },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Missing(names) => write!(
+                f,
+                "missing environment variable(s): {}. The compute stack sets them; when running by hand, \
+                 export them first",
+                names.join(", ")
+            ),
+            ConfigError::Invalid { name, value, expected } => {
+                write!(f, "environment variable {name}={value:?} is invalid: expected {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ChatConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads every variable through `get`, reporting all missing ones at once.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut missing = Vec::new();
+        let mut required = |name: &'static str| {
+            get(name).unwrap_or_else(|| {
+                missing.push(name);
+                String::new()
+            })
+        };
+        let environment = required("CHATBOT_ENV");
+        let table_name = required("TABLE_NAME");
+        let kms_key_id = required("KMS_KEY_ID");
+        let auth = match get("AUTH_MODE").as_deref() {
+            None | Some("token") => AuthConfig::Token { parameter: required("API_TOKEN_PARAMETER") },
+            Some("none") => AuthConfig::Disabled,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH_MODE",
+                    value: other.to_owned(),
+                    expected: "`token` (the default) or `none`",
+                });
+            }
+        };
+        if !missing.is_empty() {
+            return Err(ConfigError::Missing(missing));
+        }
+        if environment.is_empty()
+            || environment.len() > 32
+            || !environment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError::Invalid {
+                name: "CHATBOT_ENV",
+                value: environment,
+                expected: "a short lowercase name such as dev, staging or prod",
+            });
+        }
+        Ok(Self {
+            environment,
+            table_name,
+            kms_key_id,
+            model_id: get("MODEL_ID").unwrap_or_else(|| DEFAULT_MODEL_ID.to_owned()),
+            max_tokens: number(&get, "MAX_TOKENS", DEFAULT_MAX_TOKENS, 1, 64_000, "a number of tokens from 1 to 64000")?,
+            history_length: number(&get, "HISTORY_LENGTH", DEFAULT_HISTORY_LENGTH as u32, 0, 100, "a count from 0 to 100")?
+                as usize,
+            retention_days: number(&get, "RETENTION_DAYS", 30, 1, 3650, "a number of days from 1 to 3650")?,
+            auth,
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+    min: u32,
+    max: u32,
+    expected: &'static str,
+) -> Result<u32, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or(ConfigError::Invalid { name, value: raw, expected }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<ChatConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ChatConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("CHATBOT_ENV", "dev"),
+        ("TABLE_NAME", "chatbot-conversations-dev"),
+        ("KMS_KEY_ID", "alias/chatbot-dev"),
+        ("API_TOKEN_PARAMETER", "/chatbot/dev/api-token"),
+    ];
+
+    #[test]
+    fn defaults_fill_the_optional_settings() {
+        let c = cfg(BASE).unwrap();
+        assert_eq!(c.model_id, DEFAULT_MODEL_ID);
+        assert_eq!(c.max_tokens, 1024);
+        assert_eq!(c.history_length, 10);
+        assert_eq!(c.retention_days, 30);
+        assert_eq!(c.auth, AuthConfig::Token { parameter: "/chatbot/dev/api-token".into() });
+    }
+
+    #[test]
+    fn every_missing_variable_is_named_at_once() {
+        let err = cfg(&[("CHATBOT_ENV", "dev")]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing(vec!["TABLE_NAME", "KMS_KEY_ID", "API_TOKEN_PARAMETER"]));
+        assert!(err.to_string().contains("TABLE_NAME, KMS_KEY_ID, API_TOKEN_PARAMETER"));
+    }
+
+    #[test]
+    fn auth_none_needs_no_token_parameter_and_must_be_named() {
+        let vars = [("CHATBOT_ENV", "dev"), ("TABLE_NAME", "t"), ("KMS_KEY_ID", "k"), ("AUTH_MODE", "none")];
+        assert_eq!(cfg(&vars).unwrap().auth, AuthConfig::Disabled);
+        let vars = [("CHATBOT_ENV", "dev"), ("TABLE_NAME", "t"), ("KMS_KEY_ID", "k"), ("AUTH_MODE", "off")];
+        assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "AUTH_MODE", .. })));
+    }
+
+    #[test]
+    fn bad_numbers_are_rejected_with_the_range() {
+        let mut vars = BASE.to_vec();
+        vars.push(("MAX_TOKENS", "0"));
+        let err = cfg(&vars).unwrap_err().to_string();
+        assert!(err.contains("MAX_TOKENS") && err.contains("1 to 64000"), "{err}");
+        let mut vars = BASE.to_vec();
+        vars.push(("HISTORY_LENGTH", "ten"));
+        assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "HISTORY_LENGTH", .. })));
+    }
+}

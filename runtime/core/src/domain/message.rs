@@ -1,0 +1,227 @@
+//! Messages of a conversation, in plaintext and in their sealed (stored) form.
+
+use std::fmt;
+
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::api::Usage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConversationId(Uuid);
+
+impl ConversationId {
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Uuid::try_parse(s).ok().map(Self)
+    }
+}
+
+impl Default for ConversationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+const SORT_TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// The table's range key: RFC 3339 UTC with microseconds, `#`, then the message id.
+///
+/// Fixed-width time first makes the keys sort by time; the message id keeps two messages written
+/// in the same microsecond apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SortKey(String);
+
+impl SortKey {
+    pub fn new(at: OffsetDateTime, message_id: Uuid) -> Self {
+        let utc = at.to_offset(time::UtcOffset::UTC);
+        // The format only has numeric fields of a valid date, so formatting cannot fail; the
+        // fallback keeps the key unique all the same.
+        let stamp = utc.format(SORT_TIME).unwrap_or_else(|_| utc.unix_timestamp_nanos().to_string());
+        Self(format!("{stamp}#{}", message_id.hyphenated()))
+    }
+
+    /// Accepts a key read back from storage, checking its shape.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (stamp, id) = s.split_once('#')?;
+        time::PrimitiveDateTime::parse(stamp.strip_suffix('Z')?, format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
+        ))
+        .ok()?;
+        Uuid::try_parse(id).ok()?;
+        Some(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The instant in the key, to microsecond precision.
+    pub fn time(&self) -> Option<OffsetDateTime> {
+        let stamp = self.0.split_once('#')?.0.strip_suffix('Z')?;
+        let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]");
+        time::PrimitiveDateTime::parse(stamp, fmt).ok().map(|t| t.assume_utc())
+    }
+
+    /// A time for the next message that sorts strictly after this one, even if the clock has
+    /// not moved (or moved back) since.
+    pub fn next_time(&self, now: OffsetDateTime) -> OffsetDateTime {
+        match self.time() {
+            Some(t) if now <= t => t + Duration::microseconds(1),
+            _ => now,
+        }
+    }
+}
+
+impl fmt::Display for SortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A message as the handlers see it: plaintext, never stored as such.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub conversation_id: ConversationId,
+    pub message_id: Uuid,
+    pub sort_key: SortKey,
+    pub role: Role,
+    pub content: String,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+impl Message {
+    pub fn new(conversation_id: ConversationId, role: Role, content: String, at: OffsetDateTime) -> Self {
+        let message_id = Uuid::new_v4();
+        Self {
+            conversation_id,
+            message_id,
+            sort_key: SortKey::new(at, message_id),
+            role,
+            content,
+            model: None,
+            usage: None,
+        }
+    }
+
+    /// Additional authenticated data binding a content blob to this exact item:
+    /// `v1|conversation_id|timestamp|role`.
+    pub fn aad(&self) -> Vec<u8> {
+        aad(&self.conversation_id, &self.sort_key, self.role)
+    }
+}
+
+pub fn aad(conversation_id: &ConversationId, sort_key: &SortKey, role: Role) -> Vec<u8> {
+    format!("v1|{conversation_id}|{sort_key}|{role}").into_bytes()
+}
+
+/// A message as stored: the content is an encrypted blob plus its wrapped data key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedMessage {
+    pub conversation_id: ConversationId,
+    pub message_id: Uuid,
+    pub sort_key: SortKey,
+    pub role: Role,
+    pub content: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+impl SealedMessage {
+    pub fn aad(&self) -> Vec<u8> {
+        aad(&self.conversation_id, &self.sort_key, self.role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn sort_key_is_fixed_width_micros_then_id() {
+        let id = Uuid::nil();
+        let key = SortKey::new(datetime!(2026-11-25 14:24:12.5 UTC), id);
+        assert_eq!(key.as_str(), "2026-11-25T14:24:12.500000Z#00000000-0000-0000-0000-000000000000");
+        assert_eq!(SortKey::parse(key.as_str()), Some(key.clone()));
+        assert_eq!(key.time(), Some(datetime!(2026-11-25 14:24:12.5 UTC)));
+    }
+
+    #[test]
+    fn sort_keys_order_by_time_even_across_seconds() {
+        let a = SortKey::new(datetime!(2026-11-25 14:24:09.999999 UTC), Uuid::max());
+        let b = SortKey::new(datetime!(2026-11-25 14:24:10 UTC), Uuid::nil());
+        assert!(a < b);
+    }
+
+    #[test]
+    fn next_time_is_strictly_later_when_clock_stalls() {
+        let t = datetime!(2026-11-25 14:24:10.000001 UTC);
+        let key = SortKey::new(t, Uuid::new_v4());
+        assert_eq!(key.next_time(t), t + Duration::microseconds(1));
+        assert_eq!(key.next_time(t - Duration::seconds(1)), t + Duration::microseconds(1));
+        let later = t + Duration::seconds(2);
+        assert_eq!(key.next_time(later), later);
+    }
+
+    #[test]
+    fn malformed_sort_keys_are_rejected() {
+        for bad in ["", "2026-11-25T14:24:12Z#x", "nope#00000000-0000-0000-0000-000000000000", "2026-11-25T14:24:12.500000Z"] {
+            assert_eq!(SortKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn aad_binds_conversation_key_and_role() {
+        let conv = ConversationId::parse("6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11").unwrap();
+        let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
+        let aad = aad(&conv, &key, Role::User);
+        assert_eq!(
+            String::from_utf8(aad).unwrap(),
+            "v1|6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11|2026-01-01T00:00:00.000000Z#00000000-0000-0000-0000-000000000000|user"
+        );
+    }
+}

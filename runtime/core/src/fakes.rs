@@ -1,0 +1,369 @@
+//! In-memory doubles of the ports, for tests and benchmarks.
+//!
+//! None of these is ever wired into a deployed Lambda. `LocalKeyring` stands in for KMS with a
+//! random master key that lives only in memory.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use aes_gcm::aead::{KeyInit, OsRng};
+use aes_gcm::Aes256Gcm;
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use crate::aws::envelope::{self, DataKey, DataKeyProvider, KeyBytes};
+use crate::domain::api::Usage;
+use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
+use crate::domain::prompt::{Prompt, RetrievedChunk};
+use crate::ports::*;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A conversation table in a `BTreeMap`, ordered like the DynamoDB table.
+#[derive(Default)]
+pub struct InMemoryConversationStore {
+    items: Mutex<BTreeMap<(ConversationId, SortKey), SealedMessage>>,
+    queries: AtomicUsize,
+    fail_appends: AtomicBool,
+}
+
+impl InMemoryConversationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored message of a conversation, oldest first, as stored (sealed).
+    pub fn stored(&self, conversation: &ConversationId) -> Vec<SealedMessage> {
+        lock(&self.items).iter().filter(|((c, _), _)| c == conversation).map(|(_, m)| m.clone()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn queries(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
+    }
+
+    pub fn fail_appends(&self, fail: bool) {
+        self.fail_appends.store(fail, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl ConversationStore for InMemoryConversationStore {
+    async fn recent(&self, conversation: &ConversationId, limit: usize) -> Result<Vec<SealedMessage>, StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        let items = lock(&self.items);
+        let mut newest: Vec<_> =
+            items.iter().rev().filter(|((c, _), _)| c == conversation).take(limit).map(|(_, m)| m.clone()).collect();
+        newest.reverse();
+        Ok(newest)
+    }
+
+    async fn append(&self, message: &SealedMessage) -> Result<(), StoreError> {
+        if self.fail_appends.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("in-memory store set to fail".into()));
+        }
+        let key = (message.conversation_id, message.sort_key.clone());
+        let mut items = lock(&self.items);
+        if items.contains_key(&key) {
+            return Err(StoreError::Unavailable("an item with this key exists".into()));
+        }
+        items.insert(key, message.clone());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A stand-in for KMS: wraps data keys with an in-memory master key, binding the same
+/// encryption context as KMS would. Clones share the master key and the call counters.
+#[derive(Clone)]
+pub struct LocalKeyring {
+    master: Arc<KeyBytes>,
+    environment: String,
+    generated: Arc<AtomicUsize>,
+    unwrapped: Arc<AtomicUsize>,
+}
+
+impl LocalKeyring {
+    pub fn new(environment: &str) -> Self {
+        Self {
+            master: Arc::new(random_key()),
+            environment: environment.to_owned(),
+            generated: Arc::default(),
+            unwrapped: Arc::default(),
+        }
+    }
+
+    /// The same master key under another encryption context.
+    pub fn with_environment(&self, environment: &str) -> Self {
+        Self { environment: environment.to_owned(), ..self.clone() }
+    }
+
+    pub fn generated(&self) -> usize {
+        self.generated.load(Ordering::SeqCst)
+    }
+
+    pub fn unwrapped(&self) -> usize {
+        self.unwrapped.load(Ordering::SeqCst)
+    }
+
+    /// Key-service calls of either kind.
+    pub fn calls(&self) -> usize {
+        self.generated() + self.unwrapped()
+    }
+
+    fn context(&self) -> Vec<u8> {
+        format!("app=chatbot|env={}", self.environment).into_bytes()
+    }
+}
+
+fn random_key() -> KeyBytes {
+    let key = Aes256Gcm::generate_key(&mut OsRng);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&key);
+    out
+}
+
+#[async_trait]
+impl DataKeyProvider for LocalKeyring {
+    async fn generate(&self) -> Result<DataKey, CipherError> {
+        self.generated.fetch_add(1, Ordering::SeqCst);
+        let plaintext = random_key();
+        let wrapped = envelope::encrypt(&self.master, &plaintext[..], &self.context())?;
+        Ok(DataKey { plaintext, wrapped })
+    }
+
+    async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError> {
+        self.unwrapped.fetch_add(1, Ordering::SeqCst);
+        let refused = || CipherError::KeyService {
+            operation: "unwrap",
+            reason: "the wrapped key belongs to another key or encryption context".into(),
+        };
+        let plain = envelope::decrypt(&self.master, wrapped, &self.context()).map_err(|_| refused())?;
+        let arr: [u8; 32] = plain.as_slice().try_into().map_err(|_| refused())?;
+        Ok(Zeroizing::new(arr))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A chat model that plays a script of replies and failures, then echoes. It records every
+/// prompt it was given.
+pub struct ScriptedModel {
+    id: String,
+    script: Mutex<VecDeque<Result<String, ModelError>>>,
+    prompts: Mutex<Vec<Prompt>>,
+}
+
+impl ScriptedModel {
+    pub fn new(id: &str) -> Self {
+        Self { id: id.to_owned(), script: Mutex::default(), prompts: Mutex::default() }
+    }
+
+    pub fn then_reply(&self, text: &str) -> &Self {
+        lock(&self.script).push_back(Ok(text.to_owned()));
+        self
+    }
+
+    pub fn then_fail(&self, err: ModelError) -> &Self {
+        lock(&self.script).push_back(Err(err));
+        self
+    }
+
+    pub fn prompts(&self) -> Vec<Prompt> {
+        lock(&self.prompts).clone()
+    }
+
+    pub fn last_prompt(&self) -> Option<Prompt> {
+        lock(&self.prompts).last().cloned()
+    }
+}
+
+fn words(s: &str) -> u32 {
+    u32::try_from(s.split_whitespace().count()).unwrap_or(u32::MAX)
+}
+
+#[async_trait]
+impl ChatModel for ScriptedModel {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
+        lock(&self.prompts).push(prompt.clone());
+        let next = lock(&self.script).pop_front();
+        let text = match next {
+            Some(r) => r?,
+            None => {
+                let last = prompt.turns.iter().rev().find(|t| t.role == Role::User);
+                format!("echo: {}", last.map(|t| t.text.as_str()).unwrap_or(""))
+            }
+        };
+        let input = words(&prompt.system) + prompt.turns.iter().map(|t| words(&t.text)).sum::<u32>();
+        Ok(ModelReply { model: self.id.clone(), usage: Usage { input_tokens: input, output_tokens: words(&text) }, text })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+pub struct RecordingMetrics {
+    turns: Mutex<Vec<TurnMetrics>>,
+}
+
+impl RecordingMetrics {
+    pub fn turns(&self) -> Vec<TurnMetrics> {
+        lock(&self.turns).clone()
+    }
+}
+
+#[async_trait]
+impl MetricsSink for RecordingMetrics {
+    async fn record_turn(&self, metrics: &TurnMetrics) {
+        lock(&self.turns).push(*metrics);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A secret whose value tests can rotate, counting reads.
+pub struct StaticSecret {
+    value: Mutex<String>,
+    fetches: AtomicUsize,
+    fail: AtomicBool,
+}
+
+impl StaticSecret {
+    pub fn new(value: &str) -> Self {
+        Self { value: Mutex::new(value.to_owned()), fetches: AtomicUsize::new(0), fail: AtomicBool::new(false) }
+    }
+
+    pub fn set(&self, value: &str) {
+        *lock(&self.value) = value.to_owned();
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn fail_next_fetches(&self, fail: bool) {
+        self.fail.store(fail, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<Zeroizing<String>, SecretError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SecretError::Unavailable { name: "static".into(), reason: "set to fail".into() });
+        }
+        Ok(Zeroizing::new(lock(&self.value).clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A retriever that returns fixed passages, or fails when told to.
+#[derive(Default)]
+pub struct StaticRetriever {
+    chunks: Mutex<Vec<RetrievedChunk>>,
+    fail: AtomicBool,
+    queries: Mutex<Vec<String>>,
+}
+
+impl StaticRetriever {
+    pub fn new(chunks: Vec<RetrievedChunk>) -> Self {
+        Self { chunks: Mutex::new(chunks), ..Self::default() }
+    }
+
+    pub fn fail(&self, fail: bool) {
+        self.fail.store(fail, Ordering::SeqCst);
+    }
+
+    pub fn queries(&self) -> Vec<String> {
+        lock(&self.queries).clone()
+    }
+}
+
+#[async_trait]
+impl Retriever for StaticRetriever {
+    async fn retrieve(&self, query: &str, k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
+        lock(&self.queries).push(query.to_owned());
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(RagError::Failed("static retriever set to fail".into()));
+        }
+        Ok(lock(&self.chunks).iter().take(k).cloned().collect())
+    }
+}
+
+/// A vector index over a `Vec`, scored by inner product.
+#[derive(Default)]
+pub struct InMemoryVectorIndex {
+    chunks: Mutex<Vec<IndexedChunk>>,
+}
+
+#[async_trait]
+impl VectorIndex for InMemoryVectorIndex {
+    async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError> {
+        let mut all = lock(&self.chunks);
+        all.retain(|c| c.source != source);
+        all.extend_from_slice(chunks);
+        Ok(())
+    }
+
+    async fn delete_document(&self, source: &str) -> Result<(), RagError> {
+        lock(&self.chunks).retain(|c| c.source != source);
+        Ok(())
+    }
+
+    async fn search(&self, vector: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
+        let all = lock(&self.chunks);
+        let mut hits: Vec<RetrievedChunk> = all
+            .iter()
+            .map(|c| RetrievedChunk {
+                source: c.source.clone(),
+                chunk: c.chunk,
+                score: c.vector.iter().zip(vector).map(|(a, b)| a * b).sum(),
+                text: c.text.clone(),
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(k);
+        Ok(hits)
+    }
+}
+
+/// Documents in a map, keyed like S3 object keys.
+#[derive(Default)]
+pub struct InMemoryDocuments {
+    docs: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl InMemoryDocuments {
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        lock(&self.docs).insert(key.to_owned(), bytes.to_vec());
+    }
+}
+
+#[async_trait]
+impl DocumentSource for InMemoryDocuments {
+    async fn get(&self, key: &str) -> Result<Document, RagError> {
+        lock(&self.docs)
+            .get(key)
+            .map(|b| Document { key: key.to_owned(), bytes: b.clone() })
+            .ok_or_else(|| RagError::Failed(format!("no document `{key}`")))
+    }
+}

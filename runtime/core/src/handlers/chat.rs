@@ -1,0 +1,208 @@
+//! `POST /chat`: one conversation turn, in the order DESIGN §4 gives.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::{ApiRequest, ChatApp};
+use crate::domain::api::{ChatRequest, ChatResponse, Citation};
+use crate::domain::error::ApiError;
+use crate::domain::message::{ConversationId, Message, Role, SealedMessage};
+use crate::domain::prompt::{ContextSlot, build_prompt};
+use crate::ports::{ModelError, Sealed, TurnMetrics};
+
+pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, ApiError> {
+    let started = Instant::now();
+    let request_id = req.request_id.as_str();
+
+    // 1. Authenticate, then validate.
+    app.auth.verify(req.authorization.as_deref()).await?;
+    let request = ChatRequest::parse(&req.body)?;
+    let (conversation_id, is_new) = match request.conversation_id {
+        Some(id) => (id, false),
+        None => (ConversationId::new(), true),
+    };
+    let conv = conversation_id.to_string();
+
+    // 2. Load the last N messages (a new conversation has none to load).
+    let history = if is_new { Vec::new() } else { load_history(app, &conversation_id, request_id).await? };
+
+    // 3. Persist the user message before calling the model, so a model failure loses nothing.
+    let now = OffsetDateTime::now_utc();
+    let at = history.last().map_or(now, |m| m.sort_key.next_time(now));
+    let user = Message::new(conversation_id, Role::User, request.message, at);
+    persist(app, &user).await.map_err(|e| {
+        tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the user message");
+        ApiError::internal()
+    })?;
+
+    // 4. Retrieve context when RAG is on.
+    let (context, retrieval_latency) = retrieve(app, &user.content, request_id).await;
+
+    // 5. Call the model.
+    let prompt = build_prompt(
+        &app.settings.system_prompt,
+        &history,
+        app.settings.history_length,
+        &context,
+        &user.content,
+    );
+    let model_started = Instant::now();
+    let reply = app.model.complete(&prompt).await.map_err(|e| {
+        tracing::warn!(request_id, conversation_id = %conv, model = app.model.id(), error = %e, "model call failed; the user message is stored");
+        model_error(&e)
+    })?;
+    let model_latency = model_started.elapsed();
+
+    // 6. Persist the reply. If that fails the caller still gets it: it is theirs, and the
+    // history merely lacks it (the next prompt merges the unanswered user turns).
+    let mut assistant =
+        Message::new(conversation_id, Role::Assistant, reply.text, user.sort_key.next_time(OffsetDateTime::now_utc()));
+    assistant.model = Some(reply.model.clone());
+    assistant.usage = Some(reply.usage);
+    if let Err(e) = persist(app, &assistant).await {
+        tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the reply; returning it anyway");
+    }
+
+    // 7. Metrics.
+    let total = started.elapsed();
+    let handler_overhead = total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
+    app.metrics
+        .record_turn(&TurnMetrics {
+            input_tokens: reply.usage.input_tokens,
+            output_tokens: reply.usage.output_tokens,
+            model_latency,
+            retrieval_latency,
+            handler_overhead,
+        })
+        .await;
+    tracing::info!(
+        request_id,
+        conversation_id = %conv,
+        model = %reply.model,
+        duration_ms = millis(total),
+        model_latency_ms = millis(model_latency),
+        input_tokens = reply.usage.input_tokens,
+        output_tokens = reply.usage.output_tokens,
+        history = history.len(),
+        "chat turn"
+    );
+
+    // 8. Reply.
+    let citations = match context {
+        ContextSlot::Retrieved(chunks) => {
+            chunks.into_iter().map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score }).collect()
+        }
+        ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
+    };
+    Ok(ChatResponse {
+        conversation_id: conv,
+        message_id: assistant.message_id.to_string(),
+        reply: assistant.content,
+        model: reply.model,
+        citations,
+        usage: reply.usage,
+    })
+}
+
+async fn load_history(
+    app: &ChatApp,
+    conversation_id: &ConversationId,
+    request_id: &str,
+) -> Result<Vec<Message>, ApiError> {
+    let sealed = app.store.recent(conversation_id, app.settings.history_length).await.map_err(|e| {
+        tracing::error!(request_id, conversation_id = %conversation_id, error = %e, "could not load history");
+        ApiError::internal()
+    })?;
+    let mut history = Vec::with_capacity(sealed.len());
+    for s in sealed {
+        history.push(open(app, s).await.map_err(|e| {
+            tracing::error!(request_id, conversation_id = %conversation_id, error = %e, "could not decrypt history");
+            ApiError::internal()
+        })?);
+    }
+    Ok(history)
+}
+
+/// Decrypts one stored message.
+pub async fn open(app: &ChatApp, s: SealedMessage) -> Result<Message, OpenError> {
+    let aad = s.aad();
+    let sealed = Sealed { blob: s.content, wrapped_key: s.wrapped_key };
+    let plain = app.cipher.open(&sealed, &aad).await.map_err(OpenError::Cipher)?;
+    let content = String::from_utf8(plain.to_vec()).map_err(|_| OpenError::NotUtf8)?;
+    Ok(Message {
+        conversation_id: s.conversation_id,
+        message_id: s.message_id,
+        sort_key: s.sort_key,
+        role: s.role,
+        content,
+        model: s.model,
+        usage: s.usage,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Cipher(crate::ports::CipherError),
+    #[error("decrypted content is not UTF-8")]
+    NotUtf8,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PersistError {
+    #[error(transparent)]
+    Cipher(#[from] crate::ports::CipherError),
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
+}
+
+async fn persist(app: &ChatApp, m: &Message) -> Result<(), PersistError> {
+    let sealed = app.cipher.seal(m.content.as_bytes(), &m.aad()).await?;
+    app.store
+        .append(&SealedMessage {
+            conversation_id: m.conversation_id,
+            message_id: m.message_id,
+            sort_key: m.sort_key.clone(),
+            role: m.role,
+            content: sealed.blob,
+            wrapped_key: sealed.wrapped_key,
+            model: m.model.clone(),
+            usage: m.usage,
+        })
+        .await?;
+    Ok(())
+}
+
+async fn retrieve(app: &ChatApp, query: &str, request_id: &str) -> (ContextSlot, Option<Duration>) {
+    let Some(retriever) = &app.retriever else {
+        return (ContextSlot::Disabled, None);
+    };
+    let t = Instant::now();
+    let result = retriever.retrieve(query, app.settings.retrieval_k).await;
+    let elapsed = t.elapsed();
+    match result {
+        Ok(chunks) => (ContextSlot::Retrieved(chunks), Some(elapsed)),
+        Err(e) => {
+            tracing::warn!(request_id, error = %e, "retrieval failed; answering without documents");
+            (ContextSlot::Unavailable, Some(elapsed))
+        }
+    }
+}
+
+fn retry_secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)
+}
+
+fn model_error(e: &ModelError) -> ApiError {
+    match e {
+        ModelError::Throttled { retry_after } => ApiError::rate_limited(retry_secs(*retry_after)),
+        ModelError::Unavailable { retry_after, .. } => ApiError::model_unavailable(retry_secs(*retry_after)),
+        ModelError::Failed { .. } => ApiError::model_failed(30),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

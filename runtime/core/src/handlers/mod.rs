@@ -1,0 +1,112 @@
+//! The handlers: plain async functions over the ports, so they run in tests without AWS.
+//!
+//! [`route`] is the whole HTTP surface of the chat Lambda (and of the local gateway): it takes
+//! a transport-neutral [`ApiRequest`] and always returns a response, never an error.
+
+pub mod chat;
+pub mod health;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Response, header};
+use serde::Serialize;
+
+use crate::auth::Authenticator;
+use crate::domain::error::ApiError;
+use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_SYSTEM_PROMPT};
+use crate::ports::{ChatModel, Cipher, ConversationStore, MetricsSink, Retriever};
+
+pub use chat::chat_turn;
+
+/// What a handler needs of an HTTP request, whatever carried it (API Gateway, axum).
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    pub history_length: usize,
+    pub system_prompt: String,
+    /// Passages asked of the retriever when RAG is on.
+    pub retrieval_k: usize,
+    pub version: String,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            history_length: DEFAULT_HISTORY_LENGTH,
+            system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
+            retrieval_k: 5,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Everything a chat turn runs against.
+pub struct ChatApp {
+    pub store: Arc<dyn ConversationStore>,
+    pub cipher: Arc<dyn Cipher>,
+    pub model: Arc<dyn ChatModel>,
+    /// `Some` when RAG is on.
+    pub retriever: Option<Arc<dyn Retriever>>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub auth: Authenticator,
+    pub settings: ChatSettings,
+}
+
+/// Routes a request to its handler and renders the outcome, errors included.
+pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
+    // API Gateway may prefix a stage name; the last segment names the route.
+    let route = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let result = match (route, &req.method) {
+        ("chat", &Method::POST) => chat_turn(app, req).await.map(|r| json_response(200, &r, &req.request_id)),
+        ("chat", _) => Err(ApiError::method_not_allowed("POST /chat")),
+        ("health", &Method::GET) => Ok(json_response(200, &health::health(app), &req.request_id)),
+        ("health", _) => Err(ApiError::method_not_allowed("GET /health")),
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(|e| error_response(&e, &req.request_id))
+}
+
+fn builder(status: u16, request_id: &str) -> http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-request-id", request_id)
+}
+
+pub fn json_response<T: Serialize>(status: u16, body: &T, request_id: &str) -> Response<Vec<u8>> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => finish(builder(status, request_id), bytes),
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "could not serialise a response");
+            error_response(&ApiError::internal(), request_id)
+        }
+    }
+}
+
+pub fn error_response(err: &ApiError, request_id: &str) -> Response<Vec<u8>> {
+    let mut b = builder(err.status, request_id);
+    if let Some(secs) = err.retry_after {
+        b = b.header(header::RETRY_AFTER, secs.to_string());
+    }
+    finish(b, err.body(request_id))
+}
+
+fn finish(b: http::response::Builder, body: Vec<u8>) -> Response<Vec<u8>> {
+    // The builder only fails on invalid header values, and ours are ASCII we chose or a request
+    // id; fall back to a bare 500 rather than panic.
+    b.body(body).unwrap_or_else(|_| {
+        let mut r = Response::new(br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec());
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}

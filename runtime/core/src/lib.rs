@@ -1,0 +1,15 @@
+//! The chatbot's domain, ports and adapters.
+//!
+//! Handlers in [`handlers`] depend only on the traits in [`ports`]; the AWS adapters live in
+//! [`aws`], and the in-memory doubles used by tests and benchmarks live in [`fakes`].
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod fakes;
+pub mod handlers;
+pub mod ports;
+pub mod telemetry;
+
+pub use domain::error::{ApiError, ErrorCode};

@@ -1,0 +1,188 @@
+//! The ports: what the handlers need from the outside world (DESIGN §3).
+//!
+//! Each trait is small, `Send + Sync`, and has an AWS adapter in [`crate::aws`] and an in-memory
+//! double in [`crate::fakes`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::domain::api::Usage;
+use crate::domain::message::{ConversationId, SealedMessage};
+use crate::domain::prompt::{Prompt, RetrievedChunk};
+
+// ---------------------------------------------------------------------------------------------
+// Conversations
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the conversation store is throttling requests")]
+    Throttled,
+    #[error("the conversation store failed: {0}")]
+    Unavailable(String),
+    #[error("a stored message is malformed: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// The newest `limit` messages of a conversation, returned oldest first, in one query.
+    async fn recent(&self, conversation: &ConversationId, limit: usize)
+    -> Result<Vec<SealedMessage>, StoreError>;
+
+    /// Stores one message; never overwrites an existing one.
+    async fn append(&self, message: &SealedMessage) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encryption
+
+/// An encrypted blob and the wrapped data key that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub blob: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+}
+
+#[derive(Debug, Error)]
+pub enum CipherError {
+    #[error("the key service refused to {operation} a data key: {reason}")]
+    KeyService { operation: &'static str, reason: String },
+    #[error(
+        "message content failed authentication: it was altered, or it belongs to another item \
+         (conversation, timestamp or role differ)"
+    )]
+    Authentication,
+    #[error("malformed encrypted blob: {0}")]
+    Malformed(&'static str),
+}
+
+#[async_trait]
+pub trait Cipher: Send + Sync {
+    /// Encrypts `plaintext`, binding it to `aad`.
+    async fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, CipherError>;
+    /// Decrypts a blob sealed with the same `aad`.
+    async fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CipherError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chat model
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelReply {
+    pub text: String,
+    /// The model that answered, returned to the caller in `model`.
+    pub model: String,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ModelError {
+    /// The provider is rate limiting us; the API answers 429.
+    #[error("the model is throttled")]
+    Throttled { retry_after: Duration },
+    /// A transient failure; the API answers 503.
+    #[error("the model is temporarily unavailable: {reason}")]
+    Unavailable { retry_after: Duration, reason: String },
+    /// A failure the operator must fix (access, model id, bad request); the API answers 502.
+    #[error("the model call failed: {reason}")]
+    Failed { reason: String },
+}
+
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// The configured model id, for logs and metrics.
+    fn id(&self) -> &str;
+    async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RAG: embeddings, vector index, documents, retrieval
+
+#[derive(Debug, Error)]
+pub enum RagError {
+    #[error("throttled: {0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    fn dimensions(&self) -> usize;
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RagError>;
+}
+
+/// One chunk of a document with its embedding and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedChunk {
+    pub source: String,
+    pub chunk: u32,
+    pub title: String,
+    pub sha256: String,
+    pub text: String,
+    pub vector: Vec<f32>,
+}
+
+#[async_trait]
+pub trait VectorIndex: Send + Sync {
+    /// Replaces every chunk of `source` with `chunks`.
+    async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError>;
+    async fn delete_document(&self, source: &str) -> Result<(), RagError>;
+    /// The `k` nearest chunks, best first.
+    async fn search(&self, vector: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub key: String,
+    pub bytes: Vec<u8>,
+}
+
+#[async_trait]
+pub trait DocumentSource: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Document, RagError>;
+}
+
+#[async_trait]
+pub trait Retriever: Send + Sync {
+    async fn retrieve(&self, query: &str, k: usize) -> Result<Vec<RetrievedChunk>, RagError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+/// What one chat turn reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TurnMetrics {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub model_latency: Duration,
+    pub retrieval_latency: Option<Duration>,
+    /// Time in the handler outside the model and retrieval calls: validation, storage, crypto.
+    pub handler_overhead: Duration,
+}
+
+#[async_trait]
+pub trait MetricsSink: Send + Sync {
+    async fn record_turn(&self, metrics: &TurnMetrics);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+#[derive(Debug, Error)]
+pub enum SecretError {
+    #[error("secret `{name}` not found")]
+    NotFound { name: String },
+    #[error("could not read secret `{name}`: {reason}")]
+    Unavailable { name: String, reason: String },
+}
+
+/// Where the API token lives (an SSM SecureString in AWS).
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn fetch(&self) -> Result<Zeroizing<String>, SecretError>;
+}
