@@ -105,7 +105,15 @@ mod tests {
         let a = auth(&secret).await;
         assert!(a.verify(Some("Bearer s3cret-token")).await.is_ok());
         assert!(a.verify(Some("bearer   s3cret-token ")).await.is_ok());
-        for bad in [None, Some(""), Some("Bearer"), Some("Bearer "), Some("Basic s3cret-token"), Some("s3cret-token"), Some("Bearer s3cret-tokenX")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Basic s3cret-token"),
+            Some("s3cret-token"),
+            Some("Bearer s3cret-tokenX"),
+        ] {
             let err = a.verify(bad).await.unwrap_err();
             assert_eq!(err.status, 401, "{bad:?}");
         }

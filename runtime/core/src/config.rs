@@ -25,7 +25,7 @@ pub struct ChatConfig {
     pub auth: AuthConfig,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum ConfigError {
     Missing(Vec<&'static str>),
     Invalid { name: &'static str, value: String, expected: &'static str },
@@ -44,6 +44,13 @@ impl fmt::Display for ConfigError {
                 write!(f, "environment variable {name}={value:?} is invalid: expected {expected}")
             }
         }
+    }
+}
+
+// `main` returning this error prints its Debug form; make that the readable sentence.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -95,9 +102,22 @@ impl ChatConfig {
             table_name,
             kms_key_id,
             model_id: get("MODEL_ID").unwrap_or_else(|| DEFAULT_MODEL_ID.to_owned()),
-            max_tokens: number(&get, "MAX_TOKENS", DEFAULT_MAX_TOKENS, 1, 64_000, "a number of tokens from 1 to 64000")?,
-            history_length: number(&get, "HISTORY_LENGTH", DEFAULT_HISTORY_LENGTH as u32, 0, 100, "a count from 0 to 100")?
-                as usize,
+            max_tokens: number(
+                &get,
+                "MAX_TOKENS",
+                DEFAULT_MAX_TOKENS,
+                1,
+                64_000,
+                "a number of tokens from 1 to 64000",
+            )?,
+            history_length: number(
+                &get,
+                "HISTORY_LENGTH",
+                DEFAULT_HISTORY_LENGTH as u32,
+                0,
+                100,
+                "a count from 0 to 100",
+            )? as usize,
             retention_days: number(&get, "RETENTION_DAYS", 30, 1, 3650, "a number of days from 1 to 3650")?,
             auth,
         })

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use aes_gcm::aead::{KeyInit, OsRng};
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{KeyInit, OsRng};
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
@@ -61,11 +61,20 @@ impl InMemoryConversationStore {
 
 #[async_trait]
 impl ConversationStore for InMemoryConversationStore {
-    async fn recent(&self, conversation: &ConversationId, limit: usize) -> Result<Vec<SealedMessage>, StoreError> {
+    async fn recent(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<SealedMessage>, StoreError> {
         self.queries.fetch_add(1, Ordering::SeqCst);
         let items = lock(&self.items);
-        let mut newest: Vec<_> =
-            items.iter().rev().filter(|((c, _), _)| c == conversation).take(limit).map(|(_, m)| m.clone()).collect();
+        let mut newest: Vec<_> = items
+            .iter()
+            .rev()
+            .filter(|((c, _), _)| c == conversation)
+            .take(limit)
+            .map(|(_, m)| m.clone())
+            .collect();
         newest.reverse();
         Ok(newest)
     }
@@ -212,7 +221,11 @@ impl ChatModel for ScriptedModel {
             }
         };
         let input = words(&prompt.system) + prompt.turns.iter().map(|t| words(&t.text)).sum::<u32>();
-        Ok(ModelReply { model: self.id.clone(), usage: Usage { input_tokens: input, output_tokens: words(&text) }, text })
+        Ok(ModelReply {
+            model: self.id.clone(),
+            usage: Usage { input_tokens: input, output_tokens: words(&text) },
+            text,
+        })
     }
 }
 
@@ -247,7 +260,11 @@ pub struct StaticSecret {
 
 impl StaticSecret {
     pub fn new(value: &str) -> Self {
-        Self { value: Mutex::new(value.to_owned()), fetches: AtomicUsize::new(0), fail: AtomicBool::new(false) }
+        Self {
+            value: Mutex::new(value.to_owned()),
+            fetches: AtomicUsize::new(0),
+            fail: AtomicBool::new(false),
+        }
     }
 
     pub fn set(&self, value: &str) {

@@ -3,6 +3,8 @@
 //! Handlers in [`handlers`] depend only on the traits in [`ports`]; the AWS adapters live in
 //! [`aws`], and the in-memory doubles used by tests and benchmarks live in [`fakes`].
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod auth;
 pub mod aws;
 pub mod config;

@@ -29,8 +29,11 @@ pub enum StoreError {
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     /// The newest `limit` messages of a conversation, returned oldest first, in one query.
-    async fn recent(&self, conversation: &ConversationId, limit: usize)
-    -> Result<Vec<SealedMessage>, StoreError>;
+    async fn recent(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<SealedMessage>, StoreError>;
 
     /// Stores one message; never overwrites an existing one.
     async fn append(&self, message: &SealedMessage) -> Result<(), StoreError>;

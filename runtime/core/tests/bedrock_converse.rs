@@ -8,7 +8,8 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::operation::converse::{ConverseInput, ConverseOutput};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput as Output, Message, StopReason, SystemContentBlock, TokenUsage,
+    ContentBlock, ConversationRole, ConverseOutput as Output, Message, StopReason, SystemContentBlock,
+    TokenUsage,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
@@ -27,7 +28,11 @@ const MODEL: &str = "us.anthropic.claude-sonnet-4-6";
 fn reply(text: &str) -> ConverseOutput {
     ConverseOutput::builder()
         .output(Output::Message(
-            Message::builder().role(ConversationRole::Assistant).content(ContentBlock::Text(text.into())).build().unwrap(),
+            Message::builder()
+                .role(ConversationRole::Assistant)
+                .content(ContentBlock::Text(text.into()))
+                .build()
+                .unwrap(),
         ))
         .stop_reason(StopReason::EndTurn)
         .usage(TokenUsage::builder().input_tokens(42).output_tokens(7).total_tokens(49).build().unwrap())
@@ -146,7 +151,11 @@ async fn outages_are_503_and_operator_errors_are_502_with_guidance() {
     assert!(matches!(err, ModelError::Unavailable { .. }), "{err:?}");
 
     let rule = mock!(Client::converse).then_http_response(|| {
-        error_response(403, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
+        error_response(
+            403,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        )
     });
     let err = BedrockChatModel::new(client(&[&rule]), MODEL, 100).complete(&prompt()).await.unwrap_err();
     let ModelError::Failed { reason } = err else { panic!("expected Failed, got {err:?}") };

@@ -140,7 +140,11 @@ async fn second_turn_prompt_contains_the_first() {
     assert_eq!(second.json["conversation_id"], conv.as_str());
     assert_eq!(
         h.model.last_prompt().unwrap().turns,
-        turns(&[(Role::User, "I like Rust"), (Role::Assistant, "You like Rust."), (Role::User, "Why do I like it?")])
+        turns(&[
+            (Role::User, "I like Rust"),
+            (Role::Assistant, "You like Rust."),
+            (Role::User, "Why do I like it?")
+        ])
     );
     assert_eq!(plaintexts(&h, &conv).await.len(), 4);
 }
@@ -162,7 +166,8 @@ async fn history_is_trimmed_to_n_and_starts_with_a_user_turn() {
 async fn a_model_failure_keeps_the_user_message() {
     let h = harness().await;
     let conv = say(&h, None, "first").await.json["conversation_id"].as_str().unwrap().to_owned();
-    h.model.then_fail(ModelError::Unavailable { retry_after: Duration::from_secs(10), reason: "down".into() });
+    h.model
+        .then_fail(ModelError::Unavailable { retry_after: Duration::from_secs(10), reason: "down".into() });
     let r = say(&h, Some(&conv), "please remember this").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json["error"]["code"], "model_unavailable");
@@ -200,8 +205,18 @@ async fn every_error_code_has_the_documented_shape() {
         (request(Method::GET, "/nope", None, ""), None, 404, "not_found"),
         (request(Method::GET, "/chat", None, ""), None, 405, "method_not_allowed"),
         (post(json!({"message": "x".repeat(16 * 1024 + 1)}).to_string()), None, 413, "payload_too_large"),
-        (post(format!(r#"{{"message":"hi","p":"{}"}}"#, "y".repeat(33 * 1024))), None, 413, "payload_too_large"),
-        (post(r#"{"message":"hi"}"#), Some(ModelError::Throttled { retry_after: Duration::from_secs(5) }), 429, "rate_limited"),
+        (
+            post(format!(r#"{{"message":"hi","p":"{}"}}"#, "y".repeat(33 * 1024))),
+            None,
+            413,
+            "payload_too_large",
+        ),
+        (
+            post(r#"{"message":"hi"}"#),
+            Some(ModelError::Throttled { retry_after: Duration::from_secs(5) }),
+            429,
+            "rate_limited",
+        ),
         (
             post(r#"{"message":"hi"}"#),
             Some(ModelError::Unavailable { retry_after: Duration::from_secs(10), reason: "x".into() }),
@@ -260,7 +275,12 @@ async fn health_needs_no_token_and_reports_rag() {
 
 #[tokio::test]
 async fn retrieved_passages_are_cited_and_fenced_in_the_prompt() {
-    let chunk = RetrievedChunk { source: "docs/resume.md".into(), chunk: 3, score: 0.82, text: "Languages: Rust, Go".into() };
+    let chunk = RetrievedChunk {
+        source: "docs/resume.md".into(),
+        chunk: 3,
+        score: 0.82,
+        text: "Languages: Rust, Go".into(),
+    };
     let retriever = Arc::new(StaticRetriever::new(vec![chunk]));
     let h = harness_with(10, Some(retriever.clone())).await;
     let r = say(&h, None, "What languages do I know?").await;
@@ -268,7 +288,10 @@ async fn retrieved_passages_are_cited_and_fenced_in_the_prompt() {
     assert_eq!(r.json["citations"], json!([{"source": "docs/resume.md", "chunk": 3, "score": 0.82}]));
     assert_eq!(retriever.queries(), vec!["What languages do I know?"]);
     let system = h.model.last_prompt().unwrap().system;
-    assert!(system.contains("[1] source: docs/resume.md (chunk 3)\n```\nLanguages: Rust, Go\n```"), "{system}");
+    assert!(
+        system.contains("[1] source: docs/resume.md (chunk 3)\n```\nLanguages: Rust, Go\n```"),
+        "{system}"
+    );
     assert!(h.metrics.turns()[0].retrieval_latency.is_some());
 
     retriever.fail(true);

@@ -52,7 +52,6 @@ impl Intercept for CallCounter {
     }
 }
 
-
 async fn sdk() -> SdkConfig {
     Moto::shared().sdk_config().await
 }
@@ -65,13 +64,29 @@ async fn create_table(sdk: &SdkConfig) -> String {
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("conversation_id").attribute_type(ScalarAttributeType::S).build().unwrap(),
+            AttributeDefinition::builder()
+                .attribute_name("conversation_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
         )
         .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("timestamp").attribute_type(ScalarAttributeType::S).build().unwrap(),
+            AttributeDefinition::builder()
+                .attribute_name("timestamp")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("conversation_id").key_type(KeyType::Hash).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("timestamp").key_type(KeyType::Range).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("conversation_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder().attribute_name("timestamp").key_type(KeyType::Range).build().unwrap(),
+        )
         .send()
         .await
         .expect("create table on moto");
@@ -79,7 +94,12 @@ async fn create_table(sdk: &SdkConfig) -> String {
 }
 
 async fn create_key(sdk: &SdkConfig) -> String {
-    let out = aws_sdk_kms::Client::new(sdk).create_key().description("chatbot test").send().await.expect("create key");
+    let out = aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .description("chatbot test")
+        .send()
+        .await
+        .expect("create key");
     out.key_metadata().unwrap().key_id().to_owned()
 }
 
@@ -173,7 +193,11 @@ async fn dynamodb_round_trip_returns_the_newest_n_oldest_first() {
     store.append(&sealed(other, t0, Role::User, 99)).await.unwrap();
 
     let recent = store.recent(&conv, 4).await.unwrap();
-    assert_eq!(recent, written[2..].to_vec(), "newest four, oldest first, nothing from the other conversation");
+    assert_eq!(
+        recent,
+        written[2..].to_vec(),
+        "newest four, oldest first, nothing from the other conversation"
+    );
     assert_eq!(store.recent(&conv, 100).await.unwrap().len(), 6);
     assert!(store.recent(&ConversationId::new(), 10).await.unwrap().is_empty());
 

@@ -76,7 +76,9 @@ impl ChatModel for BedrockChatModel {
         let text = out
             .output()
             .and_then(|o| o.as_message().ok())
-            .map(|m| m.content().iter().filter_map(|b| b.as_text().ok().map(String::as_str)).collect::<Vec<_>>())
+            .map(|m| {
+                m.content().iter().filter_map(|b| b.as_text().ok().map(String::as_str)).collect::<Vec<_>>()
+            })
             .unwrap_or_default()
             .join("");
         if matches!(out.stop_reason(), StopReason::MaxTokens) {
@@ -100,13 +102,16 @@ impl ChatModel for BedrockChatModel {
 
 /// Sorts a failed call into throttled (429), transient (503) or the operator's to fix (502).
 fn classify(model_id: &str, err: SdkError<ConverseError>) -> ModelError {
-    let unavailable = |reason: String| ModelError::Unavailable { retry_after: UNAVAILABLE_RETRY_AFTER, reason };
+    let unavailable =
+        |reason: String| ModelError::Unavailable { retry_after: UNAVAILABLE_RETRY_AFTER, reason };
     match &err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let e = se.err();
             match e {
-                ConverseError::ThrottlingException(_) => ModelError::Throttled { retry_after: THROTTLED_RETRY_AFTER },
+                ConverseError::ThrottlingException(_) => {
+                    ModelError::Throttled { retry_after: THROTTLED_RETRY_AFTER }
+                }
                 _ if status == 429 || e.code() == Some("ThrottlingException") => {
                     ModelError::Throttled { retry_after: THROTTLED_RETRY_AFTER }
                 }

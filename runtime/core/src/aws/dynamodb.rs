@@ -65,8 +65,7 @@ impl ConversationStore for DynamoConversationStore {
             .send()
             .await
             .map_err(store_error)?;
-        let mut messages =
-            out.items().iter().map(from_item).collect::<Result<Vec<_>, StoreError>>()?;
+        let mut messages = out.items().iter().map(from_item).collect::<Result<Vec<_>, StoreError>>()?;
         messages.reverse();
         Ok(messages)
     }
@@ -120,7 +119,9 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<SealedMessage
             .map(|b| b.as_ref().to_vec())
             .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing or not binary")))
     };
-    let n = |name: &str| -> Option<u32> { item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()) };
+    let n = |name: &str| -> Option<u32> {
+        item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    };
     let corrupt = |what: &str| StoreError::Corrupt(format!("attribute `{what}` is malformed"));
 
     let usage = match (n("input_tokens"), n("output_tokens")) {
@@ -128,7 +129,8 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<SealedMessage
         _ => None,
     };
     Ok(SealedMessage {
-        conversation_id: ConversationId::parse(s("conversation_id")?).ok_or_else(|| corrupt("conversation_id"))?,
+        conversation_id: ConversationId::parse(s("conversation_id")?)
+            .ok_or_else(|| corrupt("conversation_id"))?,
         message_id: Uuid::try_parse(s("message_id")?).map_err(|_| corrupt("message_id"))?,
         sort_key: SortKey::parse(s("timestamp")?).ok_or_else(|| corrupt("timestamp"))?,
         role: Role::parse(s("role")?).ok_or_else(|| corrupt("role"))?,

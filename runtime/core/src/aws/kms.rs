@@ -38,7 +38,8 @@ where
 {
     let reason = match err.as_service_error().and_then(|e| e.code()) {
         Some("InvalidCiphertextException") => {
-            "InvalidCiphertextException: the wrapped key belongs to another key or encryption context".to_owned()
+            "InvalidCiphertextException: the wrapped key belongs to another key or encryption context"
+                .to_owned()
         }
         Some(code) => format!("{code}: {}", err.as_service_error().and_then(|e| e.message()).unwrap_or("")),
         None => super::describe(&err),

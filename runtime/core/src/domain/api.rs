@@ -34,9 +34,7 @@ impl ChatRequest {
             )));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request(
-                r#"empty body: send JSON like {"message": "hello"}"#,
-            ));
+            return Err(ApiError::bad_request(r#"empty body: send JSON like {"message": "hello"}"#));
         }
         let wire: WireRequest = serde_json::from_slice(body).map_err(json_error)?;
         if wire.message.len() > MAX_MESSAGE_BYTES {
@@ -70,11 +68,9 @@ fn json_error(err: serde_json::Error) -> ApiError {
             text.truncate(200);
             ApiError::bad_request(format!("invalid request: {text}"))
         }
-        Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(format!(
-            "malformed JSON at line {} column {}",
-            err.line(),
-            err.column()
-        )),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request(format!("malformed JSON at line {} column {}", err.line(), err.column()))
+        }
     }
 }
 

@@ -76,7 +76,11 @@ impl ApiError {
     pub fn rate_limited(retry_after: u32) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(ErrorCode::RateLimited, 429, "the model is rate limited; retry after the delay in Retry-After")
+            ..Self::new(
+                ErrorCode::RateLimited,
+                429,
+                "the model is rate limited; retry after the delay in Retry-After",
+            )
         }
     }
 
@@ -84,7 +88,11 @@ impl ApiError {
     pub fn model_unavailable(retry_after: u32) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(ErrorCode::ModelUnavailable, 503, "the model is temporarily unavailable; retry after the delay in Retry-After")
+            ..Self::new(
+                ErrorCode::ModelUnavailable,
+                503,
+                "the model is temporarily unavailable; retry after the delay in Retry-After",
+            )
         }
     }
 
@@ -118,7 +126,9 @@ impl ApiError {
         }
         let body = Body { error: Inner { code: self.code.as_str(), message: &self.message, request_id } };
         // Serialising three strings cannot fail; fall back to a fixed body rather than panic.
-        serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec())
+        serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec()
+        })
     }
 }
 

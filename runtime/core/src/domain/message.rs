@@ -85,9 +85,10 @@ impl SortKey {
     /// Accepts a key read back from storage, checking its shape.
     pub fn parse(s: &str) -> Option<Self> {
         let (stamp, id) = s.split_once('#')?;
-        time::PrimitiveDateTime::parse(stamp.strip_suffix('Z')?, format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
-        ))
+        time::PrimitiveDateTime::parse(
+            stamp.strip_suffix('Z')?,
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"),
+        )
         .ok()?;
         Uuid::try_parse(id).ok()?;
         Some(Self(s.to_owned()))
@@ -209,7 +210,12 @@ mod tests {
 
     #[test]
     fn malformed_sort_keys_are_rejected() {
-        for bad in ["", "2026-11-25T14:24:12Z#x", "nope#00000000-0000-0000-0000-000000000000", "2026-11-25T14:24:12.500000Z"] {
+        for bad in [
+            "",
+            "2026-11-25T14:24:12Z#x",
+            "nope#00000000-0000-0000-0000-000000000000",
+            "2026-11-25T14:24:12.500000Z",
+        ] {
             assert_eq!(SortKey::parse(bad), None, "{bad}");
         }
     }

@@ -135,7 +135,10 @@ mod tests {
 
     fn msgs(roles: &[(Role, &str)]) -> Vec<Message> {
         let conv = ConversationId::new();
-        roles.iter().map(|(r, t)| Message::new(conv, *r, (*t).to_owned(), OffsetDateTime::now_utc())).collect()
+        roles
+            .iter()
+            .map(|(r, t)| Message::new(conv, *r, (*t).to_owned(), OffsetDateTime::now_utc()))
+            .collect()
     }
 
     fn shape(p: &Prompt) -> Vec<(Role, &str)> {

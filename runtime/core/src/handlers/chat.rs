@@ -57,8 +57,12 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
 
     // 6. Persist the reply. If that fails the caller still gets it: it is theirs, and the
     // history merely lacks it (the next prompt merges the unanswered user turns).
-    let mut assistant =
-        Message::new(conversation_id, Role::Assistant, reply.text, user.sort_key.next_time(OffsetDateTime::now_utc()));
+    let mut assistant = Message::new(
+        conversation_id,
+        Role::Assistant,
+        reply.text,
+        user.sort_key.next_time(OffsetDateTime::now_utc()),
+    );
     assistant.model = Some(reply.model.clone());
     assistant.usage = Some(reply.usage);
     if let Err(e) = persist(app, &assistant).await {
@@ -67,7 +71,8 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
 
     // 7. Metrics.
     let total = started.elapsed();
-    let handler_overhead = total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
+    let handler_overhead =
+        total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
     app.metrics
         .record_turn(&TurnMetrics {
             input_tokens: reply.usage.input_tokens,
@@ -91,9 +96,10 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
 
     // 8. Reply.
     let citations = match context {
-        ContextSlot::Retrieved(chunks) => {
-            chunks.into_iter().map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score }).collect()
-        }
+        ContextSlot::Retrieved(chunks) => chunks
+            .into_iter()
+            .map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score })
+            .collect(),
         ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
     };
     Ok(ChatResponse {

@@ -105,7 +105,9 @@ fn finish(b: http::response::Builder, body: Vec<u8>) -> Response<Vec<u8>> {
     // The builder only fails on invalid header values, and ours are ASCII we chose or a request
     // id; fall back to a bare 500 rather than panic.
     b.body(body).unwrap_or_else(|_| {
-        let mut r = Response::new(br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec());
+        let mut r = Response::new(
+            br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec(),
+        );
         *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         r
     })

@@ -77,7 +77,10 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !responds(port) {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("the moto server exited at start ({status}); run it by hand to see why: {} -m moto.server -p {port}", python.display());
+                panic!(
+                    "the moto server exited at start ({status}); run it by hand to see why: {} -m moto.server -p {port}",
+                    python.display()
+                );
             }
             if Instant::now() > deadline {
                 panic!("the moto server did not answer on 127.0.0.1:{port} within 60 s");

@@ -1,0 +1,50 @@
+//! Builds the AWS adapters from the configuration, once per cold start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use chatbot_core::auth::{Authenticator, TokenAuthenticator};
+use chatbot_core::aws::bedrock::BedrockChatModel;
+use chatbot_core::aws::dynamodb::DynamoConversationStore;
+use chatbot_core::aws::emf::EmfMetrics;
+use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::aws::ssm::SsmParameter;
+use chatbot_core::config::{AuthConfig, ChatConfig};
+use chatbot_core::handlers::{ChatApp, ChatSettings};
+use chatbot_core::ports::SecretError;
+
+pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, SecretError> {
+    let auth = match &config.auth {
+        AuthConfig::Token { parameter } => {
+            let source = Arc::new(SsmParameter::new(aws_sdk_ssm::Client::new(aws), parameter));
+            Authenticator::Token(TokenAuthenticator::load(source).await.inspect_err(|e| {
+                tracing::error!(error = %e, "cannot read the API token; create it with `opsctl deploy` or `opsctl token rotate`")
+            })?)
+        }
+        AuthConfig::Disabled => {
+            tracing::warn!("AUTH_MODE=none: the chat API accepts requests without a token");
+            Authenticator::Disabled
+        }
+    };
+    let retention = Duration::from_secs(u64::from(config.retention_days) * 86_400);
+    let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.kms_key_id, &config.environment);
+    Ok(ChatApp {
+        store: Arc::new(DynamoConversationStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            &config.table_name,
+            retention,
+        )),
+        cipher: Arc::new(EnvelopeCipher::new(keys)),
+        model: Arc::new(BedrockChatModel::new(
+            aws_sdk_bedrockruntime::Client::new(aws),
+            &config.model_id,
+            config.max_tokens,
+        )),
+        retriever: None,
+        metrics: Arc::new(EmfMetrics::stdout(&config.environment, "chat")),
+        auth,
+        settings: ChatSettings { history_length: config.history_length, ..ChatSettings::default() },
+    })
+}
