@@ -326,6 +326,43 @@ impl Retriever for StaticRetriever {
     }
 }
 
+/// An embedder for tests: each text becomes a unit vector whose components count the text's
+/// bytes by residue, so equal texts embed equally and similar texts land close. Not the local
+/// target's embedder, and no stand-in for a real model's semantics.
+pub struct ByteCountEmbedder {
+    dimensions: usize,
+}
+
+impl ByteCountEmbedder {
+    pub fn new(dimensions: usize) -> Self {
+        Self { dimensions: dimensions.max(1) }
+    }
+}
+
+#[async_trait]
+impl Embedder for ByteCountEmbedder {
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RagError> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; self.dimensions];
+                for b in t.to_lowercase().bytes() {
+                    v[usize::from(b) % self.dimensions] += 1.0;
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                v
+            })
+            .collect())
+    }
+}
+
 /// A vector index over a `Vec`, scored by inner product.
 #[derive(Default)]
 pub struct InMemoryVectorIndex {
@@ -382,5 +419,50 @@ impl DocumentSource for InMemoryDocuments {
             .get(key)
             .map(|b| Document { key: key.to_owned(), bytes: b.clone() })
             .ok_or_else(|| RagError::Failed(format!("no document `{key}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rag_fakes_round_trip_a_document() {
+        let embedder = ByteCountEmbedder::new(16);
+        let texts = vec!["Rust and Go".to_owned(), "gardening tips".to_owned()];
+        let vectors = embedder.embed(&texts).await.unwrap();
+        assert!(
+            vectors
+                .iter()
+                .all(|v| v.len() == 16 && (v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5)
+        );
+
+        let index = InMemoryVectorIndex::default();
+        let chunks: Vec<IndexedChunk> = texts
+            .iter()
+            .zip(&vectors)
+            .enumerate()
+            .map(|(i, (t, v))| IndexedChunk {
+                source: "docs/a.md".into(),
+                chunk: u32::try_from(i).unwrap(),
+                title: "a".into(),
+                sha256: "x".into(),
+                text: t.clone(),
+                vector: v.clone(),
+            })
+            .collect();
+        index.replace_document("docs/a.md", &chunks).await.unwrap();
+        let query = embedder.embed(&["rust and go".to_owned()]).await.unwrap().remove(0);
+        let hits = index.search(&query, 1).await.unwrap();
+        assert_eq!(hits[0].text, "Rust and Go");
+        index.replace_document("docs/a.md", &chunks[1..]).await.unwrap();
+        assert_eq!(index.search(&query, 5).await.unwrap().len(), 1, "replace drops old chunks");
+        index.delete_document("docs/a.md").await.unwrap();
+        assert!(index.search(&query, 5).await.unwrap().is_empty());
+
+        let docs = InMemoryDocuments::default();
+        docs.put("docs/a.md", b"hi");
+        assert_eq!(docs.get("docs/a.md").await.unwrap().bytes, b"hi");
+        assert!(docs.get("docs/b.md").await.is_err());
     }
 }

@@ -1,0 +1,87 @@
+//! What a chat turn logs. Alone in its test binary because it installs the global subscriber:
+//! a thread-scoped one races with other tests over tracing's global callsite cache.
+
+use std::sync::{Arc, Mutex};
+
+use chatbot_core::auth::{Authenticator, TokenAuthenticator};
+use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::fakes::{
+    InMemoryConversationStore, LocalKeyring, RecordingMetrics, ScriptedModel, StaticSecret,
+};
+use chatbot_core::handlers::{ApiRequest, ChatApp, ChatSettings, route};
+use chatbot_core::ports::ModelError;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "log-test-token-0123456789";
+
+/// A writer that keeps what the logger wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn say(app: &ChatApp, body: Value) -> Value {
+    let req = ApiRequest {
+        method: http::Method::POST,
+        path: "/chat".into(),
+        authorization: Some(format!("Bearer {TOKEN}")),
+        body: body.to_string().into(),
+        request_id: "req-123".into(),
+    };
+    serde_json::from_slice(route(app, &req).await.body()).unwrap()
+}
+
+#[tokio::test]
+async fn logs_carry_ids_and_timings_but_never_content_or_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let model = Arc::new(ScriptedModel::new("fake-model"));
+    let app = ChatApp {
+        store: Arc::new(InMemoryConversationStore::new()),
+        cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
+        model: model.clone(),
+        retriever: None,
+        metrics: Arc::new(RecordingMetrics::default()),
+        auth: Authenticator::Token(
+            TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
+        ),
+        settings: ChatSettings::default(),
+    };
+    model.then_reply("the secret reply text");
+    let conv = say(&app, json!({"message": "my private message"})).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    model.then_fail(ModelError::Failed { reason: "boom".into() });
+    say(&app, json!({"conversation_id": conv, "message": "another private message"})).await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"chat turn\""))
+        .unwrap_or_else(|| panic!("no chat turn line in:\n{logs}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["conversation_id"], conv.as_str());
+    assert_eq!(v["request_id"], "req-123");
+    assert!(v["duration_ms"].is_u64() && v["input_tokens"].is_u64() && v["output_tokens"].is_u64());
+    assert!(logs.contains("model call failed"), "the failure is logged:\n{logs}");
+    for secret in ["private message", "secret reply", TOKEN] {
+        assert!(!logs.contains(secret), "logs leak {secret:?}:\n{logs}");
+    }
+}
