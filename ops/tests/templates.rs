@@ -1,0 +1,365 @@
+//! Assertions about the template set itself: generated parts are current, RAG is gated, IAM is
+//! tight, and every template fits CloudFormation's limits.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use opsctl::dashboards::Spec;
+use opsctl::templates::{self, MAX_TEMPLATE_BYTES, Template};
+use serde_norway::Value;
+
+fn parse(t: &Template) -> Value {
+    serde_norway::from_str(t.body).unwrap_or_else(|e| panic!("{} is not YAML: {e}", t.file))
+}
+
+fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => untag(&t.value),
+        other => other,
+    }
+}
+
+fn tag(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) => Some(t.tag.to_string().leak()),
+        _ => None,
+    }
+}
+
+fn resources(doc: &Value) -> Vec<(String, &Value)> {
+    doc["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Sequence(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Mapping(m) => m.iter().for_each(|(k, v)| {
+            strings(k, out);
+            strings(v, out)
+        }),
+        Value::Tagged(t) => strings(&t.value, out),
+        _ => {}
+    }
+}
+
+fn path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(file)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_template_fits_the_inline_limit_and_parses() {
+    for t in templates::all() {
+        assert!(t.body.len() < MAX_TEMPLATE_BYTES, "{} is {} bytes", t.file, t.body.len());
+        let doc = parse(&t);
+        assert_eq!(doc["AWSTemplateFormatVersion"].as_str(), Some("2010-09-09"), "{}", t.file);
+        assert!(!resources(&doc).is_empty());
+    }
+}
+
+#[test]
+fn the_dashboard_body_is_generated_from_the_spec() {
+    let spec = Spec::embedded().unwrap();
+    let file = path("templates/observability.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let begin = text.find("# BEGIN GENERATED").expect("BEGIN GENERATED marker");
+    let start = text[begin..].find('\n').unwrap() + begin + 1;
+    let end_marker = text.find("# END GENERATED").expect("END GENERATED marker");
+    let end = text[..end_marker].rfind('\n').unwrap() + 1;
+    let indent = &text[begin - 6..begin];
+    assert_eq!(indent, "      ");
+    let expected = spec.template_block(indent);
+    if text[start..end] != expected {
+        if std::env::var_os("UPDATE_TEMPLATES").is_some() {
+            std::fs::write(&file, format!("{}{expected}{}", &text[..start], &text[end..])).unwrap();
+            return;
+        }
+        panic!(
+            "templates/observability.yaml's dashboard body is stale: regenerate it with \
+             `UPDATE_TEMPLATES=1 cargo test -p opsctl --test templates`"
+        );
+    }
+}
+
+type MetricKey = (String, String, Vec<(String, String)>, String);
+
+/// What the deployed CloudWatch dashboard shows, read back from the template.
+fn dashboard_metrics(rag: bool) -> BTreeSet<MetricKey> {
+    let doc = parse(&templates::NESTED[4]);
+    let body = &doc["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
+    assert_eq!(tag(body), Some("!If"));
+    let branches = untag(body).as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("IsRAGEnabled"));
+    let json = untag(&branches[if rag { 1 } else { 2 }]).as_str().unwrap();
+    let body: serde_json::Value = serde_json::from_str(json).expect("dashboard body is JSON");
+    let mut out = BTreeSet::new();
+    for w in body["widgets"].as_array().unwrap() {
+        for row in w["properties"]["metrics"].as_array().into_iter().flatten() {
+            let row = row.as_array().unwrap();
+            let Some(ns) = row[0].as_str() else { continue };
+            let opts = row.last().unwrap();
+            let dims = row[2..row.len() - 1]
+                .chunks(2)
+                .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+                .collect();
+            out.insert((
+                ns.to_owned(),
+                row[1].as_str().unwrap().to_owned(),
+                dims,
+                opts["stat"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_cloudwatch_dashboard_shows_exactly_the_spec_metrics() {
+    let spec = Spec::embedded().unwrap();
+    for rag in [false, true] {
+        let from_spec: BTreeSet<MetricKey> = spec
+            .metrics(rag)
+            .iter()
+            .map(|m| {
+                let dims = m.dimensions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                (m.namespace.clone(), m.name.clone(), dims, m.stat.clone())
+            })
+            .collect();
+        assert_eq!(dashboard_metrics(rag), from_spec, "rag={rag}");
+    }
+}
+
+#[test]
+fn the_alarm_panel_lists_every_alarm_of_the_templates() {
+    let spec = Spec::embedded().unwrap();
+    let panel = spec.panels.iter().find(|p| p.id == "alarms").unwrap();
+    let listed: BTreeSet<String> =
+        panel.alarms.iter().map(|a| a.name.replace("${Environment}", "ENV")).collect();
+    let doc = parse(&templates::NESTED[4]);
+    let mut defined = BTreeSet::new();
+    for (id, r) in resources(&doc) {
+        if r["Type"].as_str() == Some("AWS::CloudWatch::Alarm") {
+            let name =
+                untag(&r["Properties"]["AlarmName"]).as_str().unwrap().replace("${Environment}", "ENV");
+            let rag = r["Condition"].as_str() == Some("IsRAGEnabled");
+            let in_spec = panel.alarms.iter().find(|a| a.name.replace("${Environment}", "ENV") == name);
+            assert_eq!(in_spec.map(|a| a.rag), Some(rag), "alarm {id} ({name}) and the spec disagree");
+            defined.insert(name);
+        }
+    }
+    assert_eq!(listed, defined);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const RAG_MARKERS: [&str; 5] =
+    ["chatbot-ingest-", "chatbot-retrieve-", "ingest-dlq", "chatbot-vectors", "aoss"];
+
+/// Finds strings naming RAG resources that are not behind `IsRAGEnabled`.
+fn ungated<'a>(v: &'a Value, gated: bool, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Tagged(t) if t.tag == "!If" => {
+            let items = t.value.as_sequence().unwrap();
+            let on_rag = items[0].as_str() == Some("IsRAGEnabled");
+            ungated(&items[1], gated || on_rag, out);
+            ungated(&items[2], gated, out);
+        }
+        Value::Tagged(t) => ungated(&t.value, gated, out),
+        Value::String(s) if !gated && RAG_MARKERS.iter().any(|m| s.contains(m)) => out.push(s),
+        Value::Sequence(items) => items.iter().for_each(|i| ungated(i, gated, out)),
+        Value::Mapping(m) => m.iter().for_each(|(_, v)| ungated(v, gated, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_rag_resource_is_gated_by_is_rag_enabled() {
+    let main = parse(&templates::MAIN);
+    assert_eq!(main["Resources"]["AiStack"]["Condition"].as_str(), Some("IsRAGEnabled"));
+    for (name, out) in main["Outputs"].as_mapping().unwrap() {
+        let mut refs = Vec::new();
+        strings(out, &mut refs);
+        if refs.iter().any(|s| s.starts_with("AiStack.")) {
+            assert_eq!(out["Condition"].as_str(), Some("IsRAGEnabled"), "output {name:?}");
+        }
+    }
+    // Outside ai.yaml (gated as a whole), anything naming a RAG resource sits behind the condition.
+    for t in templates::all().iter().filter(|t| t.file != "ai.yaml") {
+        let doc = parse(t);
+        let takes_flag = doc["Parameters"].get("EnableRAG").is_some();
+        for section in ["Resources", "Outputs"] {
+            let Some(items) = doc.get(section).and_then(Value::as_mapping) else { continue };
+            for (id, item) in items {
+                let gated = item["Condition"].as_str() == Some("IsRAGEnabled");
+                let mut found = Vec::new();
+                ungated(item, gated, &mut found);
+                assert!(
+                    found.is_empty(),
+                    "{}: {section}.{} names RAG resources without IsRAGEnabled: {found:?}",
+                    t.file,
+                    id.as_str().unwrap()
+                );
+                if gated {
+                    assert!(takes_flag, "{} gates on IsRAGEnabled without an EnableRAG parameter", t.file);
+                }
+            }
+        }
+        if takes_flag {
+            let cond = &doc["Conditions"]["IsRAGEnabled"];
+            assert_eq!(tag(cond), Some("!Equals"), "{}", t.file);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Actions that have no resource-level permissions, so `Resource: "*"` is their only form.
+const STAR_RESOURCE_ALLOWLIST: [&str; 3] =
+    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"];
+
+struct Statement<'a> {
+    file: &'static str,
+    resource: String,
+    key_policy: bool,
+    body: &'a Value,
+}
+
+fn statements_in<'a>(
+    file: &'static str,
+    resource: &str,
+    key_policy: bool,
+    doc: &'a Value,
+    out: &mut Vec<Statement<'a>>,
+) {
+    for s in untag(&doc["Statement"]).as_sequence().into_iter().flatten() {
+        // A statement may be wrapped in !If [cond, statement, AWS::NoValue].
+        let bodies: Vec<&Value> = match s {
+            Value::Tagged(t) if t.tag == "!If" => t.value.as_sequence().unwrap()[1..].iter().collect(),
+            other => vec![other],
+        };
+        for body in bodies.into_iter().filter(|b| b.is_mapping()) {
+            out.push(Statement { file, resource: resource.to_owned(), key_policy, body });
+        }
+    }
+}
+
+fn all_statements(docs: &[(Template, Value)]) -> Vec<Statement<'_>> {
+    let mut out = Vec::new();
+    for (t, doc) in docs {
+        for (id, r) in resources(doc) {
+            let props = &r["Properties"];
+            let key_policy = r["Type"].as_str() == Some("AWS::KMS::Key");
+            for field in ["PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument"] {
+                if props.get(field).is_some() {
+                    statements_in(t.file, &id, key_policy, &props[field], &mut out);
+                }
+            }
+            for p in props.get("Policies").and_then(Value::as_sequence).into_iter().flatten() {
+                statements_in(t.file, &id, false, &p["PolicyDocument"], &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn list(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    strings(v, &mut out);
+    out.into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn iam_statements_are_least_privilege() {
+    let docs: Vec<(Template, Value)> = templates::all().into_iter().map(|t| (t, parse(&t))).collect();
+    let statements = all_statements(&docs);
+    assert!(statements.len() > 20, "found only {} statements", statements.len());
+    let mut seen_files = HashSet::new();
+    for s in &statements {
+        seen_files.insert(s.file);
+        let allow = s.body["Effect"].as_str() == Some("Allow");
+        let actions = list(&s.body["Action"]);
+        let sid = s.body["Sid"].as_str().unwrap_or("?");
+        let at = format!("{}: {} statement {sid}", s.file, s.resource);
+        assert!(!actions.iter().any(|a| a == "*"), "{at}: Action \"*\"");
+        if allow {
+            for a in &actions {
+                assert!(!a.ends_with(":*"), "{at}: allows every action of a service ({a})");
+            }
+        }
+        let resources = list(&s.body["Resource"]);
+        if allow && resources.iter().any(|r| r == "*") && !s.key_policy {
+            for a in &actions {
+                assert!(STAR_RESOURCE_ALLOWLIST.contains(&a.as_str()), "{at}: {a} on Resource \"*\"");
+            }
+        }
+        // In a key policy, Resource "*" means this key; its principals must never be "*".
+        if s.key_policy {
+            assert_ne!(s.body["Principal"].as_str(), Some("*"), "{at}: key policy open to everyone");
+            if actions.iter().any(|a| a == "kms:Decrypt" || a == "kms:GenerateDataKey")
+                && !s.body["Condition"].is_mapping()
+            {
+                panic!("{at}: key use without a condition");
+            }
+        }
+    }
+    for f in ["security.yaml", "ai.yaml", "storage.yaml"] {
+        assert!(seen_files.contains(f), "no statements found in {f}");
+    }
+}
+
+#[test]
+fn the_root_account_never_gets_kms_star() {
+    let doc = parse(&templates::NESTED[0]);
+    let key = &doc["Resources"]["Key"]["Properties"]["KeyPolicy"];
+    let mut texts = Vec::new();
+    strings(key, &mut texts);
+    assert!(!texts.contains(&"kms:*"));
+}
+
+#[test]
+fn nested_stacks_get_exactly_the_parameters_they_declare() {
+    let main = parse(&templates::MAIN);
+    for t in templates::NESTED {
+        let stack = resources(&main)
+            .into_iter()
+            .find(|(_, r)| {
+                let mut s = Vec::new();
+                strings(&r["Properties"]["TemplateURL"], &mut s);
+                s.iter().any(|s| s.contains(t.key_parameter.unwrap()))
+            })
+            .unwrap_or_else(|| panic!("no nested stack uses {}", t.file));
+        let passed: BTreeSet<String> = stack.1["Properties"]["Parameters"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+        let doc = parse(&t);
+        let declared = doc["Parameters"].as_mapping().unwrap();
+        let required: BTreeSet<String> = declared
+            .iter()
+            .filter(|(_, p)| p.get("Default").is_none())
+            .map(|(k, _)| k.as_str().unwrap().to_owned())
+            .collect();
+        let known: BTreeSet<String> = declared.keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+        assert!(
+            required.is_subset(&passed),
+            "{}: missing {:?}",
+            t.file,
+            required.difference(&passed).collect::<Vec<_>>()
+        );
+        assert!(
+            passed.is_subset(&known),
+            "{}: unknown {:?}",
+            t.file,
+            passed.difference(&known).collect::<Vec<_>>()
+        );
+    }
+}

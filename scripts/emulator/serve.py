@@ -1,0 +1,53 @@
+"""The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation.
+
+    .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
+"""
+
+import argparse
+import os
+import sys
+import threading
+
+MOTO_VERSION = "5.2.5"  # the version moto_patches.py is written against; scripts/test pins it
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="moto server with the project's CloudFormation patches")
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("-p", "--port", type=int, required=True, help="port to listen on")
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="exit when stdin reaches end of file, i.e. when the parent holding the pipe has gone",
+    )
+    args = parser.parse_args()
+
+    if args.exit_with_stdin:
+
+        def exit_at_eof() -> None:
+            while sys.stdin.buffer.read(65536):
+                pass
+            os._exit(0)
+
+        threading.Thread(target=exit_at_eof, daemon=True).start()
+
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        print(
+            f"serve.py: moto {moto.__version__} is installed, but moto_patches.py targets moto "
+            f"{MOTO_VERSION} exactly. Install moto=={MOTO_VERSION} (scripts/test does) or port the patches.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import moto_patches
+    from moto.server import main as moto_main
+
+    moto_patches.apply()
+    moto_main(["-H", args.host, "-p", str(args.port)])
+
+
+if __name__ == "__main__":
+    main()
