@@ -42,6 +42,7 @@ def main() -> None:
         sys.exit(2)
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
     import moto_patches
     from moto.server import main as moto_main
 

@@ -1,7 +1,9 @@
-//! Starts one moto server per test binary, on a free loopback port.
+//! Starts one emulator per test binary, on a free loopback port: the moto server with the
+//! project's CloudFormation patches (`scripts/emulator/serve.py`).
 //!
 //! The server watches its stdin, which this process holds open: when the test binary exits,
 //! for whatever reason, the pipe closes and the server exits too. Nothing is left running.
+//! Shared by the test binaries of several crates through `#[path]`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,16 +15,6 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 
-const WRAPPER: &str = r#"
-import os, sys, threading
-def watch_parent():
-    sys.stdin.read()
-    os._exit(0)
-threading.Thread(target=watch_parent, daemon=True).start()
-from moto.server import main
-main(["-H", "127.0.0.1", "-p", sys.argv[1]])
-"#;
-
 const INSTALL_HINT: &str = "the moto server is not installed. Run the README's test command (`scripts/test`), \
 which installs it into .venv/, or install it by hand: \
 `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5'`. \
@@ -33,11 +25,25 @@ pub struct Moto {
     pub endpoint: String,
 }
 
+/// The workspace root: the nearest ancestor of this crate holding `scripts/emulator/serve.py`.
+fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("scripts/emulator/serve.py").exists() {
+        assert!(dir.pop(), "scripts/emulator/serve.py not found above {}", env!("CARGO_MANIFEST_DIR"));
+    }
+    dir
+}
+
 fn python() -> PathBuf {
     if let Ok(p) = std::env::var("MOTO_PYTHON") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+    workspace_root().join(".venv/bin/python")
+}
+
+fn log_file(port: u16) -> Stdio {
+    let path = std::env::temp_dir().join(format!("opsctl-emulator-{port}.log"));
+    std::fs::File::create(path).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
 }
 
 fn free_port() -> u16 {
@@ -68,10 +74,12 @@ impl Moto {
         }
         let port = free_port();
         let mut child = Command::new(&python)
-            .args(["-c", WRAPPER, &port.to_string()])
+            .arg(workspace_root().join("scripts/emulator/serve.py"))
+            .args(["-p", &port.to_string(), "--exit-with-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // The server's own log, for when a test needs to know what the emulator did.
+            .stderr(log_file(port))
             .spawn()
             .unwrap_or_else(|e| panic!("could not start the moto server with {}: {e}", python.display()));
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -90,6 +98,9 @@ impl Moto {
         Moto { _child: child, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
+    /// The region every test uses.
+    pub const REGION: &'static str = "us-east-1";
+
     /// The shared server of this test binary.
     pub fn shared() -> &'static Moto {
         static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -99,7 +110,7 @@ impl Moto {
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
+            .region(aws_config::Region::new(Self::REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
             .load()
             .await
