@@ -50,7 +50,14 @@ async fn failure_report(cfn: &Cfn, stack: &str) -> String {
         .stack_events()
         .iter()
         .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("FAILED")))
-        .map(|e| format!("{} {}: {}", e.logical_resource_id().unwrap_or("?"), e.resource_status().map(|s| s.as_str()).unwrap_or(""), e.resource_status_reason().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e.logical_resource_id().unwrap_or("?"),
+                e.resource_status().map(|s| s.as_str()).unwrap_or(""),
+                e.resource_status_reason().unwrap_or("")
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -82,23 +89,36 @@ fn root_parameters(bucket: &str, rag: bool) -> Vec<Parameter> {
     params
 }
 
-async fn deploy(cfn: &Cfn, stack: &str, template: &Template, params: Vec<Parameter>, update: bool) -> HashMap<String, String> {
+async fn deploy(
+    cfn: &Cfn,
+    stack: &str,
+    template: &Template,
+    params: Vec<Parameter>,
+    update: bool,
+) -> HashMap<String, String> {
     let caps = [Capability::CapabilityNamedIam, Capability::CapabilityAutoExpand];
     let result = if update {
-        let mut req = cfn.update_stack().stack_name(stack).template_body(template.body).set_parameters(Some(params));
+        let mut req =
+            cfn.update_stack().stack_name(stack).template_body(template.body).set_parameters(Some(params));
         for c in caps {
             req = req.capabilities(c);
         }
         req.send().await.map(|_| ()).map_err(|e| format!("{e:?}"))
     } else {
-        let mut req = cfn.create_stack().stack_name(stack).template_body(template.body).set_parameters(Some(params));
+        let mut req =
+            cfn.create_stack().stack_name(stack).template_body(template.body).set_parameters(Some(params));
         for c in caps {
             req = req.capabilities(c);
         }
         req.send().await.map(|_| ()).map_err(|e| format!("{e:?}"))
     };
     if let Err(e) = result {
-        panic!("{} {stack}: {}\n{}", if update { "update" } else { "create" }, e, failure_report(cfn, stack).await);
+        panic!(
+            "{} {stack}: {}\n{}",
+            if update { "update" } else { "create" },
+            e,
+            failure_report(cfn, stack).await
+        );
     }
     let (status, outputs) = settle(cfn, stack).await;
     let expected = if update { StackStatus::UpdateComplete } else { StackStatus::CreateComplete };
@@ -110,7 +130,12 @@ async fn nested_stacks(cfn: &Cfn) -> HashMap<String, String> {
     let out = cfn.list_stacks().send().await.expect("list_stacks");
     out.stack_summaries()
         .iter()
-        .map(|s| (s.stack_name().unwrap_or("").to_owned(), s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default()))
+        .map(|s| {
+            (
+                s.stack_name().unwrap_or("").to_owned(),
+                s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -120,7 +145,14 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     let cfn = Cfn::new(&sdk);
 
     // 1. The bootstrap stack and its artifact bucket.
-    let boot = deploy(&cfn, "chatbot-bootstrap-dev", &templates::BOOTSTRAP, vec![param("Environment", "dev")], false).await;
+    let boot = deploy(
+        &cfn,
+        "chatbot-bootstrap-dev",
+        &templates::BOOTSTRAP,
+        vec![param("Environment", "dev")],
+        false,
+    )
+    .await;
     let bucket = boot["ArtifactBucketName"].clone();
     assert_eq!(bucket, "chatbot-artifacts-dev-123456789012-us-east-1");
 
@@ -146,10 +178,16 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, root_parameters(&bucket, true), true).await;
     assert_eq!(out["IngestFunctionName"], "chatbot-ingest-dev");
     assert_eq!(out["RetrieveFunctionName"], "chatbot-retrieve-dev");
-    assert!(out["CollectionEndpoint"].ends_with(".us-east-1.aoss.amazonaws.com"), "{}", out["CollectionEndpoint"]);
+    assert!(
+        out["CollectionEndpoint"].ends_with(".us-east-1.aoss.amazonaws.com"),
+        "{}",
+        out["CollectionEndpoint"]
+    );
     let stacks = nested_stacks(&cfn).await;
     assert!(
-        stacks.iter().any(|(name, status)| name.starts_with("chatbot-dev-AiStack") && status == "CREATE_COMPLETE"),
+        stacks
+            .iter()
+            .any(|(name, status)| name.starts_with("chatbot-dev-AiStack") && status == "CREATE_COMPLETE"),
         "{stacks:?}"
     );
 
@@ -159,7 +197,10 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     assert_eq!(out["TableName"], "chatbot-conversations-dev");
     let stacks = nested_stacks(&cfn).await;
     assert!(
-        stacks.iter().filter(|(n, _)| n.starts_with("chatbot-dev-AiStack")).all(|(_, s)| s == "DELETE_COMPLETE"),
+        stacks
+            .iter()
+            .filter(|(n, _)| n.starts_with("chatbot-dev-AiStack"))
+            .all(|(_, s)| s == "DELETE_COMPLETE"),
         "{stacks:?}"
     );
 }
