@@ -1,6 +1,37 @@
-//! opsctl's library: the embedded CloudFormation templates and the dashboard panel spec.
+//! opsctl: the chatbot's control plane. The binary in `main.rs` only parses and dispatches; each
+//! subcommand lives in [`commands`] and exposes `run(args, &ctx)`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod aws;
+pub mod cli;
+pub mod commands;
 pub mod dashboards;
+pub mod errors;
+pub mod logging;
+pub mod output;
 pub mod templates;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// What every subcommand gets: the global arguments and a lazily built AWS configuration.
+pub struct Ctx {
+    pub global: cli::GlobalArgs,
+    pub out: output::Output,
+}
+
+impl Ctx {
+    pub async fn sdk(&self) -> anyhow::Result<aws_config::SdkConfig> {
+        aws::sdk_config(&self.global).await
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx { out: output::Output::new(cli.global.output), global: cli.global };
+    match cli.command {
+        Command::Token(args) => commands::token::run(args, &ctx).await,
+        Command::Completions(args) => commands::completions::run(args),
+    }
+}

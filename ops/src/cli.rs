@@ -1,0 +1,102 @@
+//! The command line: clap types only.
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  opsctl token show                      print the API token of the dev environment
+  opsctl token rotate --env prod         replace prod's token; the chat Lambda picks it up within a minute
+  opsctl completions zsh > ~/.zfunc/_opsctl";
+
+#[derive(Debug, Parser)]
+#[command(name = "opsctl", version, about = "Deploy and run the private chatbot on AWS", after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The arguments every subcommand takes. The standard AWS variables are honoured as well.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The environment to act on.
+    #[arg(long, global = true, value_enum, default_value_t = Env::Dev, env = "OPSCTL_ENV")]
+    pub env: Env,
+    /// AWS Region (default: AWS_REGION or the profile's region).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named AWS profile (default: AWS_PROFILE or `default`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint, such as an emulator (default: AWS_ENDPOINT_URL).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More logging (-v, -vv).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Env {
+    Dev,
+    Staging,
+    Prod,
+}
+
+impl Env {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Dev => "dev",
+            Env::Staging => "staging",
+            Env::Prod => "prod",
+        }
+    }
+}
+
+impl std::fmt::Display for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or rotate the API token (an SSM SecureString).
+    Token(TokenArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  opsctl token show\n  opsctl token rotate --env prod")]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum TokenAction {
+    /// Print the token.
+    Show,
+    /// Replace the token with a new random 256-bit one.
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsctl completions bash > /etc/bash_completion.d/opsctl\n  opsctl completions fish > ~/.config/fish/completions/opsctl.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    pub shell: clap_complete::Shell,
+}

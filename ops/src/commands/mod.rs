@@ -1,0 +1,4 @@
+//! One module per subcommand, each exposing `run(args, &ctx)`.
+
+pub mod completions;
+pub mod token;

@@ -1,0 +1,78 @@
+//! Turns a failure into one line a person can act on: what happened, and what to do next.
+
+/// Known AWS failures, by a code or phrase that appears in the error's chain.
+const HINTS: &[(&str, &str)] = &[
+    (
+        "ExpiredToken",
+        "your AWS credentials have expired: refresh them (for example `aws sso login`) and run the command again",
+    ),
+    (
+        "InvalidClientTokenId",
+        "AWS does not recognise these credentials: check AWS_PROFILE or your access key",
+    ),
+    (
+        "UnrecognizedClientException",
+        "AWS does not recognise these credentials: check AWS_PROFILE or your access key",
+    ),
+    (
+        "loading credentials",
+        "no usable AWS credentials: set AWS_PROFILE, run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        "no credentials",
+        "no AWS credentials found: set AWS_PROFILE, run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        "AccessDenied",
+        "AWS denied the call: grant your identity the permission named above, or use a profile that has it",
+    ),
+    ("dispatch failure", "could not reach AWS: check the network, --endpoint-url and --region"),
+];
+
+pub fn explain(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        // SDK errors often repeat their source's text; say each thing once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let joined = parts.join(": ");
+    match HINTS.iter().find(|(needle, _)| joined.contains(needle)) {
+        Some((_, hint)) => format!("{}\n  hint: {hint}", first_line(&joined)),
+        None => first_line(&joined),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).chars().take(600).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_failures_get_a_hint() {
+        let err = anyhow::anyhow!("ExpiredToken: The security token included in the request is expired")
+            .context("reading /chatbot/dev/api-token");
+        let text = explain(&err);
+        assert!(text.starts_with("reading /chatbot/dev/api-token: ExpiredToken"), "{text}");
+        assert!(text.contains("hint: your AWS credentials have expired"), "{text}");
+    }
+
+    #[test]
+    fn missing_credentials_are_not_reported_as_a_network_problem() {
+        let err = anyhow::anyhow!(
+            "dispatch failure: other: an error occurred while loading credentials: IMDS is disabled"
+        );
+        assert!(explain(&err).contains("hint: no usable AWS credentials"), "{}", explain(&err));
+    }
+
+    #[test]
+    fn other_failures_are_one_line() {
+        let err = anyhow::anyhow!("line one\nline two");
+        assert_eq!(explain(&err), "line one");
+    }
+}
