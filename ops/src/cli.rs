@@ -2,8 +2,11 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::package::{Arch, Function};
+
 const EXAMPLES: &str = "\
 Examples:
+  opsctl package --arch x86_64           build the Lambdas into target/lambda/<function>/bootstrap.zip
   opsctl token show                      print the API token of the dev environment
   opsctl token rotate --env prod         replace prod's token; the chat Lambda picks it up within a minute
   opsctl completions zsh > ~/.zfunc/_opsctl";
@@ -71,10 +74,25 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build the Lambdas into zips (bootstrap inside) and check their glibc.
+    Package(PackageArgs),
     /// Show or rotate the API token (an SSM SecureString).
     Token(TokenArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsctl package                      all functions for arm64 (Lambda's default here)\n  opsctl package --arch x86_64 --function chat"
+)]
+pub struct PackageArgs {
+    /// CPU architecture of the Lambda.
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+    /// Only this function (default: every function with a crate).
+    #[arg(long, value_enum)]
+    pub function: Option<Function>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod dashboards;
 pub mod errors;
 pub mod logging;
 pub mod output;
+pub mod package;
 pub mod templates;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ impl Ctx {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { out: output::Output::new(cli.global.output), global: cli.global };
     match cli.command {
+        Command::Package(args) => commands::package::run(args, &ctx).await,
         Command::Token(args) => commands::token::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),
     }

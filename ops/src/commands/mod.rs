@@ -1,4 +1,5 @@
 //! One module per subcommand, each exposing `run(args, &ctx)`.
 
 pub mod completions;
+pub mod package;
 pub mod token;

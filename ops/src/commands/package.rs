@@ -1,0 +1,69 @@
+//! `opsctl package`: build the runtime Lambdas into `target/lambda/<function>/bootstrap.zip`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use comfy_table::Table;
+
+use crate::Ctx;
+use crate::cli::PackageArgs;
+use crate::package::{self, Artifact, Builder, Function, Workspace};
+
+pub async fn run(args: PackageArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let ws = Workspace::locate()?;
+    let functions: Vec<Function> = match args.function {
+        Some(f) if !ws.has(f) => {
+            bail!("function `{}` has no crate in this workspace (package {})", f.name(), f.package())
+        }
+        Some(f) => vec![f],
+        None => Function::ALL.into_iter().filter(|f| ws.has(*f)).collect(),
+    };
+    for f in Function::ALL.iter().filter(|f| !ws.has(**f)) {
+        eprintln!("note: no crate for the {} function yet ({}); skipping it", f.name(), f.package());
+    }
+    package::check_target(args.arch)?;
+    let builder = Builder::find(&ws.root);
+    if builder == Builder::Cargo {
+        eprintln!(
+            "warning: cargo-lambda not found; building with plain cargo, which links against this machine's glibc. \
+             The binary is refused below if it needs more than Lambda has. Run scripts/test once to install \
+             cargo-lambda and zig into .venv/."
+        );
+    }
+
+    let mut artifacts = Vec::new();
+    for f in functions {
+        eprintln!("==> building {} for {} ({})", f.name(), args.arch.lambda_name(), builder.describe());
+        let binary = package::build(&ws, &builder, args.arch, f)?;
+        let bytes = std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+        let glibc = package::check_glibc(f, &bytes)?;
+        let path = ws.zip_path(f);
+        let (size, sha256) = package::zip_bootstrap(&bytes, &path)?;
+        artifacts.push(Artifact {
+            function: f,
+            arch: args.arch,
+            path,
+            bytes: size,
+            sha256,
+            glibc: glibc.map(|v| v.to_string()),
+        });
+    }
+    ctx.out.emit(&artifacts, || table(&artifacts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table(artifacts: &[Artifact]) -> String {
+    let mut t = Table::new();
+    t.set_header(["function", "arch", "size", "glibc", "sha256", "zip"]);
+    for a in artifacts {
+        t.add_row([
+            a.function.name().to_owned(),
+            a.arch.lambda_name().to_owned(),
+            format!("{:.1} MiB", a.bytes as f64 / 1_048_576.0),
+            a.glibc.clone().unwrap_or_else(|| "static".into()),
+            a.sha256[..16].to_owned(),
+            a.path.display().to_string(),
+        ]);
+    }
+    t.to_string()
+}
