@@ -2,24 +2,21 @@
 
 Each patch says what AWS does, what moto 5.2.5 does, and why the patch matches AWS. They replace
 moto internals by name, so they hold for moto 5.2.5 only: serve.py checks the version first.
+Models of resource types moto's CloudFormation lacks live in moto_models.py.
 """
 
 import contextlib
-import fnmatch
-import inspect
 import json
 import re
 from typing import Any
 
-from moto.apigatewayv2.exceptions import ApiNotFound
-from moto.apigatewayv2.models import apigatewayv2_backends
 from moto.cloudformation import models, parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.utils import get_stack_from_s3_url
-from moto.core.common_models import CloudFormationModel
 from moto.kms.models import Key as KmsKey
-from moto.opensearchserverless import models as aoss
 from moto.utilities.utils import get_partition
+
+import moto_models
 
 _clean_json = parsing.clean_json
 _create_resources = models.Stack.create_resources
@@ -256,257 +253,6 @@ def create_kms_key(cls, resource_name, cloudformation_json, account_id, region_n
     return _create_kms_key(resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
 
-def aoss_create_collection(self, client_token, description, name, standby_replicas, tags, type):
-    # AWS: CreateCollection needs an encryption policy whose rules name the collection (or a
-    # pattern such as collection/logs-*); with "AWSOwnedKey": true the collection's kmsKeyArn is
-    # "auto". moto: takes the last policy of any type naming it and reads its KmsARN, so a network
-    # policy (a list) or an AWS-owned key fails with a 500. Patch: match encryption policies only,
-    # by pattern, and use "auto" for an AWS-owned key.
-    policies = [
-        sp.policy for sp in self.security_policies.values()
-        if sp.type == "encryption" and any(fnmatch.fnmatchcase(f"collection/{name}", r) for r in sp.resources)
-    ]
-    if not policies:
-        raise aoss.ValidationException(
-            msg=f"No matching security policy of encryption type found for collection name: {name}. "
-            "Please create security policy of encryption type for this collection."
-        )
-    collection = aoss.Collection(
-        client_token or aoss.mock_random.get_random_string(10), description, name, standby_replicas, tags, type,
-        {"KmsARN": policies[-1].get("KmsARN", "auto")}, self.region_name, self.account_id,
-    )
-    self.collections[collection.id] = collection
-    self.tag_resource(collection.arn, tags)
-    return collection
-
-
-# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage} and
-# AWS::OpenSearchServerless::{SecurityPolicy,AccessPolicy,Collection} through those services' APIs.
-# moto: has the backends but no CloudFormation model for these types, so it skips them: their Ref
-# is None (compute.yaml's output ApiId is dropped, "${HttpApi}" stays literally in a Sub) and
-# GetAtt fails. Patch: models that make, update and delete the objects in moto's own backends, as
-# the service APIs do, so the emulator's APIs see them; Ref and GetAtt answer what the
-# CloudFormation reference documents. Properties moto's backends do not model are ignored.
-def _camel(node: Any) -> Any:
-    """A CloudFormation struct in its API spelling: {"MaxAge": 600} -> {"maxAge": 600}."""
-    return {k[:1].lower() + k[1:]: _camel(v) for k, v in node.items()} if isinstance(node, dict) else node
-
-
-def _call(method: Any, properties: dict, **given: Any) -> Any:
-    """Call a backend method with CloudFormation properties as its arguments (IntegrationUri -> integration_uri)."""
-    named = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in properties.items()}
-    return method(**{p: given.get(p, named.get(p)) for p in inspect.signature(method).parameters})
-
-
-class _Resource:
-    """What moto's CloudFormation asks of a resource; the models below add their service's calls.
-
-    Each sets __module__ to its service's moto module: moto files model classes by that name.
-    """
-
-    attributes: dict[str, str] = {}  # GetAtt name -> attribute of the model
-    replace_on: tuple[str, ...] = ()  # properties whose change AWS documents as "Replacement"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attributes
-
-    def get_cfn_attribute(self, attr: str) -> Any:
-        if attr not in self.attributes:
-            raise UnformattedGetAttTemplateException()
-        return getattr(self, self.attributes[attr])
-
-    @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        resource = cls(account_id, region_name, cloudformation_json["Properties"])
-        resource.properties = cloudformation_json["Properties"]
-        return resource
-
-    @classmethod
-    def update_from_cloudformation_json(
-        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-    ):
-        # AWS updates in place, unless a property that requires replacement changed: then it
-        # creates the new resource and deletes the old one.
-        properties = cloudformation_json["Properties"]
-        if any(properties.get(p) != original_resource.properties.get(p) for p in cls.replace_on):
-            args = (new_resource_name, cloudformation_json, account_id, region_name)
-            new = cls.create_from_cloudformation_json(*args)
-            original_resource.delete()
-            return new
-        original_resource.update(properties)
-        original_resource.properties = properties
-        return original_resource
-
-
-class ApiGatewayV2Api(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"ApiId": "physical_resource_id", "ApiEndpoint": "endpoint"}
-    replace_on = ("ProtocolType",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Api"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend = apigatewayv2_backends[account_id][region_name]
-        cors = _camel(properties.get("CorsConfiguration"))
-        api = _call(self.backend.create_api, properties, cors_configuration=cors)
-        self.physical_resource_id, self.endpoint = api.api_id, api.api_endpoint
-
-    def update(self, properties: dict) -> None:
-        cors = _camel(properties.get("CorsConfiguration"))
-        _call(self.backend.update_api, properties, api_id=self.physical_resource_id, cors_configuration=cors)
-        if cors is None:
-            self.backend.delete_cors_configuration(self.physical_resource_id)
-
-    def delete(self, *_: Any) -> None:
-        self.backend.delete_api(self.physical_resource_id)
-
-
-class ApiGatewayV2Integration(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"IntegrationId": "physical_resource_id"}
-    replace_on = ("ApiId",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Integration"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        tls = _camel(properties.get("TlsConfig"))
-        self.physical_resource_id = _call(self.backend.create_integration, properties, tls_config=tls).id
-
-    def update(self, properties: dict) -> None:
-        tls = _camel(properties.get("TlsConfig"))
-        _call(self.backend.update_integration, properties, integration_id=self.physical_resource_id, tls_config=tls)
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):  # deleting an API deletes its integrations
-            self.backend.delete_integration(self.api_id, self.physical_resource_id)
-
-
-class ApiGatewayV2Route(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"RouteId": "physical_resource_id"}
-    replace_on = ("ApiId",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Route"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        defaults = {"api_key_required": properties.get("ApiKeyRequired", False),  # the API's defaults
-                    "authorization_type": properties.get("AuthorizationType", "NONE")}
-        self.physical_resource_id = _call(self.backend.create_route, properties, **defaults).route_id
-
-    def update(self, properties: dict) -> None:
-        _call(self.backend.update_route, properties, route_id=self.physical_resource_id)
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):
-            self.backend.delete_route(self.api_id, self.physical_resource_id)
-
-
-class ApiGatewayV2Stage(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    replace_on = ("ApiId", "StageName")
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Stage"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        self.physical_resource_id = properties["StageName"]  # Ref: the stage name
-        self.update(properties)
-
-    def update(self, properties: dict) -> None:
-        # The CreateStage request: camelCase structs; StageVariables and Tags keep their keys.
-        config = {k[:1].lower() + k[1:]: v if k in ("StageVariables", "Tags") else _camel(v)
-                  for k, v in properties.items() if k != "ApiId"}
-        config["routeSettings"] = {route: _camel(s) for route, s in properties.get("RouteSettings", {}).items()}
-        self.backend.create_stage(self.api_id, config)  # moto has no UpdateStage: store it anew, same name
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):
-            self.backend.delete_stage(self.api_id, self.physical_resource_id)
-
-
-class OpenSearchServerlessSecurityPolicy(_Resource, CloudFormationModel):
-    __module__ = "moto.opensearchserverless.models"
-    replace_on = ("Name", "Type")
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::OpenSearchServerless::SecurityPolicy"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend = aoss.opensearchserverless_backends[account_id][region_name]
-        self.policy = _call(self.backend.create_security_policy, properties)
-        self.physical_resource_id = self.policy.name  # Ref: the policy name
-
-    def update(self, properties: dict) -> None:
-        _call(self.backend.update_security_policy, properties, policy_version=self.policy.policy_version)
-
-    def delete(self, *_: Any) -> None:  # moto has no DeleteSecurityPolicy: drop it from the store
-        store = self.backend.security_policies
-        for token in [t for t, policy in store.items() if policy is self.policy]:
-            del store[token]
-
-
-class OpenSearchServerlessAccessPolicy(_Resource, CloudFormationModel):
-    __module__ = "moto.opensearchserverless.models"
-    # moto has no data access policy API (CreateAccessPolicy and the rest): the policy is checked
-    # as AWS checks it (type "data", a JSON list of rules) and kept by CloudFormation only.
-    replace_on = ("Name", "Type")
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::OpenSearchServerless::AccessPolicy"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.update(properties)
-        self.physical_resource_id = properties["Name"]  # Ref: the policy name
-
-    def update(self, properties: dict) -> None:
-        if properties["Type"] != "data" or not isinstance(json.loads(properties["Policy"]), list):
-            raise aoss.ValidationException(msg=f"Invalid data access policy {properties['Name']}")
-
-    def delete(self, *_: Any) -> None:
-        pass
-
-
-class OpenSearchServerlessCollection(_Resource, CloudFormationModel):
-    __module__ = "moto.opensearchserverless.models"
-    attributes = {"Id": "physical_resource_id", "Arn": "arn",
-                  "CollectionEndpoint": "endpoint", "DashboardEndpoint": "dashboard"}
-    replace_on = ("Name", "Type", "StandbyReplicas")
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::OpenSearchServerless::Collection"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend = aoss.opensearchserverless_backends[account_id][region_name]
-        tags = [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])]
-        collection = _call(self.backend.create_collection, properties, tags=tags)
-        self.physical_resource_id, self.arn = collection.id, collection.arn  # Ref: the collection id
-        self.endpoint, self.dashboard = collection.collection_endpoint, collection.dashboard_endpoint
-
-    def update(self, properties: dict) -> None:  # moto has no UpdateCollection; Description is all
-        self.backend.collections[self.physical_resource_id].description = properties.get("Description")
-
-    def delete(self, *_: Any) -> None:
-        self.backend.delete_collection(None, self.physical_resource_id)
-
-
 def apply() -> None:
     parsing.clean_json = clean_json  # moto's clean_json recurses through this module-level name
     models.Stack.get_cfn_attribute = stack_get_cfn_attribute
@@ -519,6 +265,6 @@ def apply() -> None:
     models.Stack.stack_resources = property(stack_resources)
     models.Stack.update_from_cloudformation_json = classmethod(nested_stack_update)
     KmsKey.create_from_cloudformation_json = classmethod(create_kms_key)
-    aoss.OpenSearchServiceServerlessBackend.create_collection = aoss_create_collection
+    moto_models.apply()
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()  # moto lists CloudFormationModel subclasses once: list the ones above too
+        cached.cache_clear()  # moto lists CloudFormationModel subclasses once: list moto_models' too
