@@ -6,6 +6,7 @@ pub use crate::package::{Arch, Function};
 
 const EXAMPLES: &str = "\
 Examples:
+  opsctl deploy --env dev                build, show the change set, ask, deploy
   opsctl package --arch x86_64           build the Lambdas into target/lambda/<function>/bootstrap.zip
   opsctl token show                      print the API token of the dev environment
   opsctl token rotate --env prod         replace prod's token; the chat Lambda picks it up within a minute
@@ -74,12 +75,36 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Package, upload and deploy the stacks, after showing the change set.
+    Deploy(DeployArgs),
     /// Build the Lambdas into zips (bootstrap inside) and check their glibc.
     Package(PackageArgs),
     /// Show or rotate the API token (an SSM SecureString).
     Token(TokenArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsctl deploy                               build, show the change set, ask, deploy dev\n  opsctl deploy --env prod --yes --param AlarmEmail=me@example.com\n  opsctl deploy --no-package --arch x86_64    deploy the zips `opsctl package` made"
+)]
+pub struct DeployArgs {
+    /// Execute the change set without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Turn RAG on (about $175 a month for OpenSearch Serverless).
+    #[arg(long)]
+    pub enable_rag: bool,
+    /// Deploy the zips already in target/lambda instead of building them.
+    #[arg(long)]
+    pub no_package: bool,
+    /// CPU architecture of the Lambdas.
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+    /// A root stack parameter, KEY=VALUE (repeatable), e.g. AlarmEmail=me@example.com.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub param: Vec<String>,
 }
 
 #[derive(Debug, Args)]

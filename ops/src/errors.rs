@@ -32,7 +32,7 @@ const HINTS: &[(&str, &str)] = &[
 pub fn explain(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        let Some(text) = readable(&cause.to_string()) else { continue };
         // SDK errors often repeat their source's text; say each thing once.
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
@@ -43,6 +43,27 @@ pub fn explain(err: &anyhow::Error) -> String {
         Some((_, hint)) => format!("{}\n  hint: {hint}", first_line(&joined)),
         None => first_line(&joined),
     }
+}
+
+/// The SDK's layers say "service error", "unhandled error (Code)" and then a debug-formatted
+/// `Error { code: "Code", message: "…", aws_request_id: … }`; keep only "Code: message".
+fn readable(text: &str) -> Option<String> {
+    if text == "service error" || (text.starts_with("unhandled error (") && text.ends_with(')')) {
+        return None;
+    }
+    let quoted = |field: &str| -> Option<String> {
+        let start = text.find(&format!("{field}: \""))? + field.len() + 3;
+        let end = text[start..].find('"')? + start;
+        Some(text[start..end].to_owned())
+    };
+    if text.starts_with("Error { ") {
+        return match (quoted("code"), quoted("message")) {
+            (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+            (Some(code), None) => Some(code),
+            _ => Some(text.to_owned()),
+        };
+    }
+    Some(text.to_owned())
 }
 
 fn first_line(s: &str) -> String {
@@ -68,6 +89,18 @@ mod tests {
             "dispatch failure: other: an error occurred while loading credentials: IMDS is disabled"
         );
         assert!(explain(&err).contains("hint: no usable AWS credentials"), "{}", explain(&err));
+    }
+
+    #[test]
+    fn sdk_layers_collapse_to_code_and_message() {
+        assert_eq!(readable("service error"), None);
+        assert_eq!(readable("unhandled error (NoSuchBucket)"), None);
+        assert_eq!(
+            readable(
+                r#"Error { code: "NoSuchBucket", message: "The specified bucket does not exist", aws_request_id: "x" }"#
+            ),
+            Some("NoSuchBucket: The specified bucket does not exist".into())
+        );
     }
 
     #[test]

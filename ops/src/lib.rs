@@ -11,6 +11,7 @@ pub mod errors;
 pub mod logging;
 pub mod output;
 pub mod package;
+pub mod stack;
 pub mod templates;
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ impl Ctx {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { out: output::Output::new(cli.global.output), global: cli.global };
     match cli.command {
+        Command::Deploy(args) => commands::deploy::run(args, &ctx).await,
         Command::Package(args) => commands::package::run(args, &ctx).await,
         Command::Token(args) => commands::token::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),

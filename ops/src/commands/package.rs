@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use comfy_table::Table;
 
 use crate::Ctx;
 use crate::cli::PackageArgs;
-use crate::package::{self, Artifact, Builder, Function, Workspace};
+use crate::package::{self, Artifact, Function, Workspace};
 
 pub async fn run(args: PackageArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let ws = Workspace::locate()?;
@@ -21,33 +21,7 @@ pub async fn run(args: PackageArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     for f in Function::ALL.iter().filter(|f| !ws.has(**f)) {
         eprintln!("note: no crate for the {} function yet ({}); skipping it", f.name(), f.package());
     }
-    package::check_target(args.arch)?;
-    let builder = Builder::find(&ws.root);
-    if builder == Builder::Cargo {
-        eprintln!(
-            "warning: cargo-lambda not found; building with plain cargo, which links against this machine's glibc. \
-             The binary is refused below if it needs more than Lambda has. Run scripts/test once to install \
-             cargo-lambda and zig into .venv/."
-        );
-    }
-
-    let mut artifacts = Vec::new();
-    for f in functions {
-        eprintln!("==> building {} for {} ({})", f.name(), args.arch.lambda_name(), builder.describe());
-        let binary = package::build(&ws, &builder, args.arch, f)?;
-        let bytes = std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
-        let glibc = package::check_glibc(f, &bytes)?;
-        let path = ws.zip_path(f);
-        let (size, sha256) = package::zip_bootstrap(&bytes, &path)?;
-        artifacts.push(Artifact {
-            function: f,
-            arch: args.arch,
-            path,
-            bytes: size,
-            sha256,
-            glibc: glibc.map(|v| v.to_string()),
-        });
-    }
+    let artifacts = package::build_artifacts(&ws, args.arch, &functions)?;
     ctx.out.emit(&artifacts, || table(&artifacts))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ impl Arch {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Function {
     Chat,
@@ -241,6 +241,37 @@ pub struct Artifact {
     pub sha256: String,
     /// The newest glibc the binary needs (none: static).
     pub glibc: Option<String>,
+}
+
+/// Builds, checks and zips each function, reporting progress on stderr.
+pub fn build_artifacts(ws: &Workspace, arch: Arch, functions: &[Function]) -> anyhow::Result<Vec<Artifact>> {
+    check_target(arch)?;
+    let builder = Builder::find(&ws.root);
+    if builder == Builder::Cargo {
+        eprintln!(
+            "warning: cargo-lambda not found; building with plain cargo, which links against this machine's glibc. \
+             The binary is refused below if it needs more than Lambda has. Run scripts/test once to install \
+             cargo-lambda and zig into .venv/."
+        );
+    }
+    let mut artifacts = Vec::new();
+    for &f in functions {
+        eprintln!("==> building {} for {} ({})", f.name(), arch.lambda_name(), builder.describe());
+        let binary = build(ws, &builder, arch, f)?;
+        let bytes = std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+        let glibc = check_glibc(f, &bytes)?;
+        let path = ws.zip_path(f);
+        let (size, sha256) = zip_bootstrap(&bytes, &path)?;
+        artifacts.push(Artifact {
+            function: f,
+            arch,
+            path,
+            bytes: size,
+            sha256,
+            glibc: glibc.map(|v| v.to_string()),
+        });
+    }
+    Ok(artifacts)
 }
 
 /// Writes `bootstrap.zip` with `bootstrap` inside, mode 0755. Every timestamp is fixed, so the

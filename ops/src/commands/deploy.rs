@@ -1,0 +1,365 @@
+//! `opsctl deploy`: bootstrap stack, content-addressed uploads, a change set shown and approved,
+//! events while it runs, every failure with its reason, then the outputs.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use aws_sdk_cloudformation::Client as Cfn;
+use aws_sdk_cloudformation::types::{Capability, Parameter};
+use serde::Serialize;
+
+use crate::Ctx;
+use crate::cli::{DeployArgs, Env};
+use crate::commands::token;
+use crate::package::{self, Function, Workspace};
+use crate::stack::{self, artifacts, changeset, events};
+use crate::templates::{self, Template};
+
+#[derive(Serialize)]
+struct DeployReport {
+    stack: String,
+    status: String,
+    changes: Vec<changeset::PlannedChange>,
+    outputs: BTreeMap<String, String>,
+    failures: Vec<events::Failure>,
+}
+
+pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if !args.yes && !std::io::stdin().is_terminal() {
+        bail!("refusing to deploy without confirmation: stdin is not a terminal, so pass --yes to deploy");
+    }
+    let sdk = ctx.sdk().await?;
+    let (cfn, s3, ssm) = (Cfn::new(&sdk), aws_sdk_s3::Client::new(&sdk), aws_sdk_ssm::Client::new(&sdk));
+    let env = ctx.global.env;
+    let progress = !ctx.out.is_json() && std::io::stderr().is_terminal();
+    let overrides = parse_params(&args.param)?;
+
+    // 1. The bootstrap stack and its bucket.
+    let bucket = ensure_simple_stack(
+        &cfn,
+        &stack::bootstrap_name(env),
+        &templates::BOOTSTRAP,
+        vec![param("Environment", env.as_str())],
+        progress,
+    )
+    .await?
+    .get("ArtifactBucketName")
+    .cloned()
+    .context("the bootstrap stack has no ArtifactBucketName output")?;
+
+    // 2. Code and templates under content keys.
+    let ws = Workspace::locate()?;
+    let present: Vec<Function> = Function::ALL.into_iter().filter(|f| ws.has(*f)).collect();
+    if !args.no_package {
+        package::build_artifacts(&ws, args.arch, &present)?;
+    }
+    let mut code_keys = BTreeMap::new();
+    for f in Function::ALL {
+        let zip = ws.zip_path(f);
+        let Ok(bytes) = std::fs::read(&zip) else { continue };
+        let key = format!("lambda/{}-{}.zip", f.name(), &sha256_hex(&bytes)[..16]);
+        if artifacts::upload_if_missing(&s3, &bucket, &key, bytes).await? {
+            eprintln!("uploaded {} ({key})", zip.display());
+        }
+        code_keys.insert(f, key);
+    }
+    for t in templates::NESTED {
+        artifacts::upload_if_missing(&s3, &bucket, &t.content_key(), t.body.as_bytes().to_vec()).await?;
+    }
+
+    // 3. Parameters: ours, then --param, then the stack's previous values for the rest.
+    let root = stack::root_name(env);
+    let existing = stack::describe(&cfn, &root).await?.filter(stack::StackInfo::is_live);
+    let previous_rag =
+        existing.as_ref().and_then(|s| s.parameters.get("EnableRAG")).map(String::as_str) == Some("true");
+    let rag = args.enable_rag || previous_rag;
+    let mut params: BTreeMap<String, String> = BTreeMap::from([
+        ("Environment".into(), env.as_str().into()),
+        ("EnableRAG".into(), rag.to_string()),
+        ("ArtifactBucket".into(), bucket.clone()),
+        ("Architecture".into(), args.arch.lambda_name().into()),
+    ]);
+    for t in templates::NESTED {
+        params.insert(t.key_parameter.unwrap_or_default().into(), t.content_key());
+    }
+    let chat = code_keys.get(&Function::Chat).with_context(|| {
+        format!(
+            "no chat Lambda zip at {}: run `opsctl package` or deploy without --no-package",
+            ws.zip_path(Function::Chat).display()
+        )
+    })?;
+    params.insert("ChatCodeKey".into(), chat.clone());
+    for (f, name) in [(Function::Ingest, "IngestCodeKey"), (Function::Retrieve, "RetrieveCodeKey")] {
+        if let Some(key) = code_keys.get(&f) {
+            params.insert(name.into(), key.clone());
+        }
+    }
+    params.extend(overrides);
+    if params.get("EnableRAG").map(String::as_str) == Some("true") {
+        for name in ["IngestCodeKey", "RetrieveCodeKey"] {
+            if !params.contains_key(name) {
+                bail!(
+                    "RAG needs the ingest and retrieve Lambdas, and there is no zip for them: package them first"
+                );
+            }
+        }
+    }
+    let parameters = with_previous(params, existing.as_ref());
+
+    // 4. The token the chat Lambda reads at cold start.
+    if token::ensure(&ssm, env).await? {
+        eprintln!("created the API token at {} (`opsctl token show` prints it)", token::parameter_name(env));
+    }
+
+    // 5. Change set, approval, execution.
+    let Some(plan) =
+        changeset::create(&cfn, &root, templates::MAIN.body, parameters, existing.is_some()).await?
+    else {
+        return finish(ctx, &cfn, &root, "no changes", Vec::new()).await;
+    };
+    if plan.changes.is_empty() {
+        changeset::discard(&cfn, &plan).await.ok();
+        return finish(ctx, &cfn, &root, "no changes", Vec::new()).await;
+    }
+    if !ctx.out.is_json() {
+        println!("{} changes to {root}:\n{}", plan.changes.len(), changeset::table(&plan));
+    }
+    if !approved(args.yes, &root)? {
+        changeset::discard(&cfn, &plan).await?;
+        eprintln!("not deployed: the change set was discarded");
+        return Ok(ExitCode::FAILURE);
+    }
+    let started = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    let executed = changeset::execute(&cfn, &plan).await;
+    let status = match &executed {
+        Ok(()) => events::wait(&cfn, &root, progress).await?,
+        Err(_) => stack::describe(&cfn, &root).await?.map(|s| s.status).unwrap_or_else(|| "FAILED".into()),
+    };
+    let ok = executed.is_ok() && status.ends_with("_COMPLETE") && !status.contains("ROLLBACK");
+    if !ok {
+        let failures = events::failures(&cfn, &root, Some(started)).await?;
+        report_failures(ctx, &root, &status, &failures, executed.err())?;
+        return Ok(ExitCode::FAILURE);
+    }
+
+    // 6. The billing alarm lives in us-east-1.
+    if let Err(e) = deploy_billing(ctx, env, &plan_params(&cfn, &root).await).await {
+        eprintln!("warning: the billing alarm stack was not deployed: {}", crate::errors::explain(&e));
+    }
+    finish(ctx, &cfn, &root, &status, plan.changes).await
+}
+
+fn param(k: &str, v: &str) -> Parameter {
+    Parameter::builder().parameter_key(k).parameter_value(v).build()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `K=V` pairs from `--param`.
+pub fn parse_params(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    raw.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("--param takes KEY=VALUE, got {kv:?}"),
+        })
+        .collect()
+}
+
+/// Our values, plus "use the previous value" for the stack's other parameters (so an e-mail set
+/// once with --param stays set).
+fn with_previous(params: BTreeMap<String, String>, existing: Option<&stack::StackInfo>) -> Vec<Parameter> {
+    let mut out: Vec<Parameter> = params.iter().map(|(k, v)| param(k, v)).collect();
+    if let Some(s) = existing {
+        for k in s.parameters.keys().filter(|k| !params.contains_key(*k)) {
+            out.push(Parameter::builder().parameter_key(k).use_previous_value(true).build());
+        }
+    }
+    out
+}
+
+fn approved(yes: bool, stack: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change {stack} without confirmation: stdin is not a terminal, so pass --yes to deploy"
+        );
+    }
+    eprint!("Execute these changes on {stack}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// Creates or updates a stack that needs no review (bootstrap, billing); returns its outputs.
+async fn ensure_simple_stack(
+    cfn: &Cfn,
+    name: &str,
+    template: &Template,
+    parameters: Vec<Parameter>,
+    progress: bool,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let existing = stack::describe(cfn, name).await?.filter(stack::StackInfo::is_live);
+    let result = match &existing {
+        None => cfn
+            .create_stack()
+            .stack_name(name)
+            .template_body(template.body)
+            .set_parameters(Some(parameters))
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(anyhow::Error::from),
+        Some(_) => match cfn
+            .update_stack()
+            .stack_name(name)
+            .template_body(template.body)
+            .set_parameters(Some(parameters))
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+        {
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| s.meta().message())
+                    .is_some_and(|m| m.contains("No updates")) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()).map_err(anyhow::Error::from),
+        },
+    };
+    result.with_context(|| format!("deploying {name}"))?;
+    let status = events::wait(cfn, name, progress).await?;
+    if !status.ends_with("_COMPLETE") || status.contains("ROLLBACK") {
+        let failures = events::failures(cfn, name, None).await?;
+        let detail: Vec<String> =
+            failures.iter().map(|f| format!("{} ({}): {}", f.logical_id, f.status, f.reason)).collect();
+        bail!("{name} ended {status}: {}", detail.join("; "));
+    }
+    Ok(stack::describe(cfn, name).await?.map(|s| s.outputs).unwrap_or_default())
+}
+
+async fn plan_params(cfn: &Cfn, root: &str) -> BTreeMap<String, String> {
+    stack::describe(cfn, root).await.ok().flatten().map(|s| s.parameters).unwrap_or_default()
+}
+
+async fn deploy_billing(ctx: &Ctx, env: Env, root_params: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    let mut global = ctx.global.clone();
+    global.region = Some("us-east-1".into());
+    let cfn = Cfn::new(&crate::aws::sdk_config(&global).await?);
+    let get = |k: &str, d: &str| root_params.get(k).cloned().unwrap_or_else(|| d.to_owned());
+    let params = vec![
+        param("Environment", env.as_str()),
+        param("MonthlyBudgetUsd", &get("MonthlyBudgetUsd", "20")),
+        param("AlarmEmail", &get("AlarmEmail", "")),
+    ];
+    ensure_simple_stack(&cfn, &stack::billing_name(env), &templates::BILLING, params, false).await?;
+    Ok(())
+}
+
+fn report_failures(
+    ctx: &Ctx,
+    root: &str,
+    status: &str,
+    failures: &[events::Failure],
+    api_error: Option<anyhow::Error>,
+) -> anyhow::Result<()> {
+    if ctx.out.is_json() {
+        let report = DeployReport {
+            stack: root.into(),
+            status: status.into(),
+            changes: Vec::new(),
+            outputs: BTreeMap::new(),
+            failures: failures.to_vec(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    eprintln!("error: deploying {root} failed ({status})");
+    if let Some(e) = api_error {
+        eprintln!("  {}", crate::errors::explain(&e));
+    }
+    for f in failures {
+        let stack = if f.stack == root { String::new() } else { format!(" in {}", f.stack) };
+        eprintln!("  {} {}{stack} [{}]: {}", f.status, f.logical_id, f.resource_type, f.reason);
+    }
+    if status == "UPDATE_ROLLBACK_FAILED" {
+        eprintln!(
+            "  next: fix the cause above, then run `aws cloudformation continue-update-rollback --stack-name {root}` and deploy again"
+        );
+    }
+    Ok(())
+}
+
+async fn finish(
+    ctx: &Ctx,
+    cfn: &Cfn,
+    root: &str,
+    status: &str,
+    changes: Vec<changeset::PlannedChange>,
+) -> anyhow::Result<ExitCode> {
+    let info = stack::describe(cfn, root).await?;
+    let outputs = info.as_ref().map(|s| s.outputs.clone()).unwrap_or_default();
+    let final_status = info.map(|s| s.status).unwrap_or_default();
+    let report = DeployReport {
+        stack: root.into(),
+        status: final_status.clone(),
+        changes,
+        outputs,
+        failures: Vec::new(),
+    };
+    ctx.out.emit(&report, || {
+        let mut text = if status == "no changes" {
+            format!("no changes: {root} is up to date ({final_status})\n")
+        } else {
+            format!("{root}: {final_status}\n")
+        };
+        for (k, v) in &report.outputs {
+            text.push_str(&format!("  {k:<22} {v}\n"));
+        }
+        text.trim_end().to_owned()
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_key_value_pairs() {
+        let p =
+            parse_params(&["AlarmEmail=a@b.c".into(), "AllowedOrigins=https://x,https://y".into()]).unwrap();
+        assert_eq!(p["AllowedOrigins"], "https://x,https://y");
+        assert!(parse_params(&["novalue".into()]).unwrap_err().to_string().contains("KEY=VALUE"));
+        assert!(parse_params(&["=v".into()]).is_err());
+    }
+
+    #[test]
+    fn unspecified_parameters_keep_their_previous_values() {
+        let existing = stack::StackInfo {
+            name: "s".into(),
+            id: "i".into(),
+            status: "CREATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: BTreeMap::from([
+                ("AlarmEmail".into(), "a@b.c".into()),
+                ("Environment".into(), "dev".into()),
+            ]),
+            outputs: BTreeMap::new(),
+            last_updated: None,
+        };
+        let params = with_previous(BTreeMap::from([("Environment".into(), "dev".into())]), Some(&existing));
+        let email = params.iter().find(|p| p.parameter_key() == Some("AlarmEmail")).unwrap();
+        assert_eq!(email.use_previous_value(), Some(true));
+        assert_eq!(params.len(), 2);
+    }
+}

@@ -1,0 +1,123 @@
+//! `opsctl deploy`, run as the real binary against the emulator.
+
+#[path = "../../runtime/core/tests/support/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use moto::Moto;
+
+/// The smallest valid zip; the emulator stores Lambda code without running it.
+const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// A cargo target directory holding a packaged chat Lambda, as `opsctl package` leaves it.
+fn packaged_target(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("opsctl-deploy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("lambda/chat")).unwrap();
+    std::fs::write(dir.join("lambda/chat/bootstrap.zip"), EMPTY_ZIP).unwrap();
+    dir
+}
+
+fn opsctl(target: &PathBuf, args: &[&str]) -> Output {
+    let moto = Moto::shared();
+    Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(args)
+        .env("CARGO_TARGET_DIR", target)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", Moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run opsctl")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn last_updated(stack: &str) -> Option<aws_sdk_cloudformation::primitives::DateTime> {
+    let sdk = Moto::shared().sdk_config().await;
+    let out =
+        aws_sdk_cloudformation::Client::new(&sdk).describe_stacks().stack_name(stack).send().await.unwrap();
+    let s = &out.stacks()[0];
+    s.last_updated_time().or(s.creation_time()).copied()
+}
+
+#[tokio::test]
+async fn deploy_from_empty_then_again_with_no_change() {
+    let target = packaged_target("staging");
+    let args = ["deploy", "--env", "staging", "--yes", "--no-package", "--arch", "x86_64"];
+    let first = opsctl(&target, &[&args[..], &["--output", "json"]].concat());
+    assert!(first.status.success(), "stderr:\n{}", text(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("JSON report");
+    assert_eq!(report["stack"], "chatbot-staging");
+    assert_eq!(report["status"], "CREATE_COMPLETE");
+    assert!(report["changes"].as_array().unwrap().len() >= 4, "{report}");
+    assert!(report["outputs"]["ApiUrl"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(report["outputs"]["TableName"], "chatbot-conversations-staging");
+    assert!(text(&first.stderr).contains("created the API token at /chatbot/staging/api-token"));
+    let before = last_updated("chatbot-staging").await;
+
+    let second = opsctl(&target, &args);
+    assert!(second.status.success(), "stderr:\n{}", text(&second.stderr));
+    let out = text(&second.stdout);
+    assert!(out.contains("no changes: chatbot-staging is up to date"), "{out}");
+    assert!(out.contains("ApiUrl"), "outputs are printed: {out}");
+    assert!(!text(&second.stderr).contains("uploaded"), "nothing is uploaded again");
+    assert_eq!(last_updated("chatbot-staging").await, before, "the stack was not updated");
+}
+
+#[tokio::test]
+async fn a_non_interactive_deploy_without_yes_is_refused_before_any_change() {
+    let target = packaged_target("prod");
+    let out = opsctl(&target, &["deploy", "--env", "prod", "--no-package"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("pass --yes"), "{}", text(&out.stderr));
+    let sdk = Moto::shared().sdk_config().await;
+    let stacks = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .stack_name("chatbot-bootstrap-prod")
+        .send()
+        .await;
+    assert!(stacks.is_err(), "nothing was created");
+}
+
+#[tokio::test]
+async fn a_failing_deploy_names_the_failed_resource_and_its_reason() {
+    let target = packaged_target("dev");
+    let out = opsctl(
+        &target,
+        &[
+            "deploy",
+            "--env",
+            "dev",
+            "--yes",
+            "--no-package",
+            "--arch",
+            "x86_64",
+            "--param",
+            "ArtifactBucket=chatbot-no-such-bucket",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("deploying chatbot-dev failed"), "{stderr}");
+    // The emulator fails the root stack itself; AWS names the nested SecurityStack. Either way a
+    // *_FAILED line carries the resource and the reason.
+    let failed = stderr
+        .lines()
+        .find(|l| l.contains("CREATE_FAILED"))
+        .unwrap_or_else(|| panic!("no failed resource: {stderr}"));
+    assert!(failed.contains("chatbot-dev") || failed.contains("SecurityStack"), "{failed}");
+    assert!(failed.contains("bucket does not exist"), "{failed}");
+    assert!(
+        !stderr.contains("aws_request_id") && !stderr.contains("Error {"),
+        "no raw SDK debug output: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
