@@ -77,8 +77,22 @@ pub enum OutputFormat {
 pub enum Command {
     /// Package, upload and deploy the stacks, after showing the change set.
     Deploy(DeployArgs),
+    /// Delete everything the environment owns: stacks, bucket versions, log groups, the token.
+    #[command(
+        after_help = "Examples:\n  opsctl cleanup --env dev --yes\n  opsctl cleanup --env prod --confirm chatbot-prod"
+    )]
+    Cleanup(CleanupArgs),
+    /// Turn RAG on: OpenSearch Serverless, ingestion and retrieval (about $175 a month).
+    #[command(after_help = "Examples:\n  opsctl enable-rag --env dev\n  opsctl enable-rag --env prod --yes")]
+    EnableRag(RagArgs),
+    /// Turn RAG off: deletes the vector collection; documents stay in their bucket.
+    #[command(after_help = "Examples:\n  opsctl disable-rag --env dev\n  opsctl disable-rag --yes")]
+    DisableRag(RagArgs),
     /// Build the Lambdas into zips (bootstrap inside) and check their glibc.
     Package(PackageArgs),
+    /// Show the stack, its outputs, each function's code and the alarms.
+    #[command(after_help = "Examples:\n  opsctl status\n  opsctl status --env prod --output json")]
+    Status,
     /// Show or rotate the API token (an SSM SecureString).
     Token(TokenArgs),
     /// Print shell completions.
@@ -118,6 +132,23 @@ pub struct PackageArgs {
     /// Only this function (default: every function with a crate).
     #[arg(long, value_enum)]
     pub function: Option<Function>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Delete without asking (not enough for prod).
+    #[arg(long)]
+    pub yes: bool,
+    /// prod only: the stack name, typed back (chatbot-prod).
+    #[arg(long, value_name = "STACK")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RagArgs {
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,8 +33,12 @@ impl Ctx {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { out: output::Output::new(cli.global.output), global: cli.global };
     match cli.command {
+        Command::Cleanup(args) => commands::cleanup::run(args, &ctx).await,
         Command::Deploy(args) => commands::deploy::run(args, &ctx).await,
+        Command::EnableRag(args) => commands::rag::run(true, args, &ctx).await,
+        Command::DisableRag(args) => commands::rag::run(false, args, &ctx).await,
         Command::Package(args) => commands::package::run(args, &ctx).await,
+        Command::Status => commands::status::run(&ctx).await,
         Command::Token(args) => commands::token::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),
     }

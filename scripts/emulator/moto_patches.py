@@ -13,7 +13,9 @@ from typing import Any
 from moto.cloudformation import models, parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.utils import get_stack_from_s3_url
+from moto.awslambda.models import LambdaFunction
 from moto.kms.models import Key as KmsKey
+from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
 
 import moto_models
@@ -253,6 +255,43 @@ def create_kms_key(cls, resource_name, cloudformation_json, account_id, region_n
     return _create_kms_key(resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
 
+# AWS: the Ref of a Number parameter is a string, and a Lambda function's environment variables
+# are strings (the API accepts nothing else). moto: resolves Number parameters to ints and stores
+# them as they are, so GetFunctionConfiguration answers a JSON number that SDKs refuse to parse.
+# Patch: keep the function's variables as strings, as Lambda does, on create and on update.
+_lambda_init = LambdaFunction.__init__
+_lambda_update_configuration = LambdaFunction.update_configuration
+
+
+def _stringify_environment(fn: LambdaFunction) -> None:
+    fn.environment_vars = {k: v if isinstance(v, str) else str(v) for k, v in (fn.environment_vars or {}).items()}
+
+
+def lambda_init(self: LambdaFunction, *args: Any, **kwargs: Any) -> None:
+    _lambda_init(self, *args, **kwargs)
+    _stringify_environment(self)
+
+
+def lambda_update_configuration(self: LambdaFunction, *args: Any, **kwargs: Any) -> Any:
+    result = _lambda_update_configuration(self, *args, **kwargs)
+    _stringify_environment(self)
+    return result
+
+
+# AWS: AWS::S3::Bucket's VersioningConfiguration turns versioning on when the bucket is made.
+# moto: creates the bucket and ignores the property, so an overwritten object loses its old
+# version and no delete markers are made. Patch: apply the status after moto makes the bucket.
+_create_bucket = FakeBucket.create_from_cloudformation_json
+
+
+def create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    bucket = _create_bucket.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    status = cloudformation_json.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
+    if status:
+        s3_backends[account_id][get_partition(region_name)].put_bucket_versioning(bucket.name, status)
+    return bucket
+
+
 def apply() -> None:
     parsing.clean_json = clean_json  # moto's clean_json recurses through this module-level name
     models.Stack.get_cfn_attribute = stack_get_cfn_attribute
@@ -265,6 +304,9 @@ def apply() -> None:
     models.Stack.stack_resources = property(stack_resources)
     models.Stack.update_from_cloudformation_json = classmethod(nested_stack_update)
     KmsKey.create_from_cloudformation_json = classmethod(create_kms_key)
+    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
+    LambdaFunction.__init__ = lambda_init
+    LambdaFunction.update_configuration = lambda_update_configuration
     moto_models.apply()
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # moto lists CloudFormationModel subclasses once: list moto_models' too

@@ -2,29 +2,21 @@
 //! events while it runs, every failure with its reason, then the outputs.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client as Cfn;
 use aws_sdk_cloudformation::types::{Capability, Parameter};
-use serde::Serialize;
 
 use crate::Ctx;
 use crate::cli::{DeployArgs, Env};
 use crate::commands::token;
 use crate::package::{self, Function, Workspace};
-use crate::stack::{self, artifacts, changeset, events};
+use crate::stack::changeset::Template as TemplateSource;
+use crate::stack::rollout::{self, Outcome};
+use crate::stack::{self, artifacts, events};
 use crate::templates::{self, Template};
-
-#[derive(Serialize)]
-struct DeployReport {
-    stack: String,
-    status: String,
-    changes: Vec<changeset::PlannedChange>,
-    outputs: BTreeMap<String, String>,
-    failures: Vec<events::Failure>,
-}
 
 pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if !args.yes && !std::io::stdin().is_terminal() {
@@ -114,41 +106,28 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 
     // 5. Change set, approval, execution.
-    let Some(plan) =
-        changeset::create(&cfn, &root, templates::MAIN.body, parameters, existing.is_some()).await?
-    else {
-        return finish(ctx, &cfn, &root, "no changes", Vec::new()).await;
+    let plan = match rollout::apply(
+        ctx,
+        &cfn,
+        &root,
+        TemplateSource::Body(templates::MAIN.body),
+        parameters,
+        args.yes,
+        progress,
+    )
+    .await?
+    {
+        Outcome::Applied(plan) => plan,
+        Outcome::NoChanges => return rollout::finish(ctx, &cfn, &root, "no changes", Vec::new()).await,
+        Outcome::Declined | Outcome::Failed => return Ok(ExitCode::FAILURE),
     };
-    if plan.changes.is_empty() {
-        changeset::discard(&cfn, &plan).await.ok();
-        return finish(ctx, &cfn, &root, "no changes", Vec::new()).await;
-    }
-    if !ctx.out.is_json() {
-        println!("{} changes to {root}:\n{}", plan.changes.len(), changeset::table(&plan));
-    }
-    if !approved(args.yes, &root)? {
-        changeset::discard(&cfn, &plan).await?;
-        eprintln!("not deployed: the change set was discarded");
-        return Ok(ExitCode::FAILURE);
-    }
-    let started = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-    let executed = changeset::execute(&cfn, &plan).await;
-    let status = match &executed {
-        Ok(()) => events::wait(&cfn, &root, progress).await?,
-        Err(_) => stack::describe(&cfn, &root).await?.map(|s| s.status).unwrap_or_else(|| "FAILED".into()),
-    };
-    let ok = executed.is_ok() && status.ends_with("_COMPLETE") && !status.contains("ROLLBACK");
-    if !ok {
-        let failures = events::failures(&cfn, &root, Some(started)).await?;
-        report_failures(ctx, &root, &status, &failures, executed.err())?;
-        return Ok(ExitCode::FAILURE);
-    }
+    let status = stack::describe(&cfn, &root).await?.map(|s| s.status).unwrap_or_default();
 
     // 6. The billing alarm lives in us-east-1.
     if let Err(e) = deploy_billing(ctx, env, &plan_params(&cfn, &root).await).await {
         eprintln!("warning: the billing alarm stack was not deployed: {}", crate::errors::explain(&e));
     }
-    finish(ctx, &cfn, &root, &status, plan.changes).await
+    rollout::finish(ctx, &cfn, &root, &status, plan.changes).await
 }
 
 fn param(k: &str, v: &str) -> Parameter {
@@ -180,22 +159,6 @@ fn with_previous(params: BTreeMap<String, String>, existing: Option<&stack::Stac
         }
     }
     out
-}
-
-fn approved(yes: bool, stack: &str) -> anyhow::Result<bool> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to change {stack} without confirmation: stdin is not a terminal, so pass --yes to deploy"
-        );
-    }
-    eprint!("Execute these changes on {stack}? [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// Creates or updates a stack that needs no review (bootstrap, billing); returns its outputs.
@@ -264,70 +227,6 @@ async fn deploy_billing(ctx: &Ctx, env: Env, root_params: &BTreeMap<String, Stri
     ];
     ensure_simple_stack(&cfn, &stack::billing_name(env), &templates::BILLING, params, false).await?;
     Ok(())
-}
-
-fn report_failures(
-    ctx: &Ctx,
-    root: &str,
-    status: &str,
-    failures: &[events::Failure],
-    api_error: Option<anyhow::Error>,
-) -> anyhow::Result<()> {
-    if ctx.out.is_json() {
-        let report = DeployReport {
-            stack: root.into(),
-            status: status.into(),
-            changes: Vec::new(),
-            outputs: BTreeMap::new(),
-            failures: failures.to_vec(),
-        };
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    eprintln!("error: deploying {root} failed ({status})");
-    if let Some(e) = api_error {
-        eprintln!("  {}", crate::errors::explain(&e));
-    }
-    for f in failures {
-        let stack = if f.stack == root { String::new() } else { format!(" in {}", f.stack) };
-        eprintln!("  {} {}{stack} [{}]: {}", f.status, f.logical_id, f.resource_type, f.reason);
-    }
-    if status == "UPDATE_ROLLBACK_FAILED" {
-        eprintln!(
-            "  next: fix the cause above, then run `aws cloudformation continue-update-rollback --stack-name {root}` and deploy again"
-        );
-    }
-    Ok(())
-}
-
-async fn finish(
-    ctx: &Ctx,
-    cfn: &Cfn,
-    root: &str,
-    status: &str,
-    changes: Vec<changeset::PlannedChange>,
-) -> anyhow::Result<ExitCode> {
-    let info = stack::describe(cfn, root).await?;
-    let outputs = info.as_ref().map(|s| s.outputs.clone()).unwrap_or_default();
-    let final_status = info.map(|s| s.status).unwrap_or_default();
-    let report = DeployReport {
-        stack: root.into(),
-        status: final_status.clone(),
-        changes,
-        outputs,
-        failures: Vec::new(),
-    };
-    ctx.out.emit(&report, || {
-        let mut text = if status == "no changes" {
-            format!("no changes: {root} is up to date ({final_status})\n")
-        } else {
-            format!("{root}: {final_status}\n")
-        };
-        for (k, v) in &report.outputs {
-            text.push_str(&format!("  {k:<22} {v}\n"));
-        }
-        text.trim_end().to_owned()
-    })?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! One module per subcommand, each exposing `run(args, &ctx)`.
 
+pub mod cleanup;
 pub mod completions;
 pub mod deploy;
 pub mod package;
+pub mod rag;
+pub mod status;
 pub mod token;

@@ -8,6 +8,13 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, 
 use comfy_table::Table;
 use serde::Serialize;
 
+/// What the change set deploys: a new template, or the stack's current one (a parameter change).
+#[derive(Debug, Clone, Copy)]
+pub enum Template<'a> {
+    Body(&'a str),
+    Previous,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedChange {
     /// The nested stack the change is in; empty for the root stack.
@@ -31,7 +38,7 @@ pub struct Plan {
 pub async fn create(
     cfn: &Client,
     stack: &str,
-    template_body: &str,
+    template: Template<'_>,
     parameters: Vec<Parameter>,
     stack_exists: bool,
 ) -> anyhow::Result<Option<Plan>> {
@@ -43,7 +50,11 @@ pub async fn create(
         .stack_name(stack)
         .change_set_name(&name)
         .change_set_type(kind)
-        .template_body(template_body)
+        .set_template_body(match template {
+            Template::Body(body) => Some(body.to_owned()),
+            Template::Previous => None,
+        })
+        .set_use_previous_template(matches!(template, Template::Previous).then_some(true))
         .set_parameters(Some(parameters))
         .capabilities(Capability::CapabilityNamedIam)
         .capabilities(Capability::CapabilityAutoExpand)

@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod changeset;
 pub mod events;
+pub mod rollout;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,144 @@
+//! The whole life of an environment through the real binary, against the emulator: deploy,
+//! enable-rag, status, disable-rag, cleanup with versioned buckets, and cleanup again.
+
+#[path = "../../runtime/core/tests/support/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_s3::primitives::ByteStream;
+use moto::Moto;
+
+const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// A cargo target directory with all three functions packaged, as `opsctl package` leaves it.
+fn packaged_target() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("opsctl-lifecycle-{}", std::process::id()));
+    for f in ["chat", "ingest", "retrieve"] {
+        std::fs::create_dir_all(dir.join("lambda").join(f)).unwrap();
+        // Distinct bytes per function, so each gets its own content key.
+        let mut zip = EMPTY_ZIP.to_vec();
+        zip[20] = f.len() as u8;
+        let _ = zip.pop();
+        zip.push(0);
+        std::fs::write(
+            dir.join("lambda").join(f).join("bootstrap.zip"),
+            [zip.as_slice(), f.as_bytes()].concat(),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn opsctl(target: &PathBuf, args: &[&str]) -> Output {
+    let moto = Moto::shared();
+    Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(args)
+        .env("CARGO_TARGET_DIR", target)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", Moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run opsctl")
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed:\n{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("JSON on stdout")
+}
+
+#[tokio::test]
+async fn deploy_rag_on_off_status_and_cleanup_twice() {
+    let t = packaged_target();
+    let sdk = Moto::shared().sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+
+    let deployed =
+        json(&opsctl(&t, &["deploy", "--yes", "--no-package", "--arch", "x86_64", "--output", "json"]));
+    assert_eq!(deployed["status"], "CREATE_COMPLETE");
+
+    // enable-rag changes only EnableRAG; the AI stack appears.
+    let on = opsctl(&t, &["enable-rag", "--yes"]);
+    assert!(String::from_utf8_lossy(&on.stderr).contains("$175 a month"));
+    ok(&on);
+    let status = json(&opsctl(&t, &["status", "--output", "json"]));
+    assert_eq!(status["status"], "UPDATE_COMPLETE");
+    assert_eq!(status["parameters"]["EnableRAG"], "true");
+    assert!(status["outputs"]["CollectionEndpoint"].as_str().unwrap().contains(".aoss."));
+    let names: Vec<&str> =
+        status["functions"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chatbot-chat-dev", "chatbot-ingest-dev", "chatbot-retrieve-dev"]);
+    assert!(status["functions"][0]["code_sha256"].as_str().is_some_and(|s| !s.is_empty()));
+    let stacks = cfn.list_stacks().send().await.unwrap();
+    assert!(
+        stacks.stack_summaries().iter().any(|s| s.stack_name().unwrap().starts_with("chatbot-dev-AiStack")
+            && s.stack_status().unwrap().as_str() == "CREATE_COMPLETE")
+    );
+    ok(&opsctl(&t, &["enable-rag", "--yes"])); // already on: nothing to do
+
+    let off = opsctl(&t, &["disable-rag", "--yes"]);
+    assert!(String::from_utf8_lossy(&off.stderr).contains("indexed chunk will be deleted"));
+    ok(&off);
+    let status = json(&opsctl(&t, &["status", "--output", "json"]));
+    assert_eq!(status["parameters"]["EnableRAG"], "false");
+    assert!(status["outputs"].get("CollectionEndpoint").is_none());
+
+    // Several versions and delete markers in the documents bucket, and a log group Lambda left.
+    let docs = status["outputs"]["DocumentsBucket"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        s3.put_object()
+            .bucket(&docs)
+            .key("docs/cv.md")
+            .body(ByteStream::from(format!("v{i}").into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_object().bucket(&docs).key("docs/cv.md").send().await.unwrap();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    logs.create_log_group().log_group_name("/aws/lambda/chatbot-chat-dev").send().await.ok();
+
+    let cleaned = ok(&opsctl(&t, &["cleanup", "--yes"]));
+    assert!(cleaned.contains("removed stack chatbot-dev"), "{cleaned}");
+    assert!(cleaned.contains("removed stack chatbot-bootstrap-dev"), "{cleaned}");
+    assert!(cleaned.contains(&format!("from s3://{docs}")), "{cleaned}");
+    assert!(cleaned.contains("removed parameter /chatbot/dev/api-token"), "{cleaned}");
+    for stack in ["chatbot-dev", "chatbot-bootstrap-dev", "chatbot-billing-dev"] {
+        let d = cfn.describe_stacks().stack_name(stack).send().await;
+        assert!(
+            d.is_err() || d.unwrap().stacks()[0].stack_status().unwrap().as_str() == "DELETE_COMPLETE",
+            "{stack} remains"
+        );
+    }
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert!(
+        !buckets
+            .buckets()
+            .iter()
+            .any(|b| b.name().unwrap().contains("chatbot-") && b.name().unwrap().contains("-dev-")),
+        "buckets remain"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    assert!(ssm.get_parameter().name("/chatbot/dev/api-token").send().await.is_err(), "token remains");
+    let groups =
+        logs.describe_log_groups().log_group_name_prefix("/aws/lambda/chatbot-").send().await.unwrap();
+    assert!(
+        groups.log_groups().iter().all(|g| !g.log_group_name().unwrap().ends_with("-dev")),
+        "log groups remain"
+    );
+
+    let again = ok(&opsctl(&t, &["cleanup", "--yes"]));
+    assert_eq!(again.trim(), "nothing to remove for dev");
+}
