@@ -1,43 +1,15 @@
 //! `opsctl deploy`, run as the real binary against the emulator.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use support::{Moto, opsctl as run, packaged_target as packaged, text};
 
-use moto::Moto;
-
-/// The smallest valid zip; the emulator stores Lambda code without running it.
-const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-/// A cargo target directory holding a packaged chat Lambda, as `opsctl package` leaves it.
-fn packaged_target(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opsctl-deploy-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("lambda/chat")).unwrap();
-    std::fs::write(dir.join("lambda/chat/bootstrap.zip"), EMPTY_ZIP).unwrap();
-    dir
+fn packaged_target(env: &str) -> std::path::PathBuf {
+    packaged(&format!("deploy-{env}"), &["chat"])
 }
 
-fn opsctl(target: &PathBuf, args: &[&str]) -> Output {
-    let moto = Moto::shared();
-    Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .args(args)
-        .env("CARGO_TARGET_DIR", target)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", Moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run opsctl")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn opsctl(target: &std::path::Path, args: &[&str]) -> std::process::Output {
+    run(Some(target), args)
 }
 
 async fn last_updated(stack: &str) -> Option<aws_sdk_cloudformation::primitives::DateTime> {

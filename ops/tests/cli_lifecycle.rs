@@ -1,51 +1,16 @@
 //! The whole life of an environment through the real binary, against the emulator: deploy,
 //! enable-rag, status, disable-rag, cleanup with versioned buckets, and cleanup again.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use aws_sdk_s3::primitives::ByteStream;
-use moto::Moto;
+use support::{Moto, packaged_target};
 
-const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-/// A cargo target directory with all three functions packaged, as `opsctl package` leaves it.
-fn packaged_target() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opsctl-lifecycle-{}", std::process::id()));
-    for f in ["chat", "ingest", "retrieve"] {
-        std::fs::create_dir_all(dir.join("lambda").join(f)).unwrap();
-        // Distinct bytes per function, so each gets its own content key.
-        let mut zip = EMPTY_ZIP.to_vec();
-        zip[20] = f.len() as u8;
-        let _ = zip.pop();
-        zip.push(0);
-        std::fs::write(
-            dir.join("lambda").join(f).join("bootstrap.zip"),
-            [zip.as_slice(), f.as_bytes()].concat(),
-        )
-        .unwrap();
-    }
-    dir
-}
-
-fn opsctl(target: &PathBuf, args: &[&str]) -> Output {
-    let moto = Moto::shared();
-    Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .args(args)
-        .env("CARGO_TARGET_DIR", target)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", Moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run opsctl")
+fn opsctl(target: &Path, args: &[&str]) -> Output {
+    support::opsctl(Some(target), args)
 }
 
 fn ok(out: &Output) -> String {
@@ -60,7 +25,7 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[tokio::test]
 async fn deploy_rag_on_off_status_and_cleanup_twice() {
-    let t = packaged_target();
+    let t = packaged_target("lifecycle", &["chat", "ingest", "retrieve"]);
     let sdk = Moto::shared().sdk_config().await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let s3 = aws_sdk_s3::Client::new(&sdk);

@@ -1,24 +1,11 @@
 //! `opsctl token` and `opsctl completions`, run as the real binary against the emulator.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+mod support;
 
 use std::process::{Command, Output};
 
-use moto::Moto;
-
 fn opsctl(args: &[&str]) -> Output {
-    let moto = Moto::shared();
-    Command::new(env!("CARGO_BIN_EXE_opsctl"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", Moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run opsctl")
+    support::opsctl(None, args)
 }
 
 fn stdout(o: &Output) -> String {

@@ -2,8 +2,7 @@
 //! with its nested stacks read from the artifact bucket, first with RAG off, then switched on
 //! and off again by an update.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-mod moto;
+mod support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,12 +11,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::Client as Cfn;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_s3::primitives::ByteStream;
-use moto::Moto;
 use opsctl::templates::{self, Template};
-
-/// The smallest valid zip: an end-of-central-directory record and nothing else. The emulator
-/// stores Lambda code without running it.
-const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+use support::{EMPTY_ZIP, Moto};
 
 fn param(k: &str, v: &str) -> Parameter {
     Parameter::builder().parameter_key(k).parameter_value(v).build()
