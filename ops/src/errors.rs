@@ -26,6 +26,10 @@ const HINTS: &[(&str, &str)] = &[
         "AccessDenied",
         "AWS denied the call: grant your identity the permission named above, or use a profile that has it",
     ),
+    (
+        "UPDATE_ROLLBACK_FAILED",
+        "the stack is stuck in UPDATE_ROLLBACK_FAILED: run `aws cloudformation continue-update-rollback --stack-name <stack>` (skipping resources that cannot roll back), then deploy again",
+    ),
     ("dispatch failure", "could not reach AWS: check the network, --endpoint-url and --region"),
 ];
 

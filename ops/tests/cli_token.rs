@@ -48,8 +48,11 @@ fn token_rotate_then_show_returns_the_new_token() {
 
 #[test]
 fn help_shows_examples_and_completions_work() {
-    for args in [&["--help"][..], &["token", "--help"], &["completions", "--help"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_opsctl")).args(args).output().unwrap();
+    let commands =
+        ["token", "completions", "package", "deploy", "enable-rag", "disable-rag", "status", "cleanup"];
+    let helps = commands.iter().map(|c| vec![*c, "--help"]).chain(std::iter::once(vec!["--help"]));
+    for args in helps {
+        let out = Command::new(env!("CARGO_BIN_EXE_opsctl")).args(&args).output().unwrap();
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:"), "{args:?}");
     }
