@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod fakes;
 pub mod handlers;
+pub mod local;
 pub mod ports;
 pub mod telemetry;
 
