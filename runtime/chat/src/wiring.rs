@@ -10,10 +10,11 @@ use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::emf::EmfMetrics;
 use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::aws::retriever::LambdaRetriever;
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::config::{AuthConfig, ChatConfig};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
-use chatbot_core::ports::SecretError;
+use chatbot_core::ports::{Retriever, SecretError};
 
 pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, SecretError> {
     let auth = match &config.auth {
@@ -42,7 +43,10 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
             &config.model_id,
             config.max_tokens,
         )),
-        retriever: None,
+        // RAG is on exactly when the stack passes the retrieval Lambda's name.
+        retriever: config.retrieval_function.as_ref().map(|name| {
+            Arc::new(LambdaRetriever::new(aws_sdk_lambda::Client::new(aws), name)) as Arc<dyn Retriever>
+        }),
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "chat")),
         auth,
         settings: ChatSettings { history_length: config.history_length, ..ChatSettings::default() },

@@ -23,6 +23,8 @@ pub struct ChatConfig {
     pub history_length: usize,
     pub retention_days: u32,
     pub auth: AuthConfig,
+    /// The retrieval Lambda, set when RAG is on.
+    pub retrieval_function: Option<String>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -120,6 +122,7 @@ impl ChatConfig {
             )? as usize,
             retention_days: number(&get, "RETENTION_DAYS", 30, 1, 3650, "a number of days from 1 to 3650")?,
             auth,
+            retrieval_function: get("RETRIEVAL_FUNCTION"),
         })
     }
 }
@@ -168,6 +171,10 @@ mod tests {
         assert_eq!(c.history_length, 10);
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.auth, AuthConfig::Token { parameter: "/chatbot/dev/api-token".into() });
+        assert_eq!(c.retrieval_function, None, "RAG is off unless the stack names the retrieval Lambda");
+        let mut vars = BASE.to_vec();
+        vars.push(("RETRIEVAL_FUNCTION", "chatbot-retrieve-dev"));
+        assert_eq!(cfg(&vars).unwrap().retrieval_function.as_deref(), Some("chatbot-retrieve-dev"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod dynamodb;
 pub mod emf;
 pub mod envelope;
 pub mod kms;
+pub mod retriever;
 pub mod ssm;
 
 /// An SDK error rendered with its whole source chain, for logs (never for API callers).

@@ -22,8 +22,9 @@ pub struct Prompt {
     pub turns: Vec<Turn>,
 }
 
-/// A passage found by retrieval, to be quoted to the model as data.
-#[derive(Debug, Clone, PartialEq)]
+/// A passage found by retrieval, to be quoted to the model as data. It is also the wire shape of
+/// the retrieval Lambda's answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RetrievedChunk {
     pub source: String,
     pub chunk: u32,
