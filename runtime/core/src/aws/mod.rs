@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod kms;
 pub mod retriever;
 pub mod ssm;
+pub mod titan;
 
 /// An SDK error rendered with its whole source chain, for logs (never for API callers).
 pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {
