@@ -28,6 +28,12 @@ impl Ctx {
     pub async fn sdk(&self) -> anyhow::Result<aws_config::SdkConfig> {
         aws::sdk_config(&self.global).await
     }
+
+    /// A spinner on stderr only for a person at a terminal, never in JSON mode or CI logs.
+    pub fn show_progress(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.out.is_json() && std::io::stderr().is_terminal()
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

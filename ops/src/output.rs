@@ -28,3 +28,22 @@ impl Output {
         Ok(())
     }
 }
+
+/// Asks on stderr and reads one line from the terminal, trimmed.
+pub fn ask(question: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+pub fn is_yes(answer: &str) -> bool {
+    matches!(answer, "y" | "Y" | "yes")
+}
+
+/// `question [y/N]`; anything but yes is no.
+pub fn ask_yes_no(question: &str) -> anyhow::Result<bool> {
+    Ok(is_yes(&ask(&format!("{question} [y/N] "))?))
+}

@@ -20,11 +20,15 @@ impl Template {
     /// `templates/<stem>-<first 16 hex of sha256>.yaml`: a changed template gets a new key, an
     /// unchanged one keeps its key, so an unchanged deploy uploads nothing and changes nothing.
     pub fn content_key(&self) -> String {
-        let digest = Sha256::digest(self.body.as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let hex = sha256_hex(self.body.as_bytes());
         let stem = self.file.trim_end_matches(".yaml");
-        format!("templates/{stem}-{hex}.yaml")
+        format!("templates/{stem}-{}.yaml", &hex[..16])
     }
+}
+
+/// Lower-case hex SHA-256: the content hash behind every artifact key.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const fn nested(file: &'static str, body: &'static str, key_parameter: &'static str) -> Template {

@@ -2,7 +2,7 @@
 //! log groups included. Safe to run twice. prod needs its stack name typed back, and keeps what
 //! prod retains by design (the conversations table and the documents bucket).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -119,10 +119,8 @@ fn confirm(env: Env, args: &CleanupArgs) -> anyhow::Result<()> {
         }
         eprint!("Delete {root}, its bootstrap and billing stacks, buckets, log groups and API token? [y/N] ");
     }
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let ok = if env == Env::Prod { line.trim() == root } else { matches!(line.trim(), "y" | "Y" | "yes") };
+    let answer = crate::output::ask("")?;
+    let ok = if env == Env::Prod { answer == root } else { crate::output::is_yes(&answer) };
     if !ok {
         bail!("cleanup cancelled; nothing was removed");
     }

@@ -2,12 +2,11 @@
 //! events while it runs, every failure with its reason, then the outputs.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client as Cfn;
-use aws_sdk_cloudformation::types::{Capability, Parameter};
+use aws_sdk_cloudformation::types::Parameter;
 
 use crate::Ctx;
 use crate::cli::{DeployArgs, Env};
@@ -15,31 +14,24 @@ use crate::commands::token;
 use crate::package::{self, Function, Workspace};
 use crate::stack::changeset::Template as TemplateSource;
 use crate::stack::rollout::{self, Outcome};
-use crate::stack::{self, artifacts, events};
+use crate::stack::{self, artifacts};
 use crate::templates::{self, Template};
 
 pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    if !args.yes && !std::io::stdin().is_terminal() {
-        bail!("refusing to deploy without confirmation: stdin is not a terminal, so pass --yes to deploy");
-    }
+    rollout::require_confirmation(args.yes, "deploy")?;
     let sdk = ctx.sdk().await?;
     let (cfn, s3, ssm) = (Cfn::new(&sdk), aws_sdk_s3::Client::new(&sdk), aws_sdk_ssm::Client::new(&sdk));
     let env = ctx.global.env;
-    let progress = !ctx.out.is_json() && std::io::stderr().is_terminal();
     let overrides = parse_params(&args.param)?;
 
     // 1. The bootstrap stack and its bucket.
-    let bucket = ensure_simple_stack(
-        &cfn,
-        &stack::bootstrap_name(env),
-        &templates::BOOTSTRAP,
-        vec![param("Environment", env.as_str())],
-        progress,
-    )
-    .await?
-    .get("ArtifactBucketName")
-    .cloned()
-    .context("the bootstrap stack has no ArtifactBucketName output")?;
+    let boot_params = vec![param("Environment", env.as_str())];
+    let bucket =
+        ensure_simple_stack(ctx, &cfn, &stack::bootstrap_name(env), &templates::BOOTSTRAP, boot_params)
+            .await?
+            .get("ArtifactBucketName")
+            .cloned()
+            .context("the bootstrap stack has no ArtifactBucketName output")?;
 
     // 2. Code and templates under content keys.
     let ws = Workspace::locate()?;
@@ -51,7 +43,7 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     for f in Function::ALL {
         let zip = ws.zip_path(f);
         let Ok(bytes) = std::fs::read(&zip) else { continue };
-        let key = format!("lambda/{}-{}.zip", f.name(), &sha256_hex(&bytes)[..16]);
+        let key = format!("lambda/{}-{}.zip", f.name(), &templates::sha256_hex(&bytes)[..16]);
         if artifacts::upload_if_missing(&s3, &bucket, &key, bytes).await? {
             eprintln!("uploaded {} ({key})", zip.display());
         }
@@ -106,37 +98,25 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 
     // 5. Change set, approval, execution.
-    let plan = match rollout::apply(
-        ctx,
-        &cfn,
-        &root,
-        TemplateSource::Body(templates::MAIN.body),
-        parameters,
-        args.yes,
-        progress,
-    )
-    .await?
-    {
+    let template = TemplateSource::Body(templates::MAIN.body);
+    let exists = existing.is_some();
+    let plan = match rollout::apply(ctx, &cfn, &root, template, parameters, exists, args.yes).await? {
         Outcome::Applied(plan) => plan,
-        Outcome::NoChanges => return rollout::finish(ctx, &cfn, &root, "no changes", Vec::new()).await,
+        Outcome::NoChanges => return rollout::finish(ctx, stack::describe(&cfn, &root).await?, &root, None),
         Outcome::Declined | Outcome::Failed => return Ok(ExitCode::FAILURE),
     };
-    let status = stack::describe(&cfn, &root).await?.map(|s| s.status).unwrap_or_default();
+    let info = stack::describe(&cfn, &root).await?;
 
     // 6. The billing alarm lives in us-east-1.
-    if let Err(e) = deploy_billing(ctx, env, &plan_params(&cfn, &root).await).await {
+    let root_params = info.as_ref().map(|s| s.parameters.clone()).unwrap_or_default();
+    if let Err(e) = deploy_billing(ctx, env, &root_params).await {
         eprintln!("warning: the billing alarm stack was not deployed: {}", crate::errors::explain(&e));
     }
-    rollout::finish(ctx, &cfn, &root, &status, plan.changes).await
+    rollout::finish(ctx, info, &root, Some(plan.changes))
 }
 
 fn param(k: &str, v: &str) -> Parameter {
     Parameter::builder().parameter_key(k).parameter_value(v).build()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `K=V` pairs from `--param`.
@@ -161,58 +141,26 @@ fn with_previous(params: BTreeMap<String, String>, existing: Option<&stack::Stac
     out
 }
 
-/// Creates or updates a stack that needs no review (bootstrap, billing); returns its outputs.
+/// Creates or updates a stack that needs no review (bootstrap, billing) through the same change-set
+/// path, approved in advance; returns its outputs.
 async fn ensure_simple_stack(
+    ctx: &Ctx,
     cfn: &Cfn,
     name: &str,
     template: &Template,
     parameters: Vec<Parameter>,
-    progress: bool,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let existing = stack::describe(cfn, name).await?.filter(stack::StackInfo::is_live);
-    let result = match &existing {
-        None => cfn
-            .create_stack()
-            .stack_name(name)
-            .template_body(template.body)
-            .set_parameters(Some(parameters))
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(anyhow::Error::from),
-        Some(_) => match cfn
-            .update_stack()
-            .stack_name(name)
-            .template_body(template.body)
-            .set_parameters(Some(parameters))
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await
-        {
-            Err(e)
-                if e.as_service_error()
-                    .and_then(|s| s.meta().message())
-                    .is_some_and(|m| m.contains("No updates")) =>
-            {
-                Ok(())
-            }
-            other => other.map(|_| ()).map_err(anyhow::Error::from),
-        },
-    };
-    result.with_context(|| format!("deploying {name}"))?;
-    let status = events::wait(cfn, name, progress).await?;
-    if !status.ends_with("_COMPLETE") || status.contains("ROLLBACK") {
-        let failures = events::failures(cfn, name, None).await?;
-        let detail: Vec<String> =
-            failures.iter().map(|f| format!("{} ({}): {}", f.logical_id, f.status, f.reason)).collect();
-        bail!("{name} ended {status}: {}", detail.join("; "));
+    let exists = stack::describe(cfn, name).await?.is_some_and(|s| s.is_live());
+    match rollout::apply(ctx, cfn, name, TemplateSource::Body(template.body), parameters, exists, true)
+        .await?
+    {
+        Outcome::Applied(_) | Outcome::NoChanges => {
+            Ok(stack::describe(cfn, name).await?.map(|s| s.outputs).unwrap_or_default())
+        }
+        Outcome::Declined | Outcome::Failed => {
+            bail!("{name} was not deployed; its failures are listed above")
+        }
     }
-    Ok(stack::describe(cfn, name).await?.map(|s| s.outputs).unwrap_or_default())
-}
-
-async fn plan_params(cfn: &Cfn, root: &str) -> BTreeMap<String, String> {
-    stack::describe(cfn, root).await.ok().flatten().map(|s| s.parameters).unwrap_or_default()
 }
 
 async fn deploy_billing(ctx: &Ctx, env: Env, root_params: &BTreeMap<String, String>) -> anyhow::Result<()> {
@@ -225,7 +173,7 @@ async fn deploy_billing(ctx: &Ctx, env: Env, root_params: &BTreeMap<String, Stri
         param("MonthlyBudgetUsd", &get("MonthlyBudgetUsd", "20")),
         param("AlarmEmail", &get("AlarmEmail", "")),
     ];
-    ensure_simple_stack(&cfn, &stack::billing_name(env), &templates::BILLING, params, false).await?;
+    ensure_simple_stack(ctx, &cfn, &stack::billing_name(env), &templates::BILLING, params).await?;
     Ok(())
 }
 

@@ -1,6 +1,5 @@
 //! `opsctl enable-rag` / `disable-rag`: change only `EnableRAG`, through the deploy path.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -17,9 +16,7 @@ pub const OPENSEARCH_FLOOR: &str = "OpenSearch Serverless bills at least about $
 replicas off) from now until `opsctl disable-rag`, whether or not anyone chats.";
 
 pub async fn run(enable: bool, args: RagArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    if !args.yes && !std::io::stdin().is_terminal() {
-        bail!("refusing to change RAG without confirmation: stdin is not a terminal, so pass --yes");
-    }
+    rollout::require_confirmation(args.yes, "change RAG")?;
     let cfn = Cfn::new(&ctx.sdk().await?);
     let env = ctx.global.env;
     let root = stack::root_name(env);
@@ -30,7 +27,7 @@ pub async fn run(enable: bool, args: RagArgs, ctx: &Ctx) -> anyhow::Result<ExitC
     let on = existing.parameters.get("EnableRAG").map(String::as_str) == Some("true");
     if on == enable {
         eprintln!("RAG is already {} for {root}", if on { "on" } else { "off" });
-        return rollout::finish(ctx, &cfn, &root, "no changes", Vec::new()).await;
+        return rollout::finish(ctx, Some(existing), &root, None);
     }
     if enable {
         let missing = ["IngestCodeKey", "RetrieveCodeKey"]
@@ -58,13 +55,11 @@ pub async fn run(enable: bool, args: RagArgs, ctx: &Ctx) -> anyhow::Result<ExitC
             _ => Parameter::builder().parameter_key(k).use_previous_value(true).build(),
         })
         .collect();
-    let progress = !ctx.out.is_json() && std::io::stderr().is_terminal();
-    match rollout::apply(ctx, &cfn, &root, Template::Previous, parameters, args.yes, progress).await? {
+    match rollout::apply(ctx, &cfn, &root, Template::Previous, parameters, true, args.yes).await? {
         Outcome::Applied(plan) => {
-            let status = stack::describe(&cfn, &root).await?.map(|s| s.status).unwrap_or_default();
-            rollout::finish(ctx, &cfn, &root, &status, plan.changes).await
+            rollout::finish(ctx, stack::describe(&cfn, &root).await?, &root, Some(plan.changes))
         }
-        Outcome::NoChanges => rollout::finish(ctx, &cfn, &root, "no changes", Vec::new()).await,
+        Outcome::NoChanges => rollout::finish(ctx, stack::describe(&cfn, &root).await?, &root, None),
         Outcome::Declined | Outcome::Failed => Ok(ExitCode::FAILURE),
     }
 }

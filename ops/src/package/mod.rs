@@ -10,7 +10,6 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use glibc::{GlibcVersion, PROVIDED_AL2023};
 
@@ -295,7 +294,7 @@ pub fn zip_bootstrap(binary: &[u8], out: &Path) -> anyhow::Result<(u64, String)>
     }
     let bytes = buf.into_inner();
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha = crate::templates::sha256_hex(&bytes);
     Ok((bytes.len() as u64, sha))
 }
 

@@ -2,7 +2,7 @@
 //! and on failure every failed resource with its reason. deploy, enable-rag and disable-rag use it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -36,10 +36,10 @@ pub async fn apply(
     stack: &str,
     template: Template<'_>,
     parameters: Vec<Parameter>,
+    exists: bool,
     yes: bool,
-    progress: bool,
 ) -> anyhow::Result<Outcome> {
-    let exists = super::describe(cfn, stack).await?.is_some_and(|s| s.is_live());
+    let progress = ctx.show_progress();
     let Some(plan) = changeset::create(cfn, stack, template, parameters, exists).await? else {
         return Ok(Outcome::NoChanges);
     };
@@ -69,18 +69,21 @@ pub async fn apply(
     Ok(Outcome::Failed)
 }
 
-pub fn approved(yes: bool, stack: &str) -> anyhow::Result<bool> {
+/// Refuses up front, before anything is created, a change nobody could approve: no `--yes` and
+/// no terminal to ask on.
+pub fn require_confirmation(yes: bool, action: &str) -> anyhow::Result<()> {
+    if !yes && !std::io::stdin().is_terminal() {
+        bail!("refusing to {action} without confirmation: stdin is not a terminal, so pass --yes");
+    }
+    Ok(())
+}
+
+fn approved(yes: bool, stack: &str) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }
-    if !std::io::stdin().is_terminal() {
-        bail!("refusing to change {stack} without confirmation: stdin is not a terminal, so pass --yes");
-    }
-    eprint!("Execute these changes on {stack}? [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    require_confirmation(yes, &format!("change {stack}"))?;
+    crate::output::ask_yes_no(&format!("Execute these changes on {stack}?"))
 }
 
 fn report_failures(
@@ -116,21 +119,22 @@ fn report_failures(
     Ok(())
 }
 
-/// Prints the stack's state and outputs (text or JSON) after a change, or after none.
-pub async fn finish(
+/// Prints the stack's state and outputs (text or JSON), after the `changes` applied, or after
+/// none (`None`).
+pub fn finish(
     ctx: &Ctx,
-    cfn: &Cfn,
+    info: Option<super::StackInfo>,
     stack: &str,
-    status: &str,
-    changes: Vec<PlannedChange>,
+    changes: Option<Vec<PlannedChange>>,
 ) -> anyhow::Result<ExitCode> {
-    let info = super::describe(cfn, stack).await?;
+    let changed = changes.is_some();
+    let changes = changes.unwrap_or_default();
     let outputs = info.as_ref().map(|s| s.outputs.clone()).unwrap_or_default();
     let final_status = info.map(|s| s.status).unwrap_or_default();
     let report =
         Report { stack: stack.into(), status: final_status.clone(), changes, outputs, failures: Vec::new() };
     ctx.out.emit(&report, || {
-        let mut text = if status == "no changes" {
+        let mut text = if !changed {
             format!("no changes: {stack} is up to date ({final_status})\n")
         } else {
             format!("{stack}: {final_status}\n")
