@@ -60,23 +60,17 @@ impl std::error::Error for ConfigError {}
 
 impl ChatConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        Self::from_lookup(process_env)
     }
 
     /// Reads every variable through `get`, reporting all missing ones at once.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut missing = Vec::new();
-        let mut required = |name: &'static str| {
-            get(name).unwrap_or_else(|| {
-                missing.push(name);
-                String::new()
-            })
-        };
-        let environment = required("CHATBOT_ENV");
-        let table_name = required("TABLE_NAME");
-        let kms_key_id = required("KMS_KEY_ID");
+        let mut required = Required::new(&get);
+        let environment = required.take("CHATBOT_ENV");
+        let table_name = required.take("TABLE_NAME");
+        let kms_key_id = required.take("KMS_KEY_ID");
         let auth = match get("AUTH_MODE").as_deref() {
-            None | Some("token") => AuthConfig::Token { parameter: required("API_TOKEN_PARAMETER") },
+            None | Some("token") => AuthConfig::Token { parameter: required.take("API_TOKEN_PARAMETER") },
             Some("none") => AuthConfig::Disabled,
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -86,9 +80,7 @@ impl ChatConfig {
                 });
             }
         };
-        if !missing.is_empty() {
-            return Err(ConfigError::Missing(missing));
-        }
+        required.finish()?;
         if environment.is_empty()
             || environment.len() > 32
             || !environment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -124,6 +116,91 @@ impl ChatConfig {
             auth,
             retrieval_function: get("RETRIEVAL_FUNCTION"),
         })
+    }
+}
+
+/// The ingestion and retrieval Lambdas' configuration (the RAG stack sets it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RagConfig {
+    pub environment: String,
+    pub collection_endpoint: String,
+    pub index_name: String,
+    pub embedding_model_id: String,
+    pub embedding_dimensions: usize,
+    /// Only the ingestion Lambda reads documents.
+    pub documents_bucket: Option<String>,
+    pub score_floor: f32,
+}
+
+impl RagConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut required = Required::new(&get);
+        let environment = required.take("CHATBOT_ENV");
+        let collection_endpoint = required.take("COLLECTION_ENDPOINT");
+        required.finish()?;
+        let embedding_dimensions =
+            match number(&get, "EMBEDDING_DIMENSIONS", 1024, 256, 1024, "256, 512 or 1024")? {
+                d @ (256 | 512 | 1024) => d as usize,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "EMBEDDING_DIMENSIONS",
+                        value: other.to_string(),
+                        expected: "256, 512 or 1024 (what Titan Text Embeddings v2 produces)",
+                    });
+                }
+            };
+        let score_floor = match get("SCORE_FLOOR") {
+            None => crate::handlers::retrieve::DEFAULT_SCORE_FLOOR,
+            Some(raw) => raw.trim().parse::<f32>().ok().filter(|f| (-1.0..=1.0).contains(f)).ok_or(
+                ConfigError::Invalid {
+                    name: "SCORE_FLOOR",
+                    value: raw,
+                    expected: "a similarity from -1 to 1",
+                },
+            )?,
+        };
+        Ok(Self {
+            environment,
+            collection_endpoint,
+            index_name: get("INDEX_NAME").unwrap_or_else(|| "chunks".to_owned()),
+            embedding_model_id: get("EMBEDDING_MODEL_ID")
+                .unwrap_or_else(|| crate::aws::titan::DEFAULT_MODEL_ID.to_owned()),
+            embedding_dimensions,
+            documents_bucket: get("DOCUMENTS_BUCKET"),
+            score_floor,
+        })
+    }
+}
+
+/// A set variable, blank counting as unset.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Collects every missing required variable, so one error names them all.
+struct Required<'a, G> {
+    get: &'a G,
+    missing: Vec<&'static str>,
+}
+
+impl<'a, G: Fn(&str) -> Option<String>> Required<'a, G> {
+    fn new(get: &'a G) -> Self {
+        Self { get, missing: Vec::new() }
+    }
+
+    fn take(&mut self, name: &'static str) -> String {
+        (self.get)(name).unwrap_or_else(|| {
+            self.missing.push(name);
+            String::new()
+        })
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        if self.missing.is_empty() { Ok(()) } else { Err(ConfigError::Missing(self.missing)) }
     }
 }
 
@@ -201,5 +278,31 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("HISTORY_LENGTH", "ten"));
         assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "HISTORY_LENGTH", .. })));
+    }
+
+    #[test]
+    fn rag_config_reads_the_stack_variables_and_checks_them() {
+        let get = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let c = RagConfig::from_lookup(get(&[
+            ("CHATBOT_ENV", "dev"),
+            ("COLLECTION_ENDPOINT", "https://abc.us-east-1.aoss.amazonaws.com"),
+            ("DOCUMENTS_BUCKET", "docs-bucket"),
+        ]))
+        .unwrap();
+        assert_eq!((c.index_name.as_str(), c.embedding_dimensions), ("chunks", 1024));
+        assert_eq!(c.documents_bucket.as_deref(), Some("docs-bucket"));
+        assert_eq!(c.score_floor, crate::handlers::retrieve::DEFAULT_SCORE_FLOOR);
+        assert_eq!(
+            RagConfig::from_lookup(get(&[("CHATBOT_ENV", "dev")])),
+            Err(ConfigError::Missing(vec!["COLLECTION_ENDPOINT"]))
+        );
+        let bad = RagConfig::from_lookup(get(&[
+            ("CHATBOT_ENV", "dev"),
+            ("COLLECTION_ENDPOINT", "https://x"),
+            ("EMBEDDING_DIMENSIONS", "300"),
+        ]));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "EMBEDDING_DIMENSIONS", .. })));
     }
 }

@@ -371,6 +371,14 @@ pub struct InMemoryVectorIndex {
 
 #[async_trait]
 impl VectorIndex for InMemoryVectorIndex {
+    async fn check(&self) -> Result<(), RagError> {
+        Ok(())
+    }
+
+    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError> {
+        Ok(lock(&self.chunks).iter().find(|c| c.source == source).map(|c| c.sha256.clone()))
+    }
+
     async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError> {
         let mut all = lock(&self.chunks);
         all.retain(|c| c.source != source);
@@ -418,7 +426,7 @@ impl DocumentSource for InMemoryDocuments {
         lock(&self.docs)
             .get(key)
             .map(|b| Document { key: key.to_owned(), bytes: b.clone() })
-            .ok_or_else(|| RagError::Failed(format!("no document `{key}`")))
+            .ok_or_else(|| RagError::Rejected(format!("no document `{key}`")))
     }
 }
 
@@ -449,6 +457,7 @@ mod tests {
                 sha256: "x".into(),
                 text: t.clone(),
                 vector: v.clone(),
+                ingested_at: "2026-11-25T00:00:00Z".into(),
             })
             .collect();
         index.replace_document("docs/a.md", &chunks).await.unwrap();

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod bounded;
 pub mod config;
 pub mod domain;
 pub mod fakes;

@@ -108,8 +108,12 @@ pub trait ChatModel: Send + Sync {
 pub enum RagError {
     #[error("throttled: {0}")]
     Throttled(String),
+    /// Worth retrying later: a network or service failure.
     #[error("{0}")]
     Failed(String),
+    /// Retrying cannot help: the input itself is refused (too large, gone, unreadable).
+    #[error("{0}")]
+    Rejected(String),
 }
 
 #[async_trait]
@@ -127,10 +131,17 @@ pub struct IndexedChunk {
     pub sha256: String,
     pub text: String,
     pub vector: Vec<f32>,
+    /// When this version was ingested, RFC 3339.
+    pub ingested_at: String,
 }
 
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
+    /// Makes sure the index exists (creating it if missing) and answers; the health check.
+    async fn check(&self) -> Result<(), RagError>;
+    /// The sha256 of the version of `source` currently indexed, if any: an unchanged re-upload
+    /// is then skipped.
+    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError>;
     /// Replaces every chunk of `source` with `chunks`.
     async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError>;
     async fn delete_document(&self, source: &str) -> Result<(), RagError>;
@@ -168,9 +179,18 @@ pub struct TurnMetrics {
     pub handler_overhead: Duration,
 }
 
+/// What ingesting one document reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IngestMetrics {
+    pub chunks: u32,
+    pub duration: Duration,
+}
+
 #[async_trait]
 pub trait MetricsSink: Send + Sync {
     async fn record_turn(&self, metrics: &TurnMetrics);
+    /// Only the ingestion Lambda reports these; the other sinks may ignore them.
+    async fn record_ingest(&self, _metrics: &IngestMetrics) {}
 }
 
 // ---------------------------------------------------------------------------------------------

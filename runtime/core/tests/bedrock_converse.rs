@@ -68,6 +68,7 @@ fn prompt() -> Prompt {
             Turn { role: Role::Assistant, text: "Noted.".into() },
             Turn { role: Role::User, text: "What do I like?".into() },
         ],
+        sources: Vec::new(),
     }
 }
 

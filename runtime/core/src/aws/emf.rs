@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::ports::{MetricsSink, TurnMetrics};
+use crate::ports::{IngestMetrics, MetricsSink, TurnMetrics};
 
 pub const NAMESPACE: &str = "Chatbot";
 
@@ -35,24 +35,36 @@ impl EmfMetrics {
         }
     }
 
+    /// One EMF document for an ingested document. Lambda's own Duration already times
+    /// ingestion, and a custom metric costs money, so the chunk count is all it adds.
+    pub fn ingest_line(&self, m: &IngestMetrics, timestamp_ms: i64) -> String {
+        self.document(&[("IngestedChunks", "Count", Value::from(m.chunks))], timestamp_ms)
+    }
+
     /// One EMF document for a chat turn.
     pub fn turn_line(&self, m: &TurnMetrics, timestamp_ms: i64) -> String {
-        let mut defs = vec![
-            json!({"Name": "InputTokens", "Unit": "Count"}),
-            json!({"Name": "OutputTokens", "Unit": "Count"}),
-            json!({"Name": "ModelLatency", "Unit": "Milliseconds"}),
-            json!({"Name": "HandlerOverhead", "Unit": "Milliseconds"}),
+        let mut metrics = vec![
+            ("InputTokens", "Count", Value::from(m.input_tokens)),
+            ("OutputTokens", "Count", Value::from(m.output_tokens)),
+            ("ModelLatency", "Milliseconds", Value::from(ms(m.model_latency))),
+            ("HandlerOverhead", "Milliseconds", Value::from(ms(m.handler_overhead))),
         ];
+        if let Some(r) = m.retrieval_latency {
+            metrics.push(("RetrievalLatency", "Milliseconds", Value::from(ms(r))));
+        }
+        self.document(&metrics, timestamp_ms)
+    }
+
+    /// An EMF document declaring exactly the metrics it carries, under our namespace and
+    /// dimensions.
+    fn document(&self, metrics: &[(&str, &str, Value)], timestamp_ms: i64) -> String {
         let mut doc = Map::new();
         doc.insert("Environment".into(), Value::from(self.environment.as_str()));
         doc.insert("Function".into(), Value::from(self.function.as_str()));
-        doc.insert("InputTokens".into(), Value::from(m.input_tokens));
-        doc.insert("OutputTokens".into(), Value::from(m.output_tokens));
-        doc.insert("ModelLatency".into(), Value::from(ms(m.model_latency)));
-        doc.insert("HandlerOverhead".into(), Value::from(ms(m.handler_overhead)));
-        if let Some(r) = m.retrieval_latency {
-            defs.push(json!({"Name": "RetrievalLatency", "Unit": "Milliseconds"}));
-            doc.insert("RetrievalLatency".into(), Value::from(ms(r)));
+        let mut defs = Vec::with_capacity(metrics.len());
+        for (name, unit, value) in metrics {
+            doc.insert((*name).to_owned(), value.clone());
+            defs.push(json!({"Name": name, "Unit": unit}));
         }
         doc.insert(
             "_aws".into(),
@@ -67,6 +79,18 @@ impl EmfMetrics {
         );
         Value::Object(doc).to_string()
     }
+
+    fn write_line(&self, line: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // Losing a metric line must never fail a chat turn or an ingestion.
+        if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+            tracing::warn!(error = %e, "could not write an EMF metrics line");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -76,13 +100,11 @@ fn ms(d: std::time::Duration) -> f64 {
 #[async_trait]
 impl MetricsSink for EmfMetrics {
     async fn record_turn(&self, metrics: &TurnMetrics) {
-        let now_ms = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let line = self.turn_line(metrics, now_ms);
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        // Losing a metric line must never fail a chat turn.
-        if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
-            tracing::warn!(error = %e, "could not write an EMF metrics line");
-        }
+        self.write_line(&self.turn_line(metrics, now_ms()));
+    }
+
+    async fn record_ingest(&self, metrics: &IngestMetrics) {
+        self.write_line(&self.ingest_line(metrics, now_ms()));
     }
 }
 
@@ -133,5 +155,21 @@ mod tests {
         let v: Value = serde_json::from_str(&sink.turn_line(&m, 0)).unwrap();
         assert!(v.get("RetrievalLatency").is_none());
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn ingest_line_carries_the_chunk_count_under_the_shared_dimensions() {
+        let emf = EmfMetrics::to_writer("dev", "ingest", Box::new(std::io::sink()));
+        let line: Value = serde_json::from_str(&emf.ingest_line(
+            &IngestMetrics { chunks: 42, duration: Duration::from_millis(900) },
+            1_700_000_000_000,
+        ))
+        .unwrap();
+        assert_eq!(line["IngestedChunks"], 42);
+        assert_eq!(line["Function"], "ingest");
+        let decl = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(decl["Namespace"], "Chatbot");
+        assert_eq!(decl["Dimensions"], json!([["Environment", "Function"]]));
+        assert_eq!(decl["Metrics"], json!([{"Name": "IngestedChunks", "Unit": "Count"}]));
     }
 }

@@ -5,7 +5,9 @@ pub mod dynamodb;
 pub mod emf;
 pub mod envelope;
 pub mod kms;
+pub mod opensearch;
 pub mod retriever;
+pub mod s3;
 pub mod ssm;
 pub mod titan;
 

@@ -1,14 +1,10 @@
 //! Titan Text Embeddings v2 on Bedrock as the [`Embedder`]: one InvokeModel per text (the model
 //! takes one input), several in flight at once, in the order given.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::ports::{Embedder, RagError};
 
@@ -86,24 +82,11 @@ impl Embedder for TitanEmbedder {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RagError> {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
-        let mut tasks = JoinSet::new();
-        for (i, text) in texts.iter().cloned().enumerate() {
-            let (me, permits) = (self.clone(), permits.clone());
-            tasks.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| RagError::Failed("embedding was cancelled".into()))?;
-                me.embed_one(&text).await.map(|v| (i, v))
-            });
-        }
-        let mut out = vec![Vec::new(); texts.len()];
-        while let Some(joined) = tasks.join_next().await {
-            // The first failure cancels the rest (JoinSet aborts them on drop).
-            let (i, v) = joined.map_err(|e| RagError::Failed(format!("an embedding task failed: {e}")))??;
-            out[i] = v;
-        }
-        Ok(out)
+        let me = self.clone();
+        crate::bounded::try_map_ordered(texts.to_vec(), self.concurrency, move |text| {
+            let me = me.clone();
+            async move { me.embed_one(&text).await }
+        })
+        .await
     }
 }

@@ -1,6 +1,9 @@
 //! Pure domain types and rules: no I/O happens here.
 
 pub mod api;
+pub mod chunking;
+pub mod document_event;
 pub mod error;
+pub mod extract;
 pub mod message;
 pub mod prompt;

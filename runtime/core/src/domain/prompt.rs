@@ -16,10 +16,13 @@ pub struct Turn {
 }
 
 /// What the model receives: a system prompt and turns that alternate, starting with the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     pub system: String,
     pub turns: Vec<Turn>,
+    /// The passages quoted in `system`, in their citation order ([1] first). Remote models read
+    /// them from `system`; the local development model reads them here.
+    pub sources: Vec<RetrievedChunk>,
 }
 
 /// A passage found by retrieval, to be quoted to the model as data. It is also the wire shape of
@@ -72,7 +75,11 @@ pub fn build_prompt(
             _ => turns.push(Turn { role, text: text.to_owned() }),
         }
     }
-    Prompt { system: system_with_context(system_prompt, context), turns }
+    let sources = match context {
+        ContextSlot::Retrieved(chunks) => chunks.clone(),
+        ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
+    };
+    Prompt { system: system_with_context(system_prompt, context), turns, sources }
 }
 
 fn system_with_context(system_prompt: &str, context: &ContextSlot) -> String {

@@ -5,6 +5,8 @@
 
 pub mod chat;
 pub mod health;
+pub mod ingest;
+pub mod retrieve;
 
 use std::sync::Arc;
 

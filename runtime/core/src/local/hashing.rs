@@ -13,6 +13,11 @@ use crate::ports::{Embedder, RagError};
 
 pub const MODEL_NAME: &str = "local/hashing";
 
+/// The retrieval score floor that suits this embedder. Word overlap, not meaning, drives its
+/// scores: a question sharing the key words of a passage scores about 0.3-0.6 against it, while
+/// unrelated text still shares common character n-grams and scores up to about 0.2.
+pub const LOCAL_SCORE_FLOOR: f32 = 0.25;
+
 const WORD_WEIGHT: f32 = 1.0;
 const PAIR_WEIGHT: f32 = 0.5;
 const GRAM_WEIGHT: f32 = 0.35;

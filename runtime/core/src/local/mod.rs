@@ -1,3 +1,6 @@
 //! Adapters for the local target and the end-to-end tests only; never deployed to AWS.
 
+pub mod extractive;
 pub mod hashing;
+#[cfg(feature = "local-index")]
+pub mod sqlite_index;

@@ -1,1 +1,5 @@
+// Each test binary uses a different part of the support code.
+#[allow(dead_code)]
 pub mod moto;
+#[allow(dead_code)]
+pub mod pdf;

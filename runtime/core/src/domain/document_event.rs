@@ -1,0 +1,147 @@
+//! The events that reach the ingestion Lambda, reduced to what it acts on.
+//!
+//! Two shapes arrive: S3 notifications (`Records[]`, from a bucket notification or a replay) and
+//! EventBridge `Object Created` / `Object Deleted` events (what the templates wire up). Both
+//! carry the object key URL-encoded, with `+` for a space, so keys are decoded here, once.
+
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+use thiserror::Error;
+
+/// What happened to one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentEvent {
+    Upserted { key: String },
+    Removed { key: String },
+}
+
+impl DocumentEvent {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Upserted { key } | Self::Removed { key } => key,
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error(
+        "unrecognised event: expected an S3 notification (Records[]) or an EventBridge S3 \
+         'Object Created'/'Object Deleted' event"
+    )]
+    Unrecognised,
+    #[error("record {index}: {reason}")]
+    BadRecord { index: usize, reason: String },
+}
+
+/// The document events in `event`, in order. Records about other event types (restores,
+/// tagging) are dropped; a record that cannot be read fails the whole event, so Lambda retries it
+/// and the dead-letter queue keeps it rather than losing it silently.
+pub fn parse_event(event: &Value) -> Result<Vec<DocumentEvent>, EventError> {
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        let mut out = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let bad = |reason: &str| EventError::BadRecord { index, reason: reason.to_owned() };
+            let name = record.get("eventName").and_then(Value::as_str).ok_or_else(|| bad("no eventName"))?;
+            let raw = record
+                .pointer("/s3/object/key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("no s3.object.key"))?;
+            let key = decode_key(raw).map_err(|reason| bad(&reason))?;
+            if name.starts_with("ObjectCreated") {
+                out.push(DocumentEvent::Upserted { key });
+            } else if name.starts_with("ObjectRemoved") {
+                out.push(DocumentEvent::Removed { key });
+            }
+        }
+        return Ok(out);
+    }
+    if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        let bad = |reason: &str| EventError::BadRecord { index: 0, reason: reason.to_owned() };
+        let kind = event.get("detail-type").and_then(Value::as_str).ok_or_else(|| bad("no detail-type"))?;
+        let raw = event
+            .pointer("/detail/object/key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no detail.object.key"))?;
+        let key = decode_key(raw).map_err(|reason| bad(&reason))?;
+        return Ok(match kind {
+            "Object Created" => vec![DocumentEvent::Upserted { key }],
+            "Object Deleted" => vec![DocumentEvent::Removed { key }],
+            _ => Vec::new(),
+        });
+    }
+    Err(EventError::Unrecognised)
+}
+
+/// Decodes an event's object key: `+` is a space and `%XX` a byte of UTF-8.
+pub fn decode_key(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    let key = percent_decode_str(&spaced)
+        .decode_utf8()
+        .map_err(|_| format!("object key {raw:?} does not decode to UTF-8"))?
+        .into_owned();
+    if key.is_empty() {
+        return Err("empty object key".to_owned());
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn s3_record(name: &str, key: &str) -> Value {
+        json!({"eventSource": "aws:s3", "eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key}}})
+    }
+
+    #[test]
+    fn keys_with_spaces_plus_signs_and_unicode_are_decoded() {
+        assert_eq!(decode_key("docs/my+r%C3%A9sum%C3%A9+2026.pdf").unwrap(), "docs/my résumé 2026.pdf");
+        assert_eq!(decode_key("docs/c%2B%2B+notes.md").unwrap(), "docs/c++ notes.md");
+        assert_eq!(decode_key("docs/%E6%97%A5%E6%9C%AC.txt").unwrap(), "docs/日本.txt");
+        assert_eq!(decode_key("docs/100%25.txt").unwrap(), "docs/100%.txt");
+        assert!(decode_key("docs/%FF.txt").is_err());
+        assert!(decode_key("").is_err());
+    }
+
+    #[test]
+    fn s3_notifications_become_upserts_and_removals_in_order() {
+        let event = json!({"Records": [
+            s3_record("ObjectCreated:Put", "docs/a+b.md"),
+            s3_record("ObjectRemoved:Delete", "docs/old.txt"),
+            s3_record("ObjectRestore:Completed", "docs/x.txt"),
+        ]});
+        assert_eq!(
+            parse_event(&event).unwrap(),
+            vec![
+                DocumentEvent::Upserted { key: "docs/a b.md".into() },
+                DocumentEvent::Removed { key: "docs/old.txt".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn eventbridge_events_are_read() {
+        let created = json!({"source": "aws.s3", "detail-type": "Object Created",
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "docs/cv%20final.pdf", "size": 10}}});
+        assert_eq!(
+            parse_event(&created).unwrap(),
+            vec![DocumentEvent::Upserted { key: "docs/cv final.pdf".into() }]
+        );
+        let deleted = json!({"source": "aws.s3", "detail-type": "Object Deleted",
+            "detail": {"object": {"key": "docs/cv.pdf"}}});
+        assert_eq!(
+            parse_event(&deleted).unwrap(),
+            vec![DocumentEvent::Removed { key: "docs/cv.pdf".into() }]
+        );
+    }
+
+    #[test]
+    fn unreadable_events_are_errors_not_silence() {
+        assert_eq!(parse_event(&json!({"hello": 1})), Err(EventError::Unrecognised));
+        let broken = json!({"Records": [{"eventName": "ObjectCreated:Put"}]});
+        assert!(matches!(parse_event(&broken), Err(EventError::BadRecord { index: 0, .. })));
+    }
+}

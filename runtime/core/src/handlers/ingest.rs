@@ -1,0 +1,339 @@
+//! Ingestion: an uploaded document becomes embedded chunks in the vector index, and a deleted one
+//! leaves it (DESIGN §6).
+//!
+//! Every document is handled on its own: one that fails is reported and the others go on. A
+//! failure is *permanent* when retrying cannot help (an unsupported type, a corrupt or oversized
+//! PDF): it is logged with its reason and the index keeps whatever version it had. It is
+//! *transient* otherwise (throttling that outlasted our retries, the index or S3 unreachable, the
+//! time limit): the Lambda then reports failure, so asynchronous invocation retries the event
+//! and, after its retries, the dead-letter queue keeps it. Re-running an event is safe: an
+//! unchanged document (same sha256) is skipped, and a changed one replaces its old chunks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::chunking::chunk_text;
+use crate::domain::document_event::DocumentEvent;
+use crate::domain::extract::{DocumentKind, ExtractError, ExtractLimits, ExtractedText, extract};
+use crate::ports::{
+    DocumentSource, Embedder, IndexedChunk, IngestMetrics, MetricsSink, RagError, VectorIndex,
+};
+
+/// How embedding calls are retried when the model throttles, on top of the SDK's own retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 6, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestSettings {
+    /// Embedding calls in flight at once for one document.
+    pub concurrency: usize,
+    pub limits: ExtractLimits,
+    /// Time allowed for one document, from download to indexed.
+    pub document_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            limits: ExtractLimits::default(),
+            document_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct IngestApp {
+    pub documents: Arc<dyn DocumentSource>,
+    pub embedder: Arc<dyn Embedder>,
+    pub index: Arc<dyn VectorIndex>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub settings: IngestSettings,
+}
+
+/// What happened to one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Indexed {
+        chunks: usize,
+    },
+    /// The indexed version already has this content.
+    Unchanged,
+    Removed,
+}
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Unreadable(#[from] ExtractError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("gave up after {0:?}; the document may be too large to ingest in one invocation")]
+    TimedOut(Duration),
+}
+
+impl IngestError {
+    /// Whether a retry of the same event could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::TimedOut(_))
+    }
+}
+
+impl From<RagError> for IngestError {
+    fn from(e: RagError) -> Self {
+        match e {
+            RagError::Rejected(reason) => Self::Refused(reason),
+            RagError::Throttled(reason) => {
+                Self::Transient(format!("still throttled after retries: {reason}"))
+            }
+            RagError::Failed(reason) => Self::Transient(reason),
+        }
+    }
+}
+
+/// The outcome of one event's document.
+#[derive(Debug)]
+pub struct DocumentReport {
+    pub key: String,
+    pub result: Result<Outcome, IngestError>,
+}
+
+/// Handles every document of an event, each on its own, and reports them all.
+pub async fn handle_events(app: &IngestApp, events: &[DocumentEvent]) -> Vec<DocumentReport> {
+    let mut reports = Vec::with_capacity(events.len());
+    for event in events {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(app.settings.document_timeout, handle_one(app, event)).await {
+            Ok(result) => result,
+            Err(_) => Err(IngestError::TimedOut(app.settings.document_timeout)),
+        };
+        let key = event.key();
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(outcome) => tracing::info!(key, ?outcome, elapsed_ms, "document done"),
+            Err(e) if e.is_transient() => {
+                tracing::error!(key, error = %e, elapsed_ms, "document failed; will be retried")
+            }
+            Err(e) => {
+                tracing::error!(key, error = %e, elapsed_ms, "document rejected; fix it and upload again")
+            }
+        }
+        if let Ok(Outcome::Indexed { chunks }) = &result {
+            let chunks = u32::try_from(*chunks).unwrap_or(u32::MAX);
+            app.metrics.record_ingest(&IngestMetrics { chunks, duration: started.elapsed() }).await;
+        }
+        reports.push(DocumentReport { key: key.to_owned(), result });
+    }
+    reports
+}
+
+/// What the Lambda returns for an event: `Err` (so Lambda retries the event, then dead-letters
+/// it) when a retry could help any document; otherwise each document's outcome, rejections
+/// included, which are logged and not retried.
+pub fn lambda_result(reports: &[DocumentReport]) -> Result<serde_json::Value, String> {
+    let retry: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.result.as_ref().is_err_and(IngestError::is_transient))
+        .map(|r| r.key.as_str())
+        .collect();
+    if !retry.is_empty() {
+        return Err(format!("{} document(s) failed and will be retried: {}", retry.len(), retry.join(", ")));
+    }
+    let documents: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| match &r.result {
+            Ok(Outcome::Indexed { chunks }) => serde_json::json!({"key": r.key, "indexed_chunks": chunks}),
+            Ok(Outcome::Unchanged) => serde_json::json!({"key": r.key, "unchanged": true}),
+            Ok(Outcome::Removed) => serde_json::json!({"key": r.key, "removed": true}),
+            Err(e) => serde_json::json!({"key": r.key, "rejected": e.to_string()}),
+        })
+        .collect();
+    Ok(serde_json::json!({ "documents": documents }))
+}
+
+async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<Outcome, IngestError> {
+    match event {
+        DocumentEvent::Upserted { key } => ingest_document(app, key).await,
+        DocumentEvent::Removed { key } => {
+            app.index.delete_document(key).await?;
+            Ok(Outcome::Removed)
+        }
+    }
+}
+
+/// Reads, extracts, chunks, embeds and indexes the document stored under `key`.
+pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, IngestError> {
+    // Refuse an unsupported type before downloading it.
+    if DocumentKind::of(key).is_none() {
+        return Err(ExtractError::Unsupported.into());
+    }
+    let document = app.documents.get(key).await?;
+    let sha256 = hex(&Sha256::digest(&document.bytes));
+    if app.index.indexed_sha256(key).await?.as_deref() == Some(sha256.as_str()) {
+        return Ok(Outcome::Unchanged);
+    }
+    let extracted = extract_off_thread(key, document.bytes, app.settings.limits).await?;
+    let texts = chunk_text(extracted.kind, &extracted.text);
+    let vectors =
+        embed_all(app.embedder.clone(), &texts, app.settings.concurrency, app.settings.retry).await?;
+    let ingested_at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+    let chunks: Vec<IndexedChunk> = texts
+        .into_iter()
+        .zip(vectors)
+        .enumerate()
+        .map(|(i, (text, vector))| IndexedChunk {
+            source: key.to_owned(),
+            chunk: u32::try_from(i).unwrap_or(u32::MAX),
+            title: extracted.title.clone(),
+            sha256: sha256.clone(),
+            text,
+            vector,
+            ingested_at: ingested_at.clone(),
+        })
+        .collect();
+    app.index.replace_document(key, &chunks).await?;
+    Ok(Outcome::Indexed { chunks: chunks.len() })
+}
+
+/// PDF parsing is CPU-bound and third-party: it runs on a blocking thread, so it neither stalls
+/// the runtime nor, if it panics on a hostile file, takes the other documents down with it.
+async fn extract_off_thread(
+    key: &str,
+    bytes: Vec<u8>,
+    limits: ExtractLimits,
+) -> Result<ExtractedText, IngestError> {
+    let owned_key = key.to_owned();
+    match tokio::task::spawn_blocking(move || extract(&owned_key, &bytes, &limits)).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(IngestError::Unreadable(ExtractError::MalformedPdf(
+            "the PDF reader crashed on this file".into(),
+        ))),
+    }
+}
+
+/// Embeds every text, `concurrency` calls at a time, keeping the order. One call per text: that
+/// is what Titan takes, and it lets one throttled chunk retry without redoing the others.
+pub async fn embed_all(
+    embedder: Arc<dyn Embedder>,
+    texts: &[String],
+    concurrency: usize,
+    retry: RetryPolicy,
+) -> Result<Vec<Vec<f32>>, RagError> {
+    crate::bounded::try_map_ordered(texts.to_vec(), concurrency, move |text| {
+        let embedder = embedder.clone();
+        async move { embed_with_retry(embedder.as_ref(), text, retry).await }
+    })
+    .await
+}
+
+async fn embed_with_retry(
+    embedder: &dyn Embedder,
+    text: String,
+    retry: RetryPolicy,
+) -> Result<Vec<f32>, RagError> {
+    let batch = [text];
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match embedder.embed(&batch).await {
+            Ok(mut vectors) if vectors.len() == 1 => return Ok(vectors.remove(0)),
+            Ok(vectors) => {
+                return Err(RagError::Failed(format!(
+                    "the embedder returned {} vectors for 1 text",
+                    vectors.len()
+                )));
+            }
+            Err(RagError::Throttled(reason)) if attempt < retry.attempts => {
+                let delay = backoff(retry, attempt);
+                tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, %reason, "embedding throttled; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Exponential backoff with "full jitter": concurrent callers spread out instead of retrying in
+/// lockstep against the same quota.
+fn backoff(retry: RetryPolicy, attempt: u32) -> Duration {
+    let exp = retry.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let cap = exp.min(retry.max_delay);
+    let jitter = jitter_fraction();
+    cap.mul_f64(0.5 + 0.5 * jitter)
+}
+
+fn jitter_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let retry = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        for attempt in 1..10 {
+            let d = backoff(retry, attempt);
+            let full = (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} vs {full:?}");
+        }
+    }
+
+    #[test]
+    fn the_lambda_fails_the_event_only_for_transient_failures() {
+        let report = |key: &str, result| DocumentReport { key: key.into(), result };
+        let ok = lambda_result(&[
+            report("docs/a.md", Ok(Outcome::Indexed { chunks: 3 })),
+            report("docs/b.jpg", Err(IngestError::Unreadable(ExtractError::Unsupported))),
+        ])
+        .unwrap();
+        assert_eq!(ok["documents"][0]["indexed_chunks"], 3);
+        assert!(ok["documents"][1]["rejected"].as_str().unwrap().contains("unsupported"));
+        let err = lambda_result(&[
+            report("docs/a.md", Ok(Outcome::Unchanged)),
+            report("docs/c.pdf", Err(IngestError::Transient("index unreachable".into()))),
+        ])
+        .unwrap_err();
+        assert_eq!(err, "1 document(s) failed and will be retried: docs/c.pdf");
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried_by_lambda() {
+        assert!(IngestError::from(RagError::Failed("net".into())).is_transient());
+        assert!(IngestError::from(RagError::Throttled("q".into())).is_transient());
+        assert!(!IngestError::from(RagError::Rejected("too big".into())).is_transient());
+        assert!(!IngestError::Unreadable(ExtractError::Unsupported).is_transient());
+        assert!(IngestError::TimedOut(Duration::from_secs(1)).is_transient());
+    }
+}

@@ -1,0 +1,317 @@
+//! `local/extractive`: the local target's development chat model. It is never deployed to AWS
+//! (DESIGN §3), and it names itself in every reply, both in `model` and in the text.
+//!
+//! It generates nothing. It quotes the sentences of the retrieved passages (`Prompt::sources`)
+//! that share the most meaningful words with the last user turn, up to three, each followed by
+//! its citation marker. Because it only quotes, it cannot invent: when no sentence shares a word
+//! with the question, it says that nothing in the documents answers it. Matching uses words,
+//! not meaning, and a light stemming, the same rough approach as the `local/hashing` embedder
+//! it is paired with. It is deterministic and does no I/O.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+
+use crate::domain::api::Usage;
+use crate::domain::message::Role;
+use crate::domain::prompt::{Prompt, RetrievedChunk};
+use crate::ports::{ChatModel, ModelError, ModelReply};
+
+pub const MODEL_NAME: &str = "local/extractive";
+
+/// Opens every reply, so nobody takes a quote for a real model's answer.
+pub const MARKER: &str = "(local/extractive development model)";
+
+const MAX_SENTENCES: usize = 3;
+const MAX_SENTENCE_CHARS: usize = 400;
+
+/// How `domain::prompt` tells a model that the document search failed (`ContextSlot::Unavailable`).
+/// A test builds that prompt, so a rewording there is caught here.
+const SEARCH_FAILED_PHRASES: [&str; 2] = ["search of the user's documents failed", "could not be consulted"];
+
+/// English function words, plus the scaffolding of questions ("what do I know", "tell me"):
+/// matching on them would quote any sentence at all.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "but", "by", "can", "could", "describe", "did", "do", "does", "doing", "done", "for", "from",
+    "get", "give", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i", "if", "in", "into",
+    "is", "it", "its", "just", "know", "knew", "known", "list", "me", "mine", "my", "no", "not", "of", "on",
+    "or", "our", "please", "she", "should", "show", "so", "some", "tell", "than", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were", "what",
+    "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractiveModel;
+
+impl ExtractiveModel {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[async_trait]
+impl ChatModel for ExtractiveModel {
+    fn id(&self) -> &str {
+        MODEL_NAME
+    }
+
+    async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
+        let text = answer(prompt);
+        // Words stand in for tokens: there is no tokenizer behind this model, and the figures
+        // only need to be plausible for the local dashboard. The passages are counted once,
+        // inside `system`, where a remote model would read them.
+        let input =
+            word_count(&prompt.system) + prompt.turns.iter().map(|t| word_count(&t.text)).sum::<usize>();
+        let usage = Usage { input_tokens: saturate(input), output_tokens: saturate(word_count(&text)) };
+        Ok(ModelReply { text, model: MODEL_NAME.to_owned(), usage })
+    }
+}
+
+/// The reply to the last user turn of `prompt`.
+pub fn answer(prompt: &Prompt) -> String {
+    let question = prompt.turns.iter().rev().find(|t| t.role == Role::User).map_or("", |t| t.text.as_str());
+    let wanted: BTreeSet<String> = terms(question).collect();
+    let picked = best_sentences(&prompt.sources, &wanted);
+    if picked.is_empty() {
+        let system = prompt.system.to_lowercase();
+        if prompt.sources.is_empty() && SEARCH_FAILED_PHRASES.iter().any(|p| system.contains(p)) {
+            return format!(
+                "{MARKER} Your documents could not be consulted for this question (the search failed), \
+                 and I only answer from them."
+            );
+        }
+        return format!("{MARKER} Nothing in your documents answers this question.");
+    }
+    let mut out = format!("{MARKER} From your documents:");
+    for c in picked {
+        out.push_str(&format!("\n- {} [{}]", shorten(c.text), c.source + 1));
+    }
+    out
+}
+
+struct Candidate<'a> {
+    score: usize,
+    source: usize,
+    position: usize,
+    text: &'a str,
+}
+
+/// The sentences sharing the most question words, best first. A sentence also owns the words of
+/// its Markdown heading: under "## Programming languages", "I write Rust" answers a question
+/// about languages. Ties go to the earlier source (retrieval ranks them), then the earlier
+/// sentence. Sentences scoring half the best or less are dropped: they would dilute a precise
+/// answer with loosely related text.
+fn best_sentences<'a>(sources: &'a [RetrievedChunk], wanted: &BTreeSet<String>) -> Vec<Candidate<'a>> {
+    let mut candidates = Vec::new();
+    for (source, chunk) in sources.iter().enumerate() {
+        for (position, (heading, text)) in sentences(&chunk.text).into_iter().enumerate() {
+            let found: BTreeSet<String> = terms(text).chain(terms(heading)).collect();
+            let score = wanted.intersection(&found).count();
+            if score > 0 {
+                candidates.push(Candidate { score, source, position, text });
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        b.score.cmp(&a.score).then(a.source.cmp(&b.source)).then(a.position.cmp(&b.position))
+    });
+    let best = candidates.first().map_or(0, |c| c.score);
+    // Passages overlap (chunking repeats text), so the same sentence may come twice.
+    let mut seen = BTreeSet::new();
+    candidates
+        .into_iter()
+        .filter(|c| {
+            2 * c.score > best && seen.insert(c.text.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .take(MAX_SENTENCES)
+        .collect()
+}
+
+/// The sentences of `text` (lines, then sentences within a line, list markers removed), each with
+/// the Markdown heading it sits under (empty before the first). Headings are context, never quoted.
+fn sentences(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut heading = "";
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') {
+            heading = line.trim_start_matches('#').trim();
+            continue;
+        }
+        let line = line.trim_start_matches(|c: char| matches!(c, '-' | '*' | '+' | '>') || c.is_whitespace());
+        let mut start = 0;
+        let mut chars = line.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let at_break = chars.peek().is_none_or(|(_, next)| next.is_whitespace());
+            if matches!(c, '.' | '!' | '?') && at_break {
+                out.push((heading, &line[start..i + c.len_utf8()]));
+                start = i + c.len_utf8();
+            }
+        }
+        out.push((heading, &line[start..]));
+    }
+    out.into_iter().map(|(h, s)| (h, s.trim())).filter(|(_, s)| !s.is_empty()).collect()
+}
+
+/// The meaningful words of `text`: lowercased, stop words and single letters dropped, stemmed.
+fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() > 1 && !STOP_WORDS.contains(&w.as_str()))
+        .map(|w| stem(&w))
+}
+
+/// A light suffix stripper: enough for "languages"/"language", "programming"/"program" or
+/// "coding"/"code" to meet, both sides being stemmed alike. A final "e" is dropped last so "code"
+/// and "cod(ing)" agree.
+fn stem(word: &str) -> String {
+    let n = word.len();
+    let mut w = if n > 4 && word.ends_with("ies") {
+        format!("{}y", &word[..n - 3])
+    } else if n > 5 && word.ends_with("ing") {
+        undouble(&word[..n - 3])
+    } else if n > 4 && word.ends_with("ed") {
+        undouble(&word[..n - 2])
+    } else if n > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        word[..n - 1].to_owned()
+    } else {
+        word.to_owned()
+    };
+    if w.len() > 3 && w.ends_with('e') {
+        w.pop();
+    }
+    w
+}
+
+/// "programm(ing)" → "program", "runn(ing)" → "run"; but "call(ed)" keeps its "ll", as in English.
+fn undouble(stem: &str) -> String {
+    match stem.as_bytes() {
+        [.., a, b] if stem.len() > 3 && a == b && !b"aeiouylsz".contains(b) && b.is_ascii_alphabetic() => {
+            stem[..stem.len() - 1].to_owned()
+        }
+        _ => stem.to_owned(),
+    }
+}
+
+fn shorten(sentence: &str) -> String {
+    match sentence.char_indices().nth(MAX_SENTENCE_CHARS) {
+        Some((cut, _)) => format!("{}…", sentence[..cut].trim_end()),
+        None => sentence.to_owned(),
+    }
+}
+
+fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::prompt::{ContextSlot, DEFAULT_SYSTEM_PROMPT, build_prompt};
+
+    fn passage(source: &str, text: &str) -> RetrievedChunk {
+        RetrievedChunk { source: source.into(), chunk: 0, score: 0.5, text: text.into() }
+    }
+
+    async fn ask(sources: Vec<RetrievedChunk>, question: &str) -> ModelReply {
+        let prompt = build_prompt(DEFAULT_SYSTEM_PROMPT, &[], 10, &ContextSlot::Retrieved(sources), question);
+        ExtractiveModel::new().complete(&prompt).await.unwrap()
+    }
+
+    const CV: &str = "# Jane Doe\nBackend engineer, ten years.\n\
+                      Languages: Rust, Go, Python, TypeScript\n\
+                      - Built a payment platform on AWS. Led a team of five.";
+
+    #[tokio::test]
+    async fn answers_from_the_matching_sentence_with_its_citation() {
+        let reply = ask(vec![passage("docs/cv.md", CV)], "What programming languages do I know?").await;
+        assert!(reply.text.starts_with(MARKER), "{}", reply.text);
+        assert!(reply.text.contains("Languages: Rust, Go, Python, TypeScript [1]"), "{}", reply.text);
+        assert!(!reply.text.contains("payment"), "only matching sentences are quoted: {}", reply.text);
+        assert_eq!(reply.model, MODEL_NAME);
+        assert_eq!(ExtractiveModel::new().id(), MODEL_NAME);
+        assert_eq!(reply.usage.output_tokens, u32::try_from(reply.text.split_whitespace().count()).unwrap());
+        assert!(reply.usage.input_tokens > 20, "the passages in `system` count: {:?}", reply.usage);
+    }
+
+    #[tokio::test]
+    async fn an_unrelated_question_gets_no_citation() {
+        let reply = ask(vec![passage("docs/cv.md", CV)], "What's the weather like on Mars tomorrow?").await;
+        assert!(reply.text.contains("Nothing in your documents answers"), "{}", reply.text);
+        assert!(!reply.text.contains('['), "{}", reply.text);
+    }
+
+    #[tokio::test]
+    async fn without_sources_it_says_nothing_was_found() {
+        let reply = ask(vec![], "What programming languages do I know?").await;
+        assert_eq!(reply.text, format!("{MARKER} Nothing in your documents answers this question."));
+        let prompt = build_prompt(DEFAULT_SYSTEM_PROMPT, &[], 10, &ContextSlot::Disabled, "hello");
+        assert!(answer(&prompt).contains("Nothing in your documents"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_search_is_reported_as_such() {
+        let prompt = build_prompt(DEFAULT_SYSTEM_PROMPT, &[], 10, &ContextSlot::Unavailable, "My languages?");
+        let text = ExtractiveModel::new().complete(&prompt).await.unwrap().text;
+        assert!(text.starts_with(MARKER) && text.contains("could not be consulted"), "{text}");
+        assert!(!text.contains('['), "{text}");
+    }
+
+    #[tokio::test]
+    async fn picks_the_right_passage_among_several() {
+        let sources = vec![
+            passage("docs/garden.md", "I grow tomatoes and basil on the balcony every summer."),
+            passage("docs/cv.md", CV),
+            passage("docs/trips.md", "Hiking in Norway in 2023. Cycling along the Loire in 2024."),
+        ];
+        let reply = ask(sources, "Which languages did I use for coding?").await;
+        assert!(reply.text.contains("Rust") && reply.text.contains("[2]"), "{}", reply.text);
+        assert!(!reply.text.contains("[1]") && !reply.text.contains("[3]"), "{}", reply.text);
+    }
+
+    #[tokio::test]
+    async fn quotes_at_most_three_distinct_sentences_best_first() {
+        let text = "Rust at work. Rust at home. Rust and Go in the lab. Rust everywhere.";
+        let sources = vec![passage("a", text), passage("b", "Rust and Go in the lab.")];
+        let reply = ask(sources, "Where did I use Rust and Go?").await;
+        let lines: Vec<&str> = reply.text.lines().skip(1).collect();
+        assert_eq!(lines, ["- Rust and Go in the lab. [1]"], "the half-best floor drops weaker ones");
+        let reply = ask(vec![passage("a", text)], "Rust?").await;
+        assert_eq!(reply.text.lines().count(), 1 + MAX_SENTENCES, "{}", reply.text);
+    }
+
+    #[test]
+    fn stemming_meets_common_word_forms() {
+        assert_eq!(stem("languages"), stem("language"));
+        assert_eq!(stem("coding"), stem("code"));
+        assert_eq!(stem("libraries"), stem("library"));
+        assert_eq!(stem("class"), "class");
+        assert_eq!(stem("programming"), stem("program"));
+        assert_eq!(stem("running"), "run");
+        assert_eq!(stem("called"), "call");
+        let mut ts: Vec<String> = terms("What are THE tools I know?").collect();
+        ts.sort();
+        assert_eq!(ts, ["tool"]);
+    }
+
+    #[test]
+    fn sentences_split_lines_and_stops_but_not_decimals_and_keep_their_heading() {
+        let got = sentences("Intro\n## Title\n- Version 2.5 shipped. Then 3.0!\n\n");
+        assert_eq!(got, [("", "Intro"), ("Title", "Version 2.5 shipped."), ("Title", "Then 3.0!")]);
+    }
+
+    #[tokio::test]
+    async fn a_heading_lends_its_words_to_the_sentences_under_it() {
+        let resume = "# Jane Doe\n\nSoftware engineer in Lisbon.\n\n## Programming languages\n\n\
+                      I program in Rust, Go and Python, and I know some TypeScript.\n\n\
+                      ## Experience\n\n- 2021-2026: platform engineer at Acme.\n";
+        let reply =
+            ask(vec![passage("docs/resume.md", resume)], "What programming languages do I know?").await;
+        let lines: Vec<&str> = reply.text.lines().skip(1).collect();
+        assert_eq!(lines, ["- I program in Rust, Go and Python, and I know some TypeScript. [1]"]);
+    }
+}

@@ -1,0 +1,43 @@
+//! Builds the AWS adapters from the configuration, once per cold start.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use chatbot_core::aws::emf::EmfMetrics;
+use chatbot_core::aws::opensearch::OpenSearchIndex;
+use chatbot_core::aws::s3::S3Documents;
+use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, TitanEmbedder};
+use chatbot_core::config::{ConfigError, RagConfig};
+use chatbot_core::handlers::ingest::{IngestApp, IngestSettings};
+
+pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, ConfigError> {
+    let bucket = config.documents_bucket.clone().ok_or(ConfigError::Missing(vec!["DOCUMENTS_BUCKET"]))?;
+    let settings = IngestSettings { concurrency: DEFAULT_CONCURRENCY, ..IngestSettings::default() };
+    let index = OpenSearchIndex::new(
+        aws,
+        &config.collection_endpoint,
+        &config.index_name,
+        config.embedding_dimensions,
+    )
+    .map_err(|e| ConfigError::Invalid {
+        name: "COLLECTION_ENDPOINT",
+        value: format!("{} ({e})", config.collection_endpoint),
+        expected: "the collection's https endpoint",
+    })?;
+    Ok(IngestApp {
+        documents: Arc::new(S3Documents::new(
+            aws_sdk_s3::Client::new(aws),
+            bucket,
+            settings.limits.max_bytes,
+        )),
+        embedder: Arc::new(TitanEmbedder::new(
+            aws_sdk_bedrockruntime::Client::new(aws),
+            &config.embedding_model_id,
+            config.embedding_dimensions,
+            1,
+        )),
+        index: Arc::new(index),
+        metrics: Arc::new(EmfMetrics::stdout(&config.environment, "ingest")),
+        settings,
+    })
+}
