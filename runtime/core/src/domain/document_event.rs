@@ -1,8 +1,10 @@
 //! The events that reach the ingestion Lambda, reduced to what it acts on.
 //!
 //! Two shapes arrive: S3 notifications (`Records[]`, from a bucket notification or a replay) and
-//! EventBridge `Object Created` / `Object Deleted` events (what the templates wire up). Both
-//! carry the object key URL-encoded, with `+` for a space, so keys are decoded here, once.
+//! EventBridge `Object Created` / `Object Deleted` events (what the templates wire up). S3
+//! notifications carry the key URL-encoded, `+` for a space, and it is decoded here, once.
+//! EventBridge events carry it as stored (a key with `:` arrives with its `:`), so decoding it
+//! would corrupt keys that contain `+` or `%`.
 
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
@@ -63,7 +65,10 @@ pub fn parse_event(event: &Value) -> Result<Vec<DocumentEvent>, EventError> {
             .pointer("/detail/object/key")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("no detail.object.key"))?;
-        let key = decode_key(raw).map_err(|reason| bad(&reason))?;
+        if raw.is_empty() {
+            return Err(bad("empty object key"));
+        }
+        let key = raw.to_owned();
         return Ok(match kind {
             "Object Created" => vec![DocumentEvent::Upserted { key }],
             "Object Deleted" => vec![DocumentEvent::Removed { key }],
@@ -125,10 +130,11 @@ mod tests {
     #[test]
     fn eventbridge_events_are_read() {
         let created = json!({"source": "aws.s3", "detail-type": "Object Created",
-            "detail": {"bucket": {"name": "b"}, "object": {"key": "docs/cv%20final.pdf", "size": 10}}});
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "docs/cv final+v2 100%.pdf", "size": 10}}});
         assert_eq!(
             parse_event(&created).unwrap(),
-            vec![DocumentEvent::Upserted { key: "docs/cv final.pdf".into() }]
+            vec![DocumentEvent::Upserted { key: "docs/cv final+v2 100%.pdf".into() }],
+            "EventBridge keys are taken as they are"
         );
         let deleted = json!({"source": "aws.s3", "detail-type": "Object Deleted",
             "detail": {"object": {"key": "docs/cv.pdf"}}});

@@ -72,3 +72,58 @@ impl Retriever for DirectRetriever {
         retrieve(&self.app, &RetrieveRequest { query: query.to_owned(), k }).await.map(|r| r.chunks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::InMemoryVectorIndex;
+    use crate::local::hashing::HashingEmbedder;
+    use crate::ports::IndexedChunk;
+
+    async fn app(floor: f32) -> RetrieveApp {
+        let embedder = HashingEmbedder::new(256);
+        let index = InMemoryVectorIndex::default();
+        let texts = ["I program in Rust and Go.", "Tomatoes need sun.", "Rust ownership and borrowing."];
+        let chunks: Vec<IndexedChunk> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| IndexedChunk {
+                source: format!("docs/{i}.md"),
+                chunk: 0,
+                title: String::new(),
+                sha256: String::new(),
+                text: (*t).to_owned(),
+                vector: embedder.embed_one(t),
+                ingested_at: String::new(),
+            })
+            .collect();
+        for c in &chunks {
+            index.replace_document(&c.source, std::slice::from_ref(c)).await.unwrap();
+        }
+        RetrieveApp {
+            embedder: Arc::new(embedder),
+            index: Arc::new(index),
+            settings: RetrieveSettings { score_floor: floor },
+        }
+    }
+
+    #[tokio::test]
+    async fn hits_come_best_first_and_weak_ones_are_dropped() {
+        let app = app(0.2).await;
+        let got = retrieve(&app, &RetrieveRequest { query: "Rust programming".into(), k: 5 }).await.unwrap();
+        assert!(!got.chunks.is_empty());
+        assert!(got.chunks.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(got.chunks.iter().all(|c| c.score >= 0.2 && c.source != "docs/1.md"), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn k_is_bounded_and_empty_queries_are_refused() {
+        let app = app(-1.0).await;
+        let got = retrieve(&app, &RetrieveRequest { query: "rust".into(), k: 1 }).await.unwrap();
+        assert_eq!(got.chunks.len(), 1);
+        let got = retrieve(&app, &RetrieveRequest { query: "rust".into(), k: 0 }).await.unwrap();
+        assert_eq!(got.chunks.len(), 1, "k = 0 is read as 1");
+        let err = retrieve(&app, &RetrieveRequest { query: "  ".into(), k: 5 }).await.unwrap_err();
+        assert!(matches!(err, RagError::Rejected(_)));
+    }
+}
