@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod dashboards;
 pub mod errors;
+pub mod local;
 pub mod logging;
 pub mod output;
 pub mod package;

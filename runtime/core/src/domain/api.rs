@@ -64,13 +64,27 @@ fn json_error(err: serde_json::Error) -> ApiError {
         // serde's data errors name the offending field or type, which helps the caller and only
         // echoes their own request; cap the length all the same.
         Category::Data => {
-            let mut text = err.to_string();
-            text.truncate(200);
+            // By characters: the text may quote a multi-byte field name, and cutting inside a
+            // character would panic.
+            let text: String = err.to_string().chars().take(200).collect();
             ApiError::bad_request(format!("invalid request: {text}"))
         }
         Category::Syntax | Category::Eof | Category::Io => {
             ApiError::bad_request(format!("malformed JSON at line {} column {}", err.line(), err.column()))
         }
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_multibyte_unknown_field_is_a_400_not_a_panic() {
+        let field = "é".repeat(150);
+        let body = format!(r#"{{"message":"hi","{field}":1}}"#);
+        let err = ChatRequest::parse(body.as_bytes()).unwrap_err();
+        assert_eq!(err.status, 400);
     }
 }
 

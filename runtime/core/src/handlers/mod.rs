@@ -82,6 +82,8 @@ fn builder(status: u16, request_id: &str) -> http::response::Builder {
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
+        // Replies may quote the caller's text; a browser must never sniff them into HTML.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header("x-request-id", request_id)
 }
 

@@ -42,11 +42,18 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ExtractiveModel;
+pub struct ExtractiveModel {
+    latency: std::time::Duration,
+}
 
 impl ExtractiveModel {
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// Waits this long before each reply, to stand in for a remote model in load tests.
+    pub fn with_latency(self, latency: std::time::Duration) -> Self {
+        Self { latency }
     }
 }
 
@@ -57,6 +64,9 @@ impl ChatModel for ExtractiveModel {
     }
 
     async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         let text = answer(prompt);
         // Words stand in for tokens: there is no tokenizer behind this model, and the figures
         // only need to be plausible for the local dashboard. The passages are counted once,

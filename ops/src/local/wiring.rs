@@ -1,0 +1,101 @@
+//! The local target's adapters: the emulator for DynamoDB, KMS and SSM (the same adapters the
+//! chat Lambda uses, pointed at it), and the local development doubles for what the emulator
+//! lacks: the model, the embedder and the vector index (DESIGN §3, §9).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use chatbot_core::auth::{Authenticator, TokenAuthenticator};
+use chatbot_core::aws::dynamodb::DynamoConversationStore;
+use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::aws::ssm::SsmParameter;
+use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
+use chatbot_core::handlers::{ChatApp, ChatSettings};
+use chatbot_core::local::extractive::ExtractiveModel;
+use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
+use chatbot_core::local::sqlite_index::SqliteVectorIndex;
+use chatbot_core::ports::{Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
+
+/// The local embedder's dimension: Titan v2's, so the local index has the deployed shape.
+pub const LOCAL_DIMENSIONS: usize = 1024;
+
+/// What the local gateway is wired to: names from the stack deployed on the emulator.
+#[derive(Debug, Clone)]
+pub struct LocalWiring {
+    pub environment: String,
+    pub table_name: String,
+    pub key_id: String,
+    pub token_parameter: String,
+    /// `Some` with RAG on: the local vector index's file.
+    pub index_path: Option<PathBuf>,
+    /// Added to every reply of the development model, to imitate a remote model's latency.
+    pub model_latency: Duration,
+}
+
+/// The RAG half of the local target, shared by the gateway's retriever and `docs put`.
+pub struct LocalRag {
+    pub embedder: Arc<dyn Embedder>,
+    pub index: Arc<dyn VectorIndex>,
+}
+
+impl LocalRag {
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        let index = SqliteVectorIndex::open(path, LOCAL_DIMENSIONS)
+            .with_context(|| format!("opening the local vector index {}", path.display()))?;
+        Ok(Self { embedder: Arc::new(HashingEmbedder::new(LOCAL_DIMENSIONS)), index: Arc::new(index) })
+    }
+
+    pub fn retriever(&self) -> DirectRetriever {
+        DirectRetriever::new(RetrieveApp {
+            embedder: self.embedder.clone(),
+            index: self.index.clone(),
+            settings: RetrieveSettings { score_floor: LOCAL_SCORE_FLOOR },
+        })
+    }
+}
+
+/// The chat handler's dependencies for the local target.
+pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<ChatApp> {
+    let token = Arc::new(SsmParameter::new(aws_sdk_ssm::Client::new(sdk), &wiring.token_parameter));
+    let auth = TokenAuthenticator::load(token)
+        .await
+        .with_context(|| format!("reading the API token {} from the emulator", wiring.token_parameter))?;
+    let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(sdk), &wiring.key_id, &wiring.environment);
+    let retriever = match &wiring.index_path {
+        Some(path) => Some(Arc::new(LocalRag::open(path)?.retriever()) as Arc<dyn Retriever>),
+        None => None,
+    };
+    Ok(ChatApp {
+        store: Arc::new(DynamoConversationStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &wiring.table_name,
+            Duration::from_secs(30 * 86_400),
+        )),
+        cipher: Arc::new(EnvelopeCipher::new(keys)),
+        model: Arc::new(ExtractiveModel::new().with_latency(wiring.model_latency)),
+        retriever,
+        metrics: Arc::new(LogMetrics),
+        auth: Authenticator::Token(auth),
+        settings: ChatSettings::default(),
+    })
+}
+
+/// Turn metrics as debug log lines. Publishing them to the emulator's CloudWatch, as AWS would,
+/// comes with the local dashboard.
+struct LogMetrics;
+
+#[async_trait::async_trait]
+impl MetricsSink for LogMetrics {
+    async fn record_turn(&self, m: &TurnMetrics) {
+        tracing::debug!(
+            input_tokens = m.input_tokens,
+            output_tokens = m.output_tokens,
+            model_latency_ms = m.model_latency.as_millis() as u64,
+            "chat turn metrics"
+        );
+    }
+}
