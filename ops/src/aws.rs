@@ -4,9 +4,13 @@
 use anyhow::bail;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, Target};
+use crate::local::state;
 
 pub async fn sdk_config(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
+    if g.target == Target::Local {
+        return local_sdk_config(g).await;
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &g.profile {
         loader = loader.profile_name(profile);
@@ -22,4 +26,31 @@ pub async fn sdk_config(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
         bail!("no AWS Region is set: pass --region, export AWS_REGION, or set `region` in your AWS profile");
     }
     Ok(config)
+}
+
+/// The emulator of the environment's local target, with the emulator's dummy credentials: no
+/// real AWS credential is ever sent to it.
+async fn local_sdk_config(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
+    let Some(local) = state::load(g.env)? else {
+        bail!(
+            "the local target of {} is not running: start it with `opsctl local up --env {}`",
+            g.env,
+            g.env
+        );
+    };
+    if !crate::local::process::is_ours(local.emulator.pid, crate::local::process::EMULATOR_MARK) {
+        bail!(
+            "the emulator of the local target of {env} has stopped (its log is {}): run \
+             `opsctl local down --env {env}` then `opsctl local up --env {env}`",
+            state::env_dir(g.env).join("emulator.log").display(),
+            env = g.env
+        );
+    }
+    let credentials = aws_credential_types::Credentials::new("local", "local", None, None, "opsctl-local");
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(local.emulator_url())
+        .region(Region::new(state::LOCAL_REGION))
+        .credentials_provider(credentials)
+        .load()
+        .await)
 }

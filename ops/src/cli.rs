@@ -10,6 +10,7 @@ Examples:
   opsctl package --arch x86_64           build the Lambdas into target/lambda/<function>/bootstrap.zip
   opsctl token show                      print the API token of the dev environment
   opsctl token rotate --env prod         replace prod's token; the chat Lambda picks it up within a minute
+  opsctl local up --rag                  the whole chatbot on this machine; then --target local
   opsctl completions zsh > ~/.zfunc/_opsctl";
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,9 @@ pub struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Where the environment runs: AWS, or this machine (`opsctl local up` starts it).
+    #[arg(long, global = true, value_enum, default_value_t = Target::Aws, env = "OPSCTL_TARGET")]
+    pub target: Target,
     /// More logging (-v, -vv).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -65,6 +69,12 @@ impl std::fmt::Display for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Aws,
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,6 +107,40 @@ pub enum Command {
     Token(TokenArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  opsctl local up --rag\n  opsctl local status\n  opsctl local down"
+    )]
+    Local(LocalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Start the emulator, deploy the templates to it and start the gateway on loopback.
+    #[command(
+        after_help = "Examples:\n  opsctl local up --rag\n  opsctl local up --env staging --port 8080\n\nThen use any command with --target local (or OPSCTL_TARGET=local)."
+    )]
+    Up(LocalUpArgs),
+    /// Stop what `local up` started, and nothing else.
+    #[command(after_help = "Examples:\n  opsctl local down\n  opsctl local down --env staging --output json")]
+    Down,
+    /// Whether the local target runs, where, and whether it answers.
+    #[command(after_help = "Examples:\n  opsctl local status\n  opsctl local status --output json")]
+    Status,
+    /// Run the gateway in the foreground (what `local up` starts in the background).
+    #[command(hide = true)]
+    Serve,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalUpArgs {
+    /// The gateway's port on 127.0.0.1 (default: a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Turn RAG on, with the local embedder and vector index.
+    #[arg(long)]
+    pub rag: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +163,9 @@ pub struct DeployArgs {
     /// A root stack parameter, KEY=VALUE (repeatable), e.g. AlarmEmail=me@example.com.
     #[arg(long, value_name = "KEY=VALUE")]
     pub param: Vec<String>,
+    /// Take the zips from <DIR>/<function>/bootstrap.zip (the local target's placeholders).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub code_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

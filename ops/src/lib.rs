@@ -48,5 +48,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => commands::status::run(&ctx).await,
         Command::Token(args) => commands::token::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),
+        Command::Local(cmd) => commands::local::run(cmd, &ctx).await,
     }
 }

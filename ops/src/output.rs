@@ -7,11 +7,17 @@ use crate::cli::OutputFormat;
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub format: OutputFormat,
+    /// Print nothing: a command run as a step of another one, which reports for both.
+    pub quiet: bool,
 }
 
 impl Output {
     pub fn new(format: OutputFormat) -> Self {
-        Self { format }
+        Self { format, quiet: false }
+    }
+
+    pub fn quiet() -> Self {
+        Self { format: OutputFormat::Text, quiet: true }
     }
 
     pub fn is_json(&self) -> bool {
@@ -20,6 +26,9 @@ impl Output {
 
     /// Prints `value` as JSON, or `text` for people.
     pub fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         if self.is_json() {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {

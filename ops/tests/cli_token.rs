@@ -48,9 +48,20 @@ fn token_rotate_then_show_returns_the_new_token() {
 
 #[test]
 fn help_shows_examples_and_completions_work() {
-    let commands =
-        ["token", "completions", "package", "deploy", "enable-rag", "disable-rag", "status", "cleanup"];
-    let helps = commands.iter().map(|c| vec![*c, "--help"]).chain(std::iter::once(vec!["--help"]));
+    let commands = [
+        "token",
+        "completions",
+        "package",
+        "deploy",
+        "enable-rag",
+        "disable-rag",
+        "status",
+        "cleanup",
+        "local",
+    ];
+    let local = ["up", "down", "status"].map(|c| vec!["local", c, "--help"]);
+    let helps =
+        commands.iter().map(|c| vec![*c, "--help"]).chain(local).chain(std::iter::once(vec!["--help"]));
     for args in helps {
         let out = Command::new(env!("CARGO_BIN_EXE_opsctl")).args(&args).output().unwrap();
         assert!(out.status.success());

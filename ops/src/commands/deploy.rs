@@ -34,14 +34,24 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .context("the bootstrap stack has no ArtifactBucketName output")?;
 
     // 2. Code and templates under content keys.
-    let ws = Workspace::locate()?;
-    let present: Vec<Function> = Function::ALL.into_iter().filter(|f| ws.has(*f)).collect();
-    if !args.no_package {
-        package::build_artifacts(&ws, args.arch, &present)?;
-    }
+    let zip_path = match &args.code_dir {
+        Some(dir) => {
+            let dir = dir.clone();
+            Box::new(move |f: Function| dir.join(f.name()).join("bootstrap.zip"))
+                as Box<dyn Fn(Function) -> _>
+        }
+        None => {
+            let ws = Workspace::locate()?;
+            let present: Vec<Function> = Function::ALL.into_iter().filter(|f| ws.has(*f)).collect();
+            if !args.no_package {
+                package::build_artifacts(&ws, args.arch, &present)?;
+            }
+            Box::new(move |f: Function| ws.zip_path(f))
+        }
+    };
     let mut code_keys = BTreeMap::new();
     for f in Function::ALL {
-        let zip = ws.zip_path(f);
+        let zip = zip_path(f);
         let Ok(bytes) = std::fs::read(&zip) else { continue };
         let key = format!("lambda/{}-{}.zip", f.name(), &templates::sha256_hex(&bytes)[..16]);
         if artifacts::upload_if_missing(&s3, &bucket, &key, bytes).await? {
@@ -71,7 +81,7 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let chat = code_keys.get(&Function::Chat).with_context(|| {
         format!(
             "no chat Lambda zip at {}: run `opsctl package` or deploy without --no-package",
-            ws.zip_path(Function::Chat).display()
+            zip_path(Function::Chat).display()
         )
     })?;
     params.insert("ChatCodeKey".into(), chat.clone());

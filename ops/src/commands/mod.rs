@@ -3,6 +3,7 @@
 pub mod cleanup;
 pub mod completions;
 pub mod deploy;
+pub mod local;
 pub mod package;
 pub mod rag;
 pub mod status;

@@ -2,4 +2,6 @@
 //! Lambdas, over the emulator and the local development doubles.
 
 pub mod gateway;
+pub mod process;
+pub mod state;
 pub mod wiring;

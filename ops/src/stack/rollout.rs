@@ -47,7 +47,10 @@ pub async fn apply(
         changeset::discard(cfn, &plan).await.ok();
         return Ok(Outcome::NoChanges);
     }
-    if !ctx.out.is_json() {
+    if ctx.out.quiet {
+        // A step of a larger command (`local up`): progress only, on stderr.
+        eprintln!("  {stack}: {} changes", plan.changes.len());
+    } else if !ctx.out.is_json() {
         println!("{} changes to {stack}:\n{}", plan.changes.len(), changeset::table(&plan));
     }
     if !approved(yes, stack)? {

@@ -1,0 +1,123 @@
+//! What `opsctl local up` started, recorded so that every later command finds the local target
+//! of an environment without extra flags, and `local down` stops exactly what `up` started.
+//!
+//! The file lives under the local data folder (`.local/` in the working directory, ignored by
+//! git; `OPSCTL_LOCAL_DIR` moves it), one folder per environment, readable by its owner only:
+//! it holds the local API token.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Env;
+
+/// The region the local target's emulator is used in.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalState {
+    pub env: String,
+    pub emulator: Process,
+    /// `None` until the stack is deployed and the gateway started.
+    pub gateway: Option<Process>,
+    pub rag: bool,
+    pub started_at: String,
+}
+
+impl LocalState {
+    pub fn emulator_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.emulator.port)
+    }
+
+    pub fn gateway_url(&self) -> Option<String> {
+        self.gateway.as_ref().map(|g| format!("http://127.0.0.1:{}", g.port))
+    }
+}
+
+/// The local data folder of `env`.
+pub fn env_dir(env: Env) -> PathBuf {
+    let root =
+        std::env::var_os("OPSCTL_LOCAL_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".local"));
+    root.join(env.as_str())
+}
+
+fn state_path(env: Env) -> PathBuf {
+    env_dir(env).join("state.json")
+}
+
+/// The recorded state of `env`'s local target, if any.
+pub fn load(env: Env) -> anyhow::Result<Option<LocalState>> {
+    let path = state_path(env);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+            format!("{} is corrupt: delete it after stopping what it names", path.display())
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn save(state: &LocalState, env: Env) -> anyhow::Result<()> {
+    let dir = env_dir(env);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = state_path(env);
+    let tmp = path.with_extension("json.tmp");
+    write_private(&tmp, &serde_json::to_vec_pretty(state)?)?;
+    // A rename is atomic: a crash leaves the old state or the new, never half of one.
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn remove(env: Env) -> anyhow::Result<()> {
+    match std::fs::remove_file(state_path(env)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_privately() {
+        let dir = std::env::temp_dir().join(format!("opsctl-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        let state = LocalState {
+            env: "dev".into(),
+            emulator: Process { pid: 10, port: 4566 },
+            gateway: Some(Process { pid: 11, port: 8080 }),
+            rag: true,
+            started_at: "2026-11-25T00:00:00Z".into(),
+        };
+        write_private(&path, &serde_json::to_vec(&state).unwrap()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let back: LocalState = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.gateway_url().as_deref(), Some("http://127.0.0.1:8080"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,152 @@
+//! `opsctl local up|status|down`, run as the real binary: the emulator and the gateway start,
+//! the chat API answers and remembers, a second `up` is refused, and `down` leaves nothing.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+fn opsctl(local_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(args)
+        .env("OPSCTL_LOCAL_DIR", local_dir)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("OPSCTL_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run opsctl")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn post(url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = String::from_utf8_lossy(&raw[..split]).split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_slice(&raw[split + 4..]).unwrap())
+}
+
+fn gone(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie has exited; only its parent's bookkeeping is left.
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Stops the local target even when an assertion fails, so a failing test leaves nothing running.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for env in ["dev", "staging"] {
+            let _ = opsctl(&self.0, &["local", "down", "--env", env]);
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("opsctl-local-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _cleanup = Cleanup(dir.clone());
+
+    let up = opsctl(&dir, &["local", "up", "--output", "json"]);
+    assert!(up.status.success(), "local up failed:\n{}", String::from_utf8_lossy(&up.stderr));
+    let up = json_of(&up);
+    let url = up["gateway"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{up}");
+
+    let status = opsctl(&dir, &["local", "status", "--output", "json"]);
+    assert!(status.status.success());
+    let status = json_of(&status);
+    assert_eq!(status["running"], true, "{status}");
+    let pids = [status["emulator"]["pid"].as_u64().unwrap(), status["gateway"]["pid"].as_u64().unwrap()];
+    let ports: Vec<u16> = [&status["emulator"]["url"], &status["gateway"]["url"]]
+        .iter()
+        .map(|u| u.as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+
+    // Every other command reaches the local target through --target local.
+    let token = opsctl(&dir, &["--target", "local", "token", "show"]);
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let stack = opsctl(&dir, &["--target", "local", "status", "--output", "json"]);
+    assert_eq!(json_of(&stack)["status"], "CREATE_COMPLETE");
+
+    let (code, first) = post(&url, &token, &json!({"message": "My favourite language is Rust."}));
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(first["model"], "local/extractive");
+    let conversation = first["conversation_id"].as_str().unwrap();
+    let (code, second) = post(&url, &token, &json!({"message": "and Go", "conversation_id": conversation}));
+    assert_eq!((code, second["conversation_id"].as_str()), (200, Some(conversation)));
+    let (code, _) = post(&url, "wrong-token", &json!({"message": "hi"}));
+    assert_eq!(code, 401);
+
+    let again = opsctl(&dir, &["local", "up"]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already running") && stderr.contains(&url), "{stderr}");
+
+    let down = opsctl(&dir, &["local", "down", "--output", "json"]);
+    assert!(down.status.success());
+    assert_eq!(json_of(&down)["stopped"].as_array().unwrap().len(), 2);
+    for port in ports {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} is still open");
+    }
+    for pid in pids {
+        assert!(gone(pid), "process {pid} is still running");
+    }
+    let after = opsctl(&dir, &["local", "status"]);
+    assert!(!after.status.success());
+    assert!(String::from_utf8_lossy(&after.stdout).contains("not running"));
+}
+
+#[test]
+fn a_crashed_emulator_is_reported_with_the_next_step() {
+    let dir = std::env::temp_dir().join(format!("opsctl-local-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _cleanup = Cleanup(dir.clone());
+    let up = opsctl(&dir, &["local", "up", "--env", "staging", "--output", "json"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let status = json_of(&opsctl(&dir, &["local", "status", "--env", "staging", "--output", "json"]));
+    let emulator = status["emulator"]["pid"].as_u64().unwrap();
+    assert!(Command::new("kill").args(["-KILL", &emulator.to_string()]).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let status = opsctl(&dir, &["local", "status", "--env", "staging"]);
+    assert!(!status.status.success());
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("DOWN") && text.contains("opsctl local down --env staging"), "{text}");
+    let token = opsctl(&dir, &["--target", "local", "--env", "staging", "token", "show"]);
+    assert!(!token.status.success());
+    let stderr = String::from_utf8_lossy(&token.stderr);
+    assert!(stderr.contains("has stopped") && stderr.contains("emulator.log"), "{stderr}");
+
+    // `down` still stops the gateway, and a new `up` is allowed.
+    let down = json_of(&opsctl(&dir, &["local", "down", "--env", "staging", "--output", "json"]));
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 1, "{down}");
+}
