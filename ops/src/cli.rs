@@ -107,6 +107,11 @@ pub enum Command {
     Token(TokenArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Send a message and print the reply with its sources; with no message, a REPL.
+    #[command(
+        after_help = "Examples:\n  opsctl chat \"What programming languages do I know?\"\n  opsctl --target local chat\n  opsctl chat \"and since when?\" --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11"
+    )]
+    Chat(ChatArgs),
     /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
     #[command(
         subcommand,
@@ -131,6 +136,15 @@ pub enum LocalCommand {
     /// Run the gateway in the foreground (what `local up` starts in the background).
     #[command(hide = true)]
     Serve,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The message; leave it out for an interactive session (Ctrl-D quits).
+    pub message: Option<String>,
+    /// Continue this conversation (its id is printed after each reply).
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
 }
 
 #[derive(Debug, Args)]

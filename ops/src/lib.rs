@@ -49,5 +49,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => commands::token::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cmd) => commands::local::run(cmd, &ctx).await,
+        Command::Chat(args) => commands::chat::run(args, &ctx).await,
     }
 }

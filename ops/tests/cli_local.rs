@@ -106,6 +106,36 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let (code, _) = post(&url, "wrong-token", &json!({"message": "hi"}));
     assert_eq!(code, 401);
 
+    // `opsctl chat` finds the gateway and the token by itself, one message or a REPL.
+    let said = opsctl(&dir, &["--target", "local", "chat", "hello there", "--output", "json"]);
+    assert!(said.status.success(), "{}", String::from_utf8_lossy(&said.stderr));
+    let said = json_of(&said);
+    assert_eq!(said["model"], "local/extractive");
+    let id = said["conversation_id"].as_str().unwrap();
+    let more =
+        opsctl(&dir, &["--target", "local", "chat", "again", "--conversation", id, "--output", "json"]);
+    assert_eq!(json_of(&more)["conversation_id"].as_str(), Some(id));
+    let bad = opsctl(&dir, &["--target", "local", "chat", "x", "--conversation", "not-a-uuid"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("400 Bad Request: bad_request"), "{bad:?}");
+    let mut repl = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["--target", "local", "chat"])
+        .env("OPSCTL_LOCAL_DIR", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repl.stdin.take().unwrap().write_all(b"first line\n\nsecond line\n").unwrap();
+    let repl = repl.wait_with_output().unwrap();
+    assert!(repl.status.success(), "{}", String::from_utf8_lossy(&repl.stderr));
+    let stderr = String::from_utf8_lossy(&repl.stderr);
+    let ids: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("conversation ")).collect();
+    assert_eq!(ids.len(), 2, "two replies: {stderr}");
+    assert_eq!(ids[0], ids[1], "the REPL keeps its conversation");
+    assert_eq!(String::from_utf8_lossy(&repl.stdout).matches("development model").count(), 2);
+
     let again = opsctl(&dir, &["local", "up"]);
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);

@@ -58,6 +58,7 @@ fn help_shows_examples_and_completions_work() {
         "status",
         "cleanup",
         "local",
+        "chat",
     ];
     let local = ["up", "down", "status"].map(|c| vec!["local", c, "--help"]);
     let helps =

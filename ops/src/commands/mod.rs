@@ -1,5 +1,6 @@
 //! One module per subcommand, each exposing `run(args, &ctx)`.
 
+pub mod chat;
 pub mod cleanup;
 pub mod completions;
 pub mod deploy;

@@ -1,0 +1,155 @@
+//! `opsctl chat ["message"] [--conversation ID]`: one message, or a REPL that keeps the
+//! conversation, against the environment's API on AWS or on the local target alike.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{ChatArgs, Target};
+use crate::commands::token;
+use crate::local::state;
+use crate::{Ctx, stack};
+
+struct Api {
+    url: String,
+    token: String,
+}
+
+pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let api = locate(ctx).await?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .context("building the HTTP client")?;
+    let Some(message) = args.message else {
+        return repl(ctx, &client, &api, args.conversation).await;
+    };
+    match send(&client, &api, &message, args.conversation.as_deref()).await? {
+        Ok(reply) => {
+            show(ctx, &reply)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The API's URL and token: the gateway of the local target, or the stack's `ApiUrl` on AWS.
+async fn locate(ctx: &Ctx) -> anyhow::Result<Api> {
+    let env = ctx.global.env;
+    let sdk = ctx.sdk().await?;
+    let url = if ctx.global.target == Target::Local {
+        state::load(env)?.and_then(|s| s.gateway_url()).with_context(|| {
+            format!("the local target of {env} has no gateway: run `opsctl local up --env {env}`")
+        })?
+    } else {
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+        let info = stack::describe(&cfn, &stack::root_name(env)).await?.with_context(|| {
+            format!("{} is not deployed: run `opsctl deploy --env {env}` first", stack::root_name(env))
+        })?;
+        info.outputs.get("ApiUrl").cloned().context("the stack has no ApiUrl output")?
+    };
+    let token =
+        token::read(&aws_sdk_ssm::Client::new(&sdk), &token::parameter_name(env)).await?.with_context(
+            || format!("no API token at {}: `opsctl deploy` creates it", token::parameter_name(env)),
+        )?;
+    Ok(Api { url: url.trim_end_matches('/').to_owned(), token })
+}
+
+/// The reply, or the API's error as one readable line.
+async fn send(
+    client: &reqwest::Client,
+    api: &Api,
+    message: &str,
+    conversation: Option<&str>,
+) -> anyhow::Result<Result<Value, String>> {
+    let mut body = json!({ "message": message });
+    if let Some(c) = conversation {
+        body["conversation_id"] = json!(c);
+    }
+    let response = client
+        .post(format!("{}/chat", api.url))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))?;
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let value: Value =
+        response.json().await.with_context(|| format!("{} answered {status} without JSON", api.url))?;
+    if status.is_success() {
+        return Ok(Ok(value));
+    }
+    let code = value["error"]["code"].as_str().unwrap_or("error");
+    let text = value["error"]["message"].as_str().unwrap_or("no message");
+    let mut line = format!("{status}: {code}: {text}");
+    if let Some(secs) = retry_after {
+        line.push_str(&format!(" (retry after {secs} s)"));
+    }
+    Ok(Err(line))
+}
+
+fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
+    ctx.out.emit(reply, || {
+        let mut text = reply["reply"].as_str().unwrap_or_default().to_owned();
+        let citations = reply["citations"].as_array().cloned().unwrap_or_default();
+        if !citations.is_empty() {
+            text.push_str("\n\nsources:");
+            for (i, c) in citations.iter().enumerate() {
+                text.push_str(&format!(
+                    "\n  [{}] {} (chunk {}, score {:.2})",
+                    i + 1,
+                    c["source"].as_str().unwrap_or("?"),
+                    c["chunk"],
+                    c["score"].as_f64().unwrap_or_default()
+                ));
+            }
+        }
+        text
+    })?;
+    if let (false, Some(id)) = (ctx.out.is_json(), reply["conversation_id"].as_str()) {
+        eprintln!("conversation {id} ({})", reply["model"].as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
+/// Reads lines until Ctrl-D, keeping the conversation; a failed turn is reported and the REPL
+/// goes on, so nothing typed before is lost.
+async fn repl(
+    ctx: &Ctx,
+    client: &reqwest::Client,
+    api: &Api,
+    mut conversation: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
+    eprintln!("chatting with {} (Ctrl-D to quit)", api.url);
+    loop {
+        let line = match tokio::task::block_in_place(|| editor.readline("you> ")) {
+            Ok(line) => line,
+            Err(ReadlineError::Eof) => return Ok(ExitCode::SUCCESS),
+            Err(ReadlineError::Interrupted) => continue,
+            Err(e) => bail!("reading the terminal: {e}"),
+        };
+        let message = line.trim();
+        if message.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(message);
+        match send(client, api, message, conversation.as_deref()).await {
+            Ok(Ok(reply)) => {
+                if let Some(id) = reply["conversation_id"].as_str() {
+                    conversation = Some(id.to_owned());
+                }
+                show(ctx, &reply)?;
+            }
+            Ok(Err(error)) => eprintln!("error: {error}"),
+            Err(e) => eprintln!("error: {}", crate::errors::explain(&e)),
+        }
+    }
+}
