@@ -107,14 +107,19 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     assert_eq!(code, 401);
 
     // `opsctl chat` finds the gateway and the token by itself, one message or a REPL.
-    let said = opsctl(&dir, &["--target", "local", "chat", "hello there", "--output", "json"]);
+    let said = opsctl(&dir, &["--target", "local", "chat", "I live in Lisbon.", "--output", "json"]);
     assert!(said.status.success(), "{}", String::from_utf8_lossy(&said.stderr));
     let said = json_of(&said);
     assert_eq!(said["model"], "local/extractive");
     let id = said["conversation_id"].as_str().unwrap();
-    let more =
-        opsctl(&dir, &["--target", "local", "chat", "again", "--conversation", id, "--output", "json"]);
-    assert_eq!(json_of(&more)["conversation_id"].as_str(), Some(id));
+    let ask = ["--target", "local", "chat", "Where do I live?", "--conversation", id, "--output", "json"];
+    let more = json_of(&opsctl(&dir, &ask));
+    assert_eq!(more["conversation_id"].as_str(), Some(id));
+    let remembered = more["reply"].as_str().unwrap();
+    assert!(
+        remembered.contains("you said: \"I live in Lisbon.\""),
+        "the first turn is remembered: {remembered}"
+    );
     let bad = opsctl(&dir, &["--target", "local", "chat", "x", "--conversation", "not-a-uuid"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("400 Bad Request: bad_request"), "{bad:?}");

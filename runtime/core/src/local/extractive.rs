@@ -91,6 +91,12 @@ pub fn answer(prompt: &Prompt) -> String {
                  and I only answer from them."
             );
         }
+        if let Some(said) = recalled(prompt, &wanted) {
+            return format!(
+                "{MARKER} Nothing in your documents answers this, but earlier in this conversation you said: \"{}\"",
+                shorten(said)
+            );
+        }
         return format!("{MARKER} Nothing in your documents answers this question.");
     }
     let mut out = format!("{MARKER} From your documents:");
@@ -98,6 +104,19 @@ pub fn answer(prompt: &Prompt) -> String {
         out.push_str(&format!("\n- {} [{}]", shorten(c.text), c.source + 1));
     }
     out
+}
+
+/// The earlier user turn sharing the most question words (the latest on a tie), quoted back:
+/// the development model's only memory, enough to show that the history reaches the model.
+fn recalled<'a>(prompt: &'a Prompt, wanted: &BTreeSet<String>) -> Option<&'a str> {
+    let last = prompt.turns.iter().rposition(|t| t.role == Role::User)?;
+    prompt.turns[..last]
+        .iter()
+        .filter(|t| t.role == Role::User)
+        .map(|t| (terms(&t.text).filter(|w| wanted.contains(w)).count(), t.text.as_str()))
+        .filter(|(shared, _)| *shared > 0)
+        .max_by_key(|(shared, _)| *shared)
+        .map(|(_, text)| text)
 }
 
 struct Candidate<'a> {
@@ -246,6 +265,33 @@ mod tests {
         assert_eq!(ExtractiveModel::new().id(), MODEL_NAME);
         assert_eq!(reply.usage.output_tokens, u32::try_from(reply.text.split_whitespace().count()).unwrap());
         assert!(reply.usage.input_tokens > 20, "the passages in `system` count: {:?}", reply.usage);
+    }
+
+    #[tokio::test]
+    async fn it_recalls_what_was_said_earlier_in_the_conversation() {
+        use crate::domain::message::{ConversationId, Message};
+        let conversation = ConversationId::new();
+        let at = time::OffsetDateTime::now_utc();
+        let said = |role, text: &str| Message::new(conversation.clone(), role, text.to_owned(), at);
+        let history = vec![
+            said(Role::User, "My favourite language is Rust."),
+            said(Role::Assistant, "Noted."),
+            said(Role::User, "I live in Lisbon."),
+            said(Role::Assistant, "Noted."),
+        ];
+        let prompt = build_prompt(
+            DEFAULT_SYSTEM_PROMPT,
+            &history,
+            10,
+            &ContextSlot::Disabled,
+            "Which language is my favourite?",
+        );
+        let reply = ExtractiveModel::new().complete(&prompt).await.unwrap();
+        assert!(reply.text.contains("you said: \"My favourite language is Rust.\""), "{}", reply.text);
+        let prompt =
+            build_prompt(DEFAULT_SYSTEM_PROMPT, &history, 10, &ContextSlot::Disabled, "Any news on Mars?");
+        let reply = ExtractiveModel::new().complete(&prompt).await.unwrap();
+        assert!(!reply.text.contains("you said"), "{}", reply.text);
     }
 
     #[tokio::test]
