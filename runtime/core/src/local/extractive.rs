@@ -272,7 +272,7 @@ mod tests {
         use crate::domain::message::{ConversationId, Message};
         let conversation = ConversationId::new();
         let at = time::OffsetDateTime::now_utc();
-        let said = |role, text: &str| Message::new(conversation.clone(), role, text.to_owned(), at);
+        let said = |role, text: &str| Message::new(conversation, role, text.to_owned(), at);
         let history = vec![
             said(Role::User, "My favourite language is Rust."),
             said(Role::Assistant, "Noted."),
