@@ -1,8 +1,6 @@
 //! The CloudFormation templates, embedded in the binary so `opsctl` deploys exactly what it was
 //! built and tested with.
 
-use sha2::{Digest, Sha256};
-
 /// CloudFormation's limit for a template passed inline; nested templates are uploaded to S3,
 /// but every template stays under it so any of them can also be deployed directly.
 pub const MAX_TEMPLATE_BYTES: usize = 51_200;
@@ -27,9 +25,7 @@ impl Template {
 }
 
 /// Lower-case hex SHA-256: the content hash behind every artifact key.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use chatbot_core::digest::sha256_hex;
 
 const fn nested(file: &'static str, body: &'static str, key_parameter: &'static str) -> Template {
     Template { file, body, key_parameter: Some(key_parameter) }

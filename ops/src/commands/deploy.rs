@@ -34,11 +34,9 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .context("the bootstrap stack has no ArtifactBucketName output")?;
 
     // 2. Code and templates under content keys.
-    let zip_path = match &args.code_dir {
+    let zips: BTreeMap<Function, std::path::PathBuf> = match &args.code_dir {
         Some(dir) => {
-            let dir = dir.clone();
-            Box::new(move |f: Function| dir.join(f.name()).join("bootstrap.zip"))
-                as Box<dyn Fn(Function) -> _>
+            Function::ALL.into_iter().map(|f| (f, dir.join(f.name()).join("bootstrap.zip"))).collect()
         }
         None => {
             let ws = Workspace::locate()?;
@@ -46,13 +44,12 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if !args.no_package {
                 package::build_artifacts(&ws, args.arch, &present)?;
             }
-            Box::new(move |f: Function| ws.zip_path(f))
+            Function::ALL.into_iter().map(|f| (f, ws.zip_path(f))).collect()
         }
     };
     let mut code_keys = BTreeMap::new();
-    for f in Function::ALL {
-        let zip = zip_path(f);
-        let Ok(bytes) = std::fs::read(&zip) else { continue };
+    for (&f, zip) in &zips {
+        let Ok(bytes) = std::fs::read(zip) else { continue };
         let key = format!("lambda/{}-{}.zip", f.name(), &templates::sha256_hex(&bytes)[..16]);
         if artifacts::upload_if_missing(&s3, &bucket, &key, bytes).await? {
             eprintln!("uploaded {} ({key})", zip.display());
@@ -81,7 +78,7 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let chat = code_keys.get(&Function::Chat).with_context(|| {
         format!(
             "no chat Lambda zip at {}: run `opsctl package` or deploy without --no-package",
-            zip_path(Function::Chat).display()
+            zips[&Function::Chat].display()
         )
     })?;
     params.insert("ChatCodeKey".into(), chat.clone());

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod aws;
 pub mod bounded;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod fakes;
 pub mod handlers;

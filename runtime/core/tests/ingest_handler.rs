@@ -3,19 +3,19 @@
 
 mod support;
 
+use support::chunks::expected;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatbot_core::domain::chunking::chunk_text;
 use chatbot_core::domain::document_event::{DocumentEvent, parse_event};
-use chatbot_core::domain::extract::DocumentKind;
 use chatbot_core::fakes::{ByteCountEmbedder, InMemoryDocuments, InMemoryVectorIndex, RecordingMetrics};
 use chatbot_core::handlers::ingest::{
     IngestApp, IngestError, IngestSettings, Outcome, RetryPolicy, handle_events,
 };
-use chatbot_core::ports::{Embedder, RagError, VectorIndex};
+use chatbot_core::ports::{Embedder, RagError};
 use serde_json::json;
 
 /// Counts calls, and throttles the first `throttles` of them.
@@ -79,30 +79,6 @@ fn upsert(key: &str) -> DocumentEvent {
     DocumentEvent::Upserted { key: key.into() }
 }
 
-async fn indexed(index: &InMemoryVectorIndex) -> Vec<(String, u32, String)> {
-    let mut all: Vec<(String, u32, String)> = index
-        .search(&[0.0; 32], 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.source, c.chunk, c.text))
-        .collect();
-    all.sort();
-    all
-}
-
-fn expected(docs: &[(&str, &str)]) -> Vec<(String, u32, String)> {
-    let mut all = Vec::new();
-    for (key, text) in docs {
-        let kind = DocumentKind::of(key).unwrap();
-        for (i, chunk) in chunk_text(kind, text).into_iter().enumerate() {
-            all.push(((*key).to_owned(), i as u32, chunk));
-        }
-    }
-    all.sort();
-    all
-}
-
 #[tokio::test]
 async fn ingests_replaces_skips_unchanged_and_removes() {
     let h = harness(0, 3);
@@ -113,8 +89,8 @@ async fn ingests_replaces_skips_unchanged_and_removes() {
     assert!(matches!(reports[0].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
     assert!(matches!(reports[1].result, Ok(Outcome::Indexed { chunks }) if chunks > 1), "{reports:?}");
     assert_eq!(
-        indexed(&h.index).await,
-        expected(&[("docs/cv.md", "# CV\n\nI write Rust."), ("docs/notes.txt", &long)])
+        support::chunks::indexed(h.index.as_ref(), 32).await,
+        expected(&[("docs/cv.md", b"# CV\n\nI write Rust."), ("docs/notes.txt", long.as_bytes())])
     );
 
     // The same bytes again: no embedding call at all.
@@ -131,7 +107,10 @@ async fn ingests_replaces_skips_unchanged_and_removes() {
     )
     .await;
     assert!(matches!(reports[1].result, Ok(Outcome::Removed)));
-    assert_eq!(indexed(&h.index).await, expected(&[("docs/cv.md", "# CV\n\nI write Rust and Python now.")]));
+    assert_eq!(
+        support::chunks::indexed(h.index.as_ref(), 32).await,
+        expected(&[("docs/cv.md", b"# CV\n\nI write Rust and Python now.")])
+    );
 }
 
 #[tokio::test]
@@ -151,7 +130,7 @@ async fn a_corrupt_pdf_fails_alone_and_the_others_go_on() {
     assert!(broken.to_string().contains("could not be read"), "{broken}");
     assert!(reports[1].result.as_ref().unwrap_err().to_string().contains("unsupported document type"));
     assert!(matches!(reports[2].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
-    let hits = indexed(&h.index).await;
+    let hits = support::chunks::indexed(h.index.as_ref(), 32).await;
     assert_eq!(hits.len(), 1);
     assert!(hits[0].2.contains("Languages: Rust, Go"), "{hits:?}");
 }
@@ -170,7 +149,7 @@ async fn throttling_that_never_clears_is_transient_and_keeps_the_old_version() {
     let h = harness(0, 2);
     h.docs.put("docs/cv.md", b"# CV\n\nversion one");
     handle_events(&h.app, &[upsert("docs/cv.md")]).await;
-    let before = indexed(&h.index).await;
+    let before = support::chunks::indexed(h.index.as_ref(), 32).await;
 
     h.embedder.throttle_until.store(usize::MAX, Ordering::SeqCst);
     h.docs.put("docs/cv.md", b"# CV\n\nversion two");
@@ -178,7 +157,7 @@ async fn throttling_that_never_clears_is_transient_and_keeps_the_old_version() {
     let err = reports[0].result.as_ref().unwrap_err();
     assert!(err.is_transient(), "Lambda must retry this one: {err}");
     assert!(err.to_string().contains("throttled"), "{err}");
-    assert_eq!(indexed(&h.index).await, before, "a failed update loses nothing");
+    assert_eq!(support::chunks::indexed(h.index.as_ref(), 32).await, before, "a failed update loses nothing");
 }
 
 #[tokio::test]
@@ -201,5 +180,5 @@ async fn url_encoded_keys_from_events_reach_the_document_source_decoded() {
     let reports = handle_events(&h.app, &events).await;
     assert_eq!(reports[0].key, "docs/my résumé 2026.md");
     assert!(matches!(reports[0].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
-    assert_eq!(indexed(&h.index).await[0].0, "docs/my résumé 2026.md");
+    assert_eq!(support::chunks::indexed(h.index.as_ref(), 32).await[0].0, "docs/my résumé 2026.md");
 }

@@ -4,14 +4,14 @@
 
 mod support;
 
+use support::chunks::expected;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use chatbot_core::aws::s3::S3Documents;
-use chatbot_core::domain::chunking::chunk_text;
 use chatbot_core::domain::document_event::parse_event;
-use chatbot_core::domain::extract::{ExtractLimits, extract};
 use chatbot_core::fakes::RecordingMetrics;
 use chatbot_core::handlers::ingest::{IngestApp, IngestSettings, Outcome, handle_events};
 use chatbot_core::local::hashing::HashingEmbedder;
@@ -36,30 +36,6 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }
-}
-
-async fn all_chunks(index: &SqliteVectorIndex) -> Vec<(String, u32, String)> {
-    let mut all: Vec<_> = index
-        .search(&[0.0; DIMS], 100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.source, c.chunk, c.text))
-        .collect();
-    all.sort();
-    all
-}
-
-fn expected(docs: &[(&str, &[u8])]) -> Vec<(String, u32, String)> {
-    let mut all = Vec::new();
-    for (key, bytes) in docs {
-        let text = extract(key, bytes, &ExtractLimits::default()).unwrap();
-        for (i, c) in chunk_text(text.kind, &text.text).into_iter().enumerate() {
-            all.push(((*key).to_owned(), i as u32, c));
-        }
-    }
-    all.sort();
-    all
 }
 
 #[tokio::test]
@@ -101,7 +77,7 @@ async fn s3_documents_are_ingested_replaced_and_removed() {
         assert!(matches!(r.result, Ok(Outcome::Indexed { .. })), "{r:?}");
     }
     assert_eq!(
-        all_chunks(&index).await,
+        support::chunks::indexed(index.as_ref(), DIMS).await,
         expected(&[("docs/cv.md", &cv_v1), ("docs/notes 2026.txt", &notes), ("docs/papers/été.pdf", &paper)])
     );
 
@@ -120,7 +96,7 @@ async fn s3_documents_are_ingested_replaced_and_removed() {
     assert!(matches!(reports[2].result, Ok(Outcome::Unchanged)), "{reports:?}");
 
     let want = expected(&[("docs/cv.md", &cv_v2), ("docs/notes 2026.txt", &notes)]);
-    assert_eq!(all_chunks(&index).await, want);
+    assert_eq!(support::chunks::indexed(index.as_ref(), DIMS).await, want);
     let sha: String = Sha256::digest(&cv_v2).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(index.indexed_sha256("docs/cv.md").await.unwrap(), Some(sha));
     assert_eq!(index.indexed_sha256("docs/papers/été.pdf").await.unwrap(), None);
@@ -129,7 +105,7 @@ async fn s3_documents_are_ingested_replaced_and_removed() {
     drop(app);
     drop(index);
     let reopened = SqliteVectorIndex::open(&path, DIMS).unwrap();
-    assert_eq!(all_chunks(&reopened).await, want);
+    assert_eq!(support::chunks::indexed(&reopened, DIMS).await, want);
 }
 
 #[tokio::test]

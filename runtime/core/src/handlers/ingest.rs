@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -186,7 +185,7 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
         return Err(ExtractError::Unsupported.into());
     }
     let document = app.documents.get(key).await?;
-    let sha256 = hex(&Sha256::digest(&document.bytes));
+    let sha256 = crate::digest::sha256_hex(&document.bytes);
     if app.index.indexed_sha256(key).await?.as_deref() == Some(sha256.as_str()) {
         return Ok(Outcome::Unchanged);
     }
@@ -286,10 +285,6 @@ fn jitter_fraction() -> f64 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     f64::from(nanos % 1000) / 1000.0
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
