@@ -98,6 +98,7 @@ async fn setup(sdk: &aws_config::SdkConfig) -> Fallible<LocalWiring> {
         token_parameter,
         index_path: None,
         model_latency: MODEL_LATENCY,
+        ..LocalWiring::default()
     })
 }
 

@@ -113,6 +113,17 @@ pub enum Command {
     )]
     Chat(ChatArgs),
     /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
+    /// Add, list and remove the documents RAG answers from (the documents bucket, under docs/).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  opsctl docs put notes.md handbook.pdf\n  opsctl docs put ./docs\n  opsctl docs ls --output json\n  opsctl docs rm notes.md"
+    )]
+    Docs(DocsCommand),
+    /// Check a deployed environment end to end: health, chat, memory, encryption, errors, RAG.
+    #[command(
+        after_help = "Examples:\n  opsctl smoke --env dev\n  opsctl --target local smoke --junit smoke.xml\n\nExit status: 0 when every check passed, 1 otherwise."
+    )]
+    Smoke(SmokeArgs),
     #[command(
         subcommand,
         after_help = "Examples:\n  opsctl local up --rag\n  opsctl local status\n  opsctl local down"
@@ -124,7 +135,7 @@ pub enum Command {
 pub enum LocalCommand {
     /// Start the emulator, deploy the templates to it and start the gateway on loopback.
     #[command(
-        after_help = "Examples:\n  opsctl local up --rag\n  opsctl local up --env staging --port 8080\n\nThen use any command with --target local (or OPSCTL_TARGET=local)."
+        after_help = "Examples:\n  opsctl local up --rag\n  opsctl local up --env staging --port 8080\n  opsctl local up --model 'openai:http://127.0.0.1:11434/v1#llama3.2'\n\nThen use any command with --target local (or OPSCTL_TARGET=local)."
     )]
     Up(LocalUpArgs),
     /// Stop what `local up` started, and nothing else.
@@ -147,6 +158,46 @@ pub struct ChatArgs {
     pub conversation: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Upload files (folders are walked) and wait until they are indexed.
+    Put(DocsPutArgs),
+    /// List the documents.
+    Ls,
+    /// Delete documents; their chunks leave the index.
+    Rm(DocsRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DocsPutArgs {
+    /// Files or folders of .pdf, .md, .markdown, .txt or .text documents.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<std::path::PathBuf>,
+    /// On AWS, how long to wait for the ingestion Lambda, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsRmArgs {
+    /// Names as `opsctl docs ls` prints them (with or without `docs/`).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// On AWS, how long to wait for the ingestion Lambda, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+    /// On AWS, how long the RAG check waits for its document to be indexed, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub rag_timeout: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct LocalUpArgs {
     /// The gateway's port on 127.0.0.1 (default: a free one).
@@ -155,6 +206,11 @@ pub struct LocalUpArgs {
     /// Turn RAG on, with the local embedder and vector index.
     #[arg(long)]
     pub rag: bool,
+    /// The chat model: `local` (the extractive development double) or an OpenAI-compatible
+    /// server such as Ollama or llama.cpp, `openai:<base-url>#<model>`. OPENAI_API_KEY, when
+    /// set, is sent as its bearer token.
+    #[arg(long, default_value = "local", value_name = "MODEL")]
+    pub model: crate::local::openai::ModelSpec,
 }
 
 #[derive(Debug, Args)]

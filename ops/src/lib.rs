@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod dashboards;
+pub mod deployed;
 pub mod errors;
 pub mod local;
 pub mod logging;
@@ -50,5 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cmd) => commands::local::run(cmd, &ctx).await,
         Command::Chat(args) => commands::chat::run(args, &ctx).await,
+        Command::Docs(cmd) => commands::docs::run(cmd, &ctx).await,
+        Command::Smoke(args) => commands::smoke::run(args, &ctx).await,
     }
 }

@@ -141,6 +141,24 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     assert_eq!(ids[0], ids[1], "the REPL keeps its conversation");
     assert_eq!(String::from_utf8_lossy(&repl.stdout).matches("development model").count(), 2);
 
+    // The gateway publishes what AWS would, under AWS's names, to the emulator's CloudWatch.
+    let published = published_metrics(ports[0]);
+    for (namespace, name, dimension) in [
+        ("AWS/Lambda", "Invocations", "chatbot-chat-dev"),
+        ("AWS/Lambda", "Duration", "chatbot-chat-dev"),
+        ("AWS/ApiGateway", "Count", ""),
+        ("AWS/ApiGateway", "4xx", ""),
+        ("Chatbot", "InputTokens", "chat"),
+        ("Chatbot", "ModelLatency", "chat"),
+    ] {
+        assert!(
+            published.iter().any(|(ns, n, d)| {
+                ns == namespace && n == name && (dimension.is_empty() || d.contains(&dimension.to_owned()))
+            }),
+            "{namespace} {name} not published: {published:?}"
+        );
+    }
+
     let again = opsctl(&dir, &["local", "up"]);
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
@@ -158,6 +176,45 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let after = opsctl(&dir, &["local", "status"]);
     assert!(!after.status.success());
     assert!(String::from_utf8_lossy(&after.stdout).contains("not running"));
+}
+
+/// (namespace, name, dimension values) of every metric on the emulator, once the chat metrics
+/// have arrived (the gateway publishes every 10 s).
+fn published_metrics(emulator_port: u16) -> Vec<(String, String, Vec<String>)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://127.0.0.1:{emulator_port}"))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .load()
+            .await;
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let listed = cw.list_metrics().send().await.unwrap();
+            let metrics: Vec<_> = listed
+                .metrics()
+                .iter()
+                .map(|m| {
+                    (
+                        m.namespace().unwrap_or_default().to_owned(),
+                        m.metric_name().unwrap_or_default().to_owned(),
+                        m.dimensions().iter().filter_map(|d| d.value().map(str::to_owned)).collect(),
+                    )
+                })
+                .collect();
+            let has = |namespace: &str| metrics.iter().any(|(ns, _, _)| ns == namespace);
+            if (has("Chatbot") && has("AWS/ApiGateway") && has("AWS/Lambda"))
+                || std::time::Instant::now() > deadline
+            {
+                return metrics;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    })
 }
 
 #[test]

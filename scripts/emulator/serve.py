@@ -1,4 +1,5 @@
-"""The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation.
+"""The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation
+and cloudwatch_cbor.py translating the CloudWatch SDK's RPC v2 CBOR protocol for it.
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
 """
@@ -9,6 +10,7 @@ import sys
 import threading
 
 MOTO_VERSION = "5.2.5"  # the version moto_patches.py is written against; scripts/test pins it
+CBOR2_VERSION = "6.2.1"  # the CBOR codec cloudwatch_cbor.py uses; scripts/test pins it
 
 
 def main() -> None:
@@ -40,13 +42,24 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    try:
+        import cbor2  # noqa: F401  (checked here so a missing codec says how to install it)
+    except ImportError:
+        print(
+            f"serve.py: cbor2 is not installed; cloudwatch_cbor.py needs it. Install it with "
+            f"`.venv/bin/python -m pip install cbor2=={CBOR2_VERSION}` (scripts/test does).",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
+    import cloudwatch_cbor
     import moto_patches
     from moto.server import main as moto_main
 
     moto_patches.apply()
+    cloudwatch_cbor.install()
     moto_main(["-H", args.host, "-p", str(args.port)])
 
 

@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{ChatArgs, Target};
-use crate::commands::token;
-use crate::local::state;
-use crate::{Ctx, stack};
+use crate::Ctx;
+use crate::cli::ChatArgs;
+use crate::deployed::Deployed;
 
 struct Api {
     url: String,
@@ -40,24 +39,8 @@ pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 /// The API's URL and token: the gateway of the local target, or the stack's `ApiUrl` on AWS.
 async fn locate(ctx: &Ctx) -> anyhow::Result<Api> {
-    let env = ctx.global.env;
-    let sdk = ctx.sdk().await?;
-    let url = if ctx.global.target == Target::Local {
-        state::load(env)?.and_then(|s| s.gateway_url()).with_context(|| {
-            format!("the local target of {env} has no gateway: run `opsctl local up --env {env}`")
-        })?
-    } else {
-        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-        let info = stack::describe(&cfn, &stack::root_name(env)).await?.with_context(|| {
-            format!("{} is not deployed: run `opsctl deploy --env {env}` first", stack::root_name(env))
-        })?;
-        info.outputs.get("ApiUrl").cloned().context("the stack has no ApiUrl output")?
-    };
-    let token =
-        token::read(&aws_sdk_ssm::Client::new(&sdk), &token::parameter_name(env)).await?.with_context(
-            || format!("no API token at {}: `opsctl deploy` creates it", token::parameter_name(env)),
-        )?;
-    Ok(Api { url: url.trim_end_matches('/').to_owned(), token })
+    let deployed = Deployed::locate(ctx).await?;
+    Ok(Api { token: deployed.token().await?, url: deployed.api_url })
 }
 
 /// The reply, or the API's error as one readable line.

@@ -14,6 +14,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{Arch, DeployArgs, GlobalArgs, LocalCommand, LocalUpArgs, Target};
 use crate::commands::{deploy, token};
+use crate::local::metrics::LocalMetrics;
+use crate::local::openai::ModelSpec;
 use crate::local::process::{self, EMULATOR_MARK, GATEWAY_MARK};
 use crate::local::state::{self, LocalState, Process};
 use crate::local::{gateway, wiring};
@@ -23,6 +25,9 @@ use crate::{Ctx, output, stack};
 /// The Lambda zips deployed to the emulator: it stores code without running it, and on the
 /// local target the gateway runs the handlers in-process. A valid empty zip whose comment says so.
 const PLACEHOLDER_NOTE: &[u8] = b"opsctl local target: no code, the gateway runs the handlers";
+
+/// How often the gateway publishes metrics to the emulator: well within a dashboard refresh.
+const METRICS_INTERVAL: Duration = Duration::from_secs(10);
 
 pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -74,6 +79,7 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         emulator: Process { pid, port },
         gateway: None,
         rag: args.rag,
+        model: args.model.clone(),
         started_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
     };
     state::save(&local, env)?;
@@ -124,18 +130,27 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| "<token: opsctl token show --target local>".into());
     let url = local.gateway_url().unwrap_or_default();
     let report = json!({"env": env.as_str(), "gateway": url, "emulator": local.emulator_url(), "rag": local.rag,
+        "model": local.model.to_string(),
         "token_parameter": token::parameter_name(env)});
     ctx.out.emit(&report, || {
         format!(
-            "the local target of {env} is up\n  gateway   {url}  (127.0.0.1 only)\n  emulator  {}\n  RAG       {}\n\n\
+            "the local target of {env} is up\n  gateway   {url}  (127.0.0.1 only)\n  emulator  {}\n  model     {}\n  RAG       {}\n\n\
              Try it:\n  curl -s {url}/chat -H 'Authorization: Bearer {token}' -d '{{\"message\":\"hello\"}}'\n\
              Every opsctl command works on it with --target local (or OPSCTL_TARGET=local).\n\
              Stop it with `opsctl local down --env {env}`.",
             local.emulator_url(),
-            if local.rag { "on (local/hashing embedder, SQLite index, local/extractive model)" } else { "off" },
+            model_label(&local.model),
+            if local.rag { "on (local/hashing embedder and SQLite index: development doubles)" } else { "off" },
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn model_label(model: &ModelSpec) -> String {
+    match model {
+        ModelSpec::Local => "local/extractive (a development double: it quotes, it does not reason)".into(),
+        other => other.to_string(),
+    }
 }
 
 fn placeholder_zip() -> Vec<u8> {
@@ -243,12 +258,22 @@ async fn serve(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         key_id: output("KeyArn")?,
         token_parameter: output("TokenParameter")?,
         index_path: local.rag.then(|| state::env_dir(env).join("vectors.sqlite")),
+        documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
+        model: local.model.clone(),
         model_latency: Duration::ZERO,
     };
-    let app = std::sync::Arc::new(wiring::chat_app(&sdk, &wiring).await?);
+    let metrics = LocalMetrics::new(env.as_str(), &output("ApiId")?);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let publisher = metrics.clone().spawn_publisher(cloudwatch.clone(), METRICS_INTERVAL);
+    let services = wiring::services(&sdk, &wiring, Some(metrics.clone())).await?;
     let listener = gateway::bind(port).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
     eprintln!("gateway for {env} on http://127.0.0.1:{port}");
-    gateway::serve(listener, app, shutdown_signal()).await?;
+    gateway::serve(listener, services, shutdown_signal()).await?;
+    publisher.abort();
+    // The last requests' metrics, so a run that ends right after them still shows them.
+    if let Err(e) = metrics.flush(&cloudwatch).await {
+        eprintln!("could not publish the last metrics to the emulator: {e}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,10 @@
 //!
 //! It binds to 127.0.0.1 only: the local target holds real conversations and a real token, and
 //! nothing about it should be reachable from the network by default.
+//!
+//! With RAG on it also stands in for the bucket's notification to the ingestion Lambda:
+//! [`INGEST_PATH`] takes the S3 event `opsctl docs` builds and runs the ingestion handler on it,
+//! against the same vector index the chat turns search. It needs the API token like the chat API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,23 +16,45 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
+use chatbot_core::domain::document_event::parse_event;
 use chatbot_core::domain::error::ApiError;
-use chatbot_core::handlers::{ApiRequest, ChatApp, error_response, route};
+use chatbot_core::handlers::ingest::{IngestApp, handle_events, lambda_result};
+use chatbot_core::handlers::{ApiRequest, ChatApp, error_response, json_response, route};
 use tokio::net::TcpListener;
+
+use super::metrics::LocalMetrics;
+
+/// Where the gateway takes S3 notification events for the ingestion handler.
+pub const INGEST_PATH: &str = "/_local/ingest";
 
 /// API Gateway's HTTP API refuses payloads over 10 MB; the handler refuses bodies over 32 KiB
 /// with a §4 error. Bodies between the two are read so the handler can give that error; bodies
 /// over this bound get the same error without being read.
 pub const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
 
+/// What the gateway runs in place of the Lambdas.
+pub struct Services {
+    pub chat: Arc<ChatApp>,
+    /// With RAG on: the ingestion handler, behind [`INGEST_PATH`].
+    pub ingest: Option<Arc<IngestApp>>,
+    /// The metrics AWS would publish for these requests, when they are published.
+    pub metrics: Option<Arc<LocalMetrics>>,
+}
+
+impl From<Arc<ChatApp>> for Services {
+    fn from(chat: Arc<ChatApp>) -> Self {
+        Self { chat, ingest: None, metrics: None }
+    }
+}
+
 struct Gateway {
-    app: Arc<ChatApp>,
+    services: Services,
     requests: AtomicU64,
 }
 
 /// The gateway's routes: every path goes to the handler, which answers 404/405 itself.
-pub fn router(app: Arc<ChatApp>) -> Router {
-    let state = Arc::new(Gateway { app, requests: AtomicU64::new(0) });
+pub fn router(services: impl Into<Services>) -> Router {
+    let state = Arc::new(Gateway { services: services.into(), requests: AtomicU64::new(0) });
     Router::new().fallback(handle).with_state(state)
 }
 
@@ -40,13 +66,30 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 /// Serves until `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
-    app: Arc<ChatApp>,
+    services: impl Into<Services>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(services)).with_graceful_shutdown(shutdown).await
 }
 
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let ingest = req.uri().path() == INGEST_PATH;
+    let response = handle_request(&gw, req).await;
+    if let Some(m) = &gw.services.metrics {
+        let elapsed = started.elapsed();
+        if ingest {
+            let failed = response.status().is_server_error();
+            m.lambda("ingest", elapsed, failed);
+        } else {
+            m.api(response.status().as_u16(), elapsed);
+            m.lambda("chat", elapsed, false);
+        }
+    }
+    response
+}
+
+async fn handle_request(gw: &Gateway, req: Request) -> Response {
     let n = gw.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("local-{}-{n}", std::process::id());
     let (parts, body) = req.into_parts();
@@ -79,7 +122,41 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         body,
         request_id,
     };
-    into_axum(route(&gw.app, &api).await)
+    if api.path == INGEST_PATH {
+        return into_axum(ingest(gw, &api).await);
+    }
+    into_axum(route(&gw.services.chat, &api).await)
+}
+
+/// Runs the ingestion handler on an S3 event, as the bucket's notification would on AWS. A
+/// failure a retry could fix answers 503, as a failed asynchronous invocation would be retried.
+async fn ingest(gw: &Gateway, req: &ApiRequest) -> http::Response<Vec<u8>> {
+    let id = &req.request_id;
+    if req.method != http::Method::POST {
+        return error_response(&ApiError::method_not_allowed("POST /_local/ingest"), id);
+    }
+    if let Err(e) = gw.services.chat.auth.verify(req.authorization.as_deref()).await {
+        return error_response(&e, id);
+    }
+    let Some(app) = &gw.services.ingest else {
+        return error_response(&ApiError::not_found(), id);
+    };
+    let event = match serde_json::from_slice(&req.body) {
+        Ok(event) => event,
+        Err(e) => return error_response(&ApiError::bad_request(format!("the event is not JSON: {e}")), id),
+    };
+    let events = match parse_event(&event) {
+        Ok(events) => events,
+        Err(e) => return error_response(&ApiError::bad_request(e.to_string()), id),
+    };
+    match lambda_result(&handle_events(app, &events).await) {
+        Ok(body) => json_response(200, &body, id),
+        Err(reason) => {
+            let body =
+                serde_json::json!({"error": {"code": "ingest_failed", "message": reason, "request_id": id}});
+            json_response(503, &body, id)
+        }
+    }
 }
 
 fn into_axum(resp: http::Response<Vec<u8>>) -> Response {

@@ -2,6 +2,8 @@
 //! Lambdas, over the emulator and the local development doubles.
 
 pub mod gateway;
+pub mod metrics;
+pub mod openai;
 pub mod process;
 pub mod state;
 pub mod wiring;

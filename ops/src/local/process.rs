@@ -104,14 +104,14 @@ pub fn emulator_python() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
     let ok = Command::new(&python)
-        .args(["-c", "import moto.server"])
+        .args(["-c", "import moto.server, cbor2"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok || !Path::new(EMULATOR_MARK).exists() {
         bail!(
             "the emulator is not installed here: run `opsctl local up` from the repository's root after \
-             `scripts/test` (or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5'`)"
+             `scripts/test` (or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5' cbor2==6.2.1`)"
         );
     }
     Ok(python)

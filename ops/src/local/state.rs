@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Env;
+use crate::local::openai::ModelSpec;
 
 /// The region the local target's emulator is used in.
 pub const LOCAL_REGION: &str = "us-east-1";
@@ -28,6 +29,9 @@ pub struct LocalState {
     /// `None` until the stack is deployed and the gateway started.
     pub gateway: Option<Process>,
     pub rag: bool,
+    /// The chat model the gateway runs (older state files name none: the development double).
+    #[serde(default)]
+    pub model: ModelSpec,
     pub started_at: String,
 }
 
@@ -110,6 +114,7 @@ mod tests {
             emulator: Process { pid: 10, port: 4566 },
             gateway: Some(Process { pid: 11, port: 8080 }),
             rag: true,
+            model: "openai:http://127.0.0.1:11434/v1#llama3.2".parse().unwrap(),
             started_at: "2026-11-25T00:00:00Z".into(),
         };
         write_private(&path, &serde_json::to_vec(&state).unwrap()).unwrap();

@@ -12,19 +12,29 @@ use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::ssm::SsmParameter;
+use chatbot_core::domain::extract::ExtractLimits;
+use chatbot_core::handlers::ingest::{IngestApp, IngestSettings};
 use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
 use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
 use chatbot_core::local::sqlite_index::SqliteVectorIndex;
-use chatbot_core::ports::{Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
+use chatbot_core::ports::{ChatModel, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
+
+use super::gateway::Services;
+use super::metrics::{CountedRetriever, LocalMetrics};
+use super::openai::{ModelSpec, OpenAiChatModel};
+
+/// A local model server on a small machine can take long over a long prompt.
+const OPENAI_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The local embedder's dimension: Titan v2's, so the local index has the deployed shape.
 pub const LOCAL_DIMENSIONS: usize = 1024;
 
 /// What the local gateway is wired to: names from the stack deployed on the emulator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalWiring {
     pub environment: String,
     pub table_name: String,
@@ -32,6 +42,10 @@ pub struct LocalWiring {
     pub token_parameter: String,
     /// `Some` with RAG on: the local vector index's file.
     pub index_path: Option<PathBuf>,
+    /// With RAG on: the documents bucket on the emulator, which ingestion reads.
+    pub documents_bucket: Option<String>,
+    /// The development double, or an OpenAI-compatible server.
+    pub model: ModelSpec,
     /// Added to every reply of the development model, to imitate a remote model's latency.
     pub model_latency: Duration,
 }
@@ -58,16 +72,63 @@ impl LocalRag {
     }
 }
 
+/// Everything the gateway runs: the chat handler and, with RAG on, the ingestion handler over the
+/// same vector index, so a document ingested is searchable by the next turn. With `metrics`,
+/// the handlers report to it as they would to CloudWatch on AWS.
+pub async fn services(
+    sdk: &SdkConfig,
+    wiring: &LocalWiring,
+    metrics: Option<Arc<LocalMetrics>>,
+) -> anyhow::Result<Services> {
+    let rag = wiring.index_path.as_deref().map(LocalRag::open).transpose()?;
+    let sink: Arc<dyn MetricsSink> = match &metrics {
+        Some(m) => m.clone(),
+        None => Arc::new(LogMetrics),
+    };
+    let mut chat = chat_app_with(sdk, wiring, rag.as_ref()).await?;
+    chat.metrics = sink.clone();
+    if let (Some(m), Some(inner)) = (&metrics, chat.retriever.take()) {
+        chat.retriever = Some(Arc::new(CountedRetriever { inner, metrics: m.clone() }));
+    }
+    let ingest = match (&rag, &wiring.documents_bucket) {
+        (Some(rag), Some(bucket)) => Some(Arc::new(IngestApp {
+            documents: Arc::new(S3Documents::new(
+                aws_sdk_s3::Client::new(sdk),
+                bucket,
+                ExtractLimits::default().max_bytes,
+            )),
+            embedder: rag.embedder.clone(),
+            index: rag.index.clone(),
+            metrics: sink,
+            settings: IngestSettings::default(),
+        })),
+        _ => None,
+    };
+    Ok(Services { chat: Arc::new(chat), ingest, metrics })
+}
+
 /// The chat handler's dependencies for the local target.
 pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<ChatApp> {
+    let rag = wiring.index_path.as_deref().map(LocalRag::open).transpose()?;
+    chat_app_with(sdk, wiring, rag.as_ref()).await
+}
+
+async fn chat_app_with(
+    sdk: &SdkConfig,
+    wiring: &LocalWiring,
+    rag: Option<&LocalRag>,
+) -> anyhow::Result<ChatApp> {
     let token = Arc::new(SsmParameter::new(aws_sdk_ssm::Client::new(sdk), &wiring.token_parameter));
     let auth = TokenAuthenticator::load(token)
         .await
         .with_context(|| format!("reading the API token {} from the emulator", wiring.token_parameter))?;
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(sdk), &wiring.key_id, &wiring.environment);
-    let retriever = match &wiring.index_path {
-        Some(path) => Some(Arc::new(LocalRag::open(path)?.retriever()) as Arc<dyn Retriever>),
-        None => None,
+    let retriever = rag.map(|r| Arc::new(r.retriever()) as Arc<dyn Retriever>);
+    let model: Arc<dyn ChatModel> = match &wiring.model {
+        ModelSpec::Local => Arc::new(ExtractiveModel::new().with_latency(wiring.model_latency)),
+        ModelSpec::OpenAi { base_url, model } => {
+            Arc::new(OpenAiChatModel::from_env(base_url, model, OPENAI_TIMEOUT)?)
+        }
     };
     Ok(ChatApp {
         store: Arc::new(DynamoConversationStore::new(
@@ -76,7 +137,7 @@ pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<C
             Duration::from_secs(30 * 86_400),
         )),
         cipher: Arc::new(EnvelopeCipher::new(keys)),
-        model: Arc::new(ExtractiveModel::new().with_latency(wiring.model_latency)),
+        model,
         retriever,
         metrics: Arc::new(LogMetrics),
         auth: Authenticator::Token(auth),
@@ -84,8 +145,7 @@ pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<C
     })
 }
 
-/// Turn metrics as debug log lines. Publishing them to the emulator's CloudWatch, as AWS would,
-/// comes with the local dashboard.
+/// Turn metrics as debug log lines, when they are not published.
 struct LogMetrics;
 
 #[async_trait::async_trait]

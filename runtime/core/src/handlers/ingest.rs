@@ -77,6 +77,24 @@ pub enum Outcome {
     Removed,
 }
 
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Indexed { .. } => "indexed",
+            Self::Unchanged => "unchanged",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// Chunks written to the index: 0 unless the document was (re)indexed.
+    pub fn chunks(&self) -> usize {
+        match self {
+            Self::Indexed { chunks } => *chunks,
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum IngestError {
     #[error("{0}")]
@@ -127,7 +145,16 @@ pub async fn handle_events(app: &IngestApp, events: &[DocumentEvent]) -> Vec<Doc
         let key = event.key();
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
-            Ok(outcome) => tracing::info!(key, ?outcome, elapsed_ms, "document done"),
+            // `outcome` and `chunks` are what `opsctl docs put` reads back from the logs on AWS.
+            Ok(outcome) => {
+                tracing::info!(
+                    key,
+                    outcome = outcome.label(),
+                    chunks = outcome.chunks(),
+                    elapsed_ms,
+                    "document done"
+                )
+            }
             Err(e) if e.is_transient() => {
                 tracing::error!(key, error = %e, elapsed_ms, "document failed; will be retried")
             }

@@ -17,7 +17,7 @@ use aws_credential_types::Credentials;
 
 const INSTALL_HINT: &str = "the moto server is not installed. Run the README's test command (`scripts/test`), \
 which installs it into .venv/, or install it by hand: \
-`python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5'`. \
+`python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5' cbor2==6.2.1`. \
 Set MOTO_PYTHON to use another interpreter that has moto.";
 
 pub struct Moto {

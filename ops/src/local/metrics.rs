@@ -1,0 +1,244 @@
+//! The local target's metrics: what AWS would publish for the deployed stack, published to the
+//! emulator's CloudWatch under the same namespaces, names and dimensions (DESIGN §9), so that
+//! `opsctl dashboard` and `opsctl alarms` read the local target as they read AWS.
+//!
+//! - `AWS/Lambda` Invocations, Errors, Duration per `FunctionName`, for the handlers the gateway
+//!   runs in place of the chat, ingest and retrieve Lambdas. As on AWS, Errors counts failed
+//!   invocations (an ingest event Lambda would retry), not error replies.
+//! - `AWS/ApiGateway` Count, 4xx, 5xx, Latency per `ApiId`, for the chat API's requests.
+//! - `Chatbot` tokens and latencies per `Environment` and `Function`: the names the Lambdas emit
+//!   as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into these metrics on AWS.
+//!
+//! Data points are buffered and sent in batches by [`LocalMetrics::spawn_publisher`]; a failed
+//! batch is kept for the next attempt, up to a bound, so a busy emulator delays metrics rather
+//! than losing them.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use chatbot_core::aws::emf::NAMESPACE;
+use chatbot_core::domain::prompt::RetrievedChunk;
+use chatbot_core::ports::{IngestMetrics, MetricsSink, RagError, Retriever, TurnMetrics};
+
+/// PutMetricData takes up to 1,000 data points per call; half keeps requests well under 1 MB.
+const BATCH: usize = 500;
+/// Beyond this many unsent points (the emulator down for a long time) the oldest are dropped.
+const MAX_PENDING: usize = 50_000;
+
+pub struct LocalMetrics {
+    environment: String,
+    api_id: String,
+    pending: Mutex<Vec<MetricDatum>>,
+}
+
+impl LocalMetrics {
+    pub fn new(environment: &str, api_id: &str) -> Arc<Self> {
+        Arc::new(Self {
+            environment: environment.to_owned(),
+            api_id: api_id.to_owned(),
+            pending: Mutex::default(),
+        })
+    }
+
+    /// The deployed name of `function` (chat, ingest, retrieve), as the templates name it.
+    pub fn function_name(&self, function: &str) -> String {
+        format!("chatbot-{function}-{}", self.environment)
+    }
+
+    /// One invocation of a function the gateway runs in place of its Lambda.
+    pub fn lambda(&self, function: &str, duration: Duration, failed: bool) {
+        let dims = [("FunctionName", self.function_name(function))];
+        self.push(vec![
+            datum("Invocations", 1.0, StandardUnit::Count, &dims),
+            datum("Errors", if failed { 1.0 } else { 0.0 }, StandardUnit::Count, &dims),
+            datum("Duration", ms(duration), StandardUnit::Milliseconds, &dims),
+        ]);
+    }
+
+    /// One request through the chat API, as API Gateway counts it.
+    pub fn api(&self, status: u16, latency: Duration) {
+        let dims = [("ApiId", self.api_id.clone())];
+        let class = |c: u16| if status / 100 == c { 1.0 } else { 0.0 };
+        self.push(vec![
+            datum("Count", 1.0, StandardUnit::Count, &dims),
+            datum("4xx", class(4), StandardUnit::Count, &dims),
+            datum("5xx", class(5), StandardUnit::Count, &dims),
+            datum("Latency", ms(latency), StandardUnit::Milliseconds, &dims),
+        ]);
+    }
+
+    fn push(&self, data: Vec<MetricDatum>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.extend(data);
+        if pending.len() > MAX_PENDING {
+            let excess = pending.len() - MAX_PENDING;
+            pending.drain(..excess);
+        }
+    }
+
+    /// The namespace of each point, which PutMetricData takes per call rather than per point.
+    fn namespace_of(d: &MetricDatum) -> &'static str {
+        match d.dimensions().first().and_then(|d| d.name()) {
+            Some("FunctionName") => "AWS/Lambda",
+            Some("ApiId") => "AWS/ApiGateway",
+            _ => NAMESPACE,
+        }
+    }
+
+    /// Sends every buffered point; on failure the unsent ones stay buffered.
+    pub async fn flush(&self, client: &aws_sdk_cloudwatch::Client) -> Result<usize, String> {
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut batches: Vec<(&'static str, Vec<MetricDatum>)> = Vec::new();
+        for namespace in ["AWS/Lambda", "AWS/ApiGateway", NAMESPACE] {
+            let points: Vec<MetricDatum> =
+                taken.iter().filter(|d| Self::namespace_of(d) == namespace).cloned().collect();
+            batches.extend(points.chunks(BATCH).map(|b| (namespace, b.to_vec())));
+        }
+        let mut sent = 0;
+        for (i, (namespace, batch)) in batches.iter().enumerate() {
+            let call = client
+                .put_metric_data()
+                .namespace(*namespace)
+                .set_metric_data(Some(batch.clone()))
+                .send()
+                .await;
+            if let Err(e) = call {
+                // Keep what was not sent ahead of what arrived meanwhile.
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let newer = std::mem::take(&mut *pending);
+                pending.extend(batches[i..].iter().flat_map(|(_, b)| b.iter().cloned()));
+                pending.extend(newer);
+                return Err(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string());
+            }
+            sent += batch.len();
+        }
+        Ok(sent)
+    }
+
+    /// Flushes every `interval` until the returned handle is aborted; callers flush once more
+    /// at shutdown.
+    pub fn spawn_publisher(
+        self: Arc<Self>,
+        client: aws_sdk_cloudwatch::Client,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.flush(&client).await {
+                    tracing::warn!(error = %e, "could not publish metrics to the emulator; will retry");
+                }
+            }
+        })
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn handler_metric(&self, function: &str, name: &str, value: f64, unit: StandardUnit) -> MetricDatum {
+        let dims = [("Environment", self.environment.clone()), ("Function", function.to_owned())];
+        datum(name, value, unit, &dims)
+    }
+}
+
+#[async_trait]
+impl MetricsSink for LocalMetrics {
+    async fn record_turn(&self, m: &TurnMetrics) {
+        let mut data = vec![
+            self.handler_metric("chat", "InputTokens", f64::from(m.input_tokens), StandardUnit::Count),
+            self.handler_metric("chat", "OutputTokens", f64::from(m.output_tokens), StandardUnit::Count),
+            self.handler_metric("chat", "ModelLatency", ms(m.model_latency), StandardUnit::Milliseconds),
+            self.handler_metric(
+                "chat",
+                "HandlerOverhead",
+                ms(m.handler_overhead),
+                StandardUnit::Milliseconds,
+            ),
+        ];
+        if let Some(r) = m.retrieval_latency {
+            data.push(self.handler_metric("chat", "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
+        }
+        self.push(data);
+    }
+
+    async fn record_ingest(&self, m: &IngestMetrics) {
+        self.push(vec![self.handler_metric(
+            "ingest",
+            "IngestedChunks",
+            f64::from(m.chunks),
+            StandardUnit::Count,
+        )]);
+    }
+}
+
+/// The in-process retriever, counted as the retrieve Lambda it stands in for.
+pub struct CountedRetriever {
+    pub inner: Arc<dyn Retriever>,
+    pub metrics: Arc<LocalMetrics>,
+}
+
+#[async_trait]
+impl Retriever for CountedRetriever {
+    async fn retrieve(&self, query: &str, k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
+        let started = std::time::Instant::now();
+        let result = self.inner.retrieve(query, k).await;
+        self.metrics.lambda("retrieve", started.elapsed(), result.is_err());
+        result
+    }
+}
+
+fn datum(name: &str, value: f64, unit: StandardUnit, dims: &[(&str, String)]) -> MetricDatum {
+    MetricDatum::builder()
+        .metric_name(name)
+        .value(value)
+        .unit(unit)
+        .timestamp(aws_smithy_types::DateTime::from(SystemTime::now()))
+        .set_dimensions(Some(
+            dims.iter().map(|(n, v)| Dimension::builder().name(*n).value(v).build()).collect(),
+        ))
+        .build()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn points_carry_the_names_and_dimensions_aws_uses() {
+        let m = LocalMetrics::new("dev", "abc123");
+        m.lambda("chat", Duration::from_millis(12), false);
+        m.api(503, Duration::from_millis(15));
+        m.record_ingest(&IngestMetrics { chunks: 3, duration: Duration::from_millis(5) }).await;
+        let pending = m.pending.lock().unwrap().clone();
+        let names: Vec<(&str, &str)> =
+            pending.iter().map(|d| (LocalMetrics::namespace_of(d), d.metric_name().unwrap())).collect();
+        assert_eq!(
+            names,
+            [
+                ("AWS/Lambda", "Invocations"),
+                ("AWS/Lambda", "Errors"),
+                ("AWS/Lambda", "Duration"),
+                ("AWS/ApiGateway", "Count"),
+                ("AWS/ApiGateway", "4xx"),
+                ("AWS/ApiGateway", "5xx"),
+                ("AWS/ApiGateway", "Latency"),
+                ("Chatbot", "IngestedChunks"),
+            ]
+        );
+        assert_eq!(pending[0].dimensions()[0].value(), Some("chatbot-chat-dev"));
+        assert_eq!(pending[5].value(), Some(1.0), "a 503 counts as a 5xx");
+        assert_eq!(pending[4].value(), Some(0.0));
+        let dims: Vec<_> =
+            pending[7].dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, [("Environment", "dev"), ("Function", "ingest")]);
+    }
+}

@@ -1,0 +1,105 @@
+//! The local target end to end, through the real `opsctl` binary only: up, chat with memory,
+//! documents in and out of RAG with citations, the smoke tests' JUnit report, and down.
+
+use e2e::{Opsctl, cited, port_open, process_gone, repo_root};
+
+#[test]
+fn the_local_target_from_up_to_down() {
+    let opsctl = Opsctl::new("local");
+
+    let up = opsctl.json(&["local", "up", "--rag"]);
+    assert_eq!(up["rag"], true);
+    let status = opsctl.json(&["local", "status"]);
+    assert_eq!(status["running"], true, "{status}");
+    let gateway_port = port_of(status["gateway"]["url"].as_str().unwrap());
+    let emulator_port = port_of(status["emulator"]["url"].as_str().unwrap());
+    let pids = [status["gateway"]["pid"].as_u64().unwrap(), status["emulator"]["pid"].as_u64().unwrap()];
+
+    // Two turns of one conversation: the second reply shows the first was remembered.
+    let first = opsctl.json(&["chat", "My sister's name is Aurelia and she lives in Porto."]);
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+    let second = opsctl.json(&["chat", "What is my sister's name?", "--conversation", &conversation]);
+    assert_eq!(second["conversation_id"], conversation.as_str());
+    assert!(second["reply"].as_str().unwrap().contains("Aurelia"), "not remembered: {second}");
+
+    // A Markdown file and a PDF, both indexed, each answering its own question with a citation.
+    let samples = repo_root().join("samples/docs");
+    let md = samples.join("household-handbook.md");
+    let pdf = samples.join("lighthouse-log.pdf");
+    let put = opsctl.json(&["docs", "put", md.to_str().unwrap(), pdf.to_str().unwrap()]);
+    assert_eq!(put["failed"], 0, "{put}");
+    for doc in put["documents"].as_array().unwrap() {
+        assert!(doc["indexed_chunks"].as_u64().unwrap() > 0, "not indexed: {doc}");
+    }
+    let listed = opsctl.json(&["docs", "ls"]);
+    let names: Vec<&str> =
+        listed["documents"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["household-handbook.md", "lighthouse-log.pdf"]);
+
+    let key = opsctl.json(&["chat", "Where is the spare house key kept?"]);
+    assert!(key["reply"].as_str().unwrap().contains("blue ceramic jar"), "{key}");
+    assert!(cited(&key).contains(&"docs/household-handbook.md".to_owned()), "{key}");
+    let lamp_question = "When was the Skerry Point lighthouse lamp replaced?";
+    let lamp = opsctl.json(&["chat", lamp_question]);
+    assert!(lamp["reply"].as_str().unwrap().contains("14 March 2024"), "{lamp}");
+    assert_eq!(cited(&lamp).first().map(String::as_str), Some("docs/lighthouse-log.pdf"), "{lamp}");
+
+    // Removed, the PDF is neither cited nor quoted any more.
+    let rm = opsctl.json(&["docs", "rm", "lighthouse-log.pdf"]);
+    assert_eq!(rm["documents"][0]["removed"], true, "{rm}");
+    let after = opsctl.json(&["chat", lamp_question]);
+    assert!(!cited(&after).contains(&"docs/lighthouse-log.pdf".to_owned()), "still cited: {after}");
+    assert!(!after["reply"].as_str().unwrap().contains("14 March 2024"), "still quoted: {after}");
+    let missing = opsctl.run(&["docs", "rm", "lighthouse-log.pdf"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("opsctl docs ls"), "no next step given");
+
+    // The smoke tests pass and their JUnit report parses.
+    let junit = opsctl.local_dir.join("smoke.xml");
+    let smoke = opsctl.run(&["smoke", "--junit", junit.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&smoke.stdout);
+    assert!(smoke.status.success(), "smoke failed:\n{stdout}\n{}", String::from_utf8_lossy(&smoke.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml)
+        .unwrap_or_else(|e| panic!("the JUnit report does not parse: {e}\n{xml}"));
+    let suites = doc.root_element();
+    assert_eq!(suites.tag_name().name(), "testsuites");
+    assert_eq!(suites.attribute("failures"), Some("0"));
+    assert_eq!(suites.attribute("skipped"), Some("0"), "with RAG on, no check is skipped");
+    let cases: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    for check in [
+        "health",
+        "chat",
+        "memory",
+        "ciphertext",
+        "bad_json",
+        "oversize",
+        "no_token",
+        "rag_upload",
+        "rag_answer",
+        "rag_delete",
+        "cleanup",
+    ] {
+        assert!(cases.contains(&check), "no {check} check in {cases:?}");
+    }
+    assert!(!doc.descendants().any(|n| n.has_tag_name("failure")), "{xml}");
+    // The smoke document is gone again; only the handbook stays.
+    let listed = opsctl.json(&["docs", "ls"]);
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 1, "{listed}");
+
+    // Down: both ports closed and both processes gone.
+    let down = opsctl.json(&["local", "down"]);
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 2, "{down}");
+    assert!(!port_open(gateway_port) && !port_open(emulator_port), "a port is still open");
+    for pid in pids {
+        assert!(process_gone(pid), "process {pid} is still running");
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in {url}"))
+}
