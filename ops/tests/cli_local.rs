@@ -242,3 +242,80 @@ fn a_crashed_emulator_is_reported_with_the_next_step() {
     let down = json_of(&opsctl(&dir, &["local", "down", "--env", "staging", "--output", "json"]));
     assert_eq!(down["stopped"].as_array().unwrap().len(), 1, "{down}");
 }
+
+/// A chat-completions server on loopback that answers every request with `reply`, and counts them.
+fn fake_openai_server(reply: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then as much body as Content-Length says.
+            let body_len = loop {
+                let n = s.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    while raw.len() < end + 4 + len {
+                        let n = s.read(&mut buf).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        raw.extend_from_slice(&buf[..n]);
+                    }
+                    break Some(len);
+                }
+            };
+            if body_len.is_none() {
+                continue;
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            let body = json!({"model": "tiny-model", "choices": [{"message": {"role": "assistant", "content": reply}}],
+                              "usage": {"prompt_tokens": 21, "completion_tokens": 4}})
+            .to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, served)
+}
+
+#[test]
+fn an_openai_compatible_server_replaces_the_development_model() {
+    let dir = std::env::temp_dir().join(format!("opsctl-local-openai-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _cleanup = Cleanup(dir.clone());
+    let (port, served) = fake_openai_server("Hello from the tiny model.");
+    let model = format!("openai:http://127.0.0.1:{port}/v1#tiny-model");
+    let up = opsctl(&dir, &["local", "up", "--env", "staging", "--model", &model, "--output", "json"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert_eq!(json_of(&up)["model"], model.as_str());
+
+    let said =
+        opsctl(&dir, &["--target", "local", "--env", "staging", "chat", "Hi there", "--output", "json"]);
+    assert!(said.status.success(), "{}", String::from_utf8_lossy(&said.stderr));
+    let said = json_of(&said);
+    assert_eq!(said["reply"], "Hello from the tiny model.");
+    assert_eq!(said["model"], "openai:tiny-model");
+    assert_eq!(said["usage"]["input_tokens"], 21);
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let bad = opsctl(&dir, &["local", "up", "--env", "dev", "--model", "openai:http://127.0.0.1:1/v1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("openai:<base-url>#<model>"), "{bad:?}");
+}

@@ -14,30 +14,38 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `target/<profile>/opsctl`, beside this test's own executable in `target/<profile>/deps/`,
-/// rebuilt first when cargo runs the test, so a stale binary is never what gets tested.
+/// `target/<profile>/opsctl`, beside this test's own executable in `target/<profile>/deps/`.
+///
+/// Cargo builds it for opsctl's own integration tests, so `cargo test --workspace` (the README's
+/// test command) or `cargo test -p opsctl -p e2e` leaves a current one there. Building it from
+/// here instead would build it with other features, recompiling much of the dependency graph;
+/// a binary older than the sources is refused rather than tested.
 pub fn opsctl_binary() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        if let Some(cargo) = std::env::var_os("CARGO") {
-            let status = Command::new(cargo)
-                .current_dir(repo_root())
-                .args(["build", "--quiet", "--locked", "-p", "opsctl", "--bin", "opsctl"])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "`cargo build -p opsctl` failed");
-        }
-    });
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join("opsctl");
+    let how = "run `cargo test -p opsctl -p e2e`, or the README's test command (scripts/test)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {how}", bin.display()));
+    let newest_source =
+        ["ops/src", "runtime/core/src"].iter().filter_map(|dir| newest_mtime(&repo_root().join(dir))).max();
     assert!(
-        bin.exists(),
-        "{} is missing: run the README's test command (scripts/test), or `cargo build -p opsctl` \
-         before `cargo test -p e2e`",
+        newest_source.is_none_or(|source| source <= built),
+        "{} is older than its sources: {how}",
         bin.display()
     );
     bin
+}
+
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() { newest_mtime(&path) } else { entry.metadata().ok()?.modified().ok() };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 /// One run of `opsctl`, isolated by `local_dir` (OPSCTL_LOCAL_DIR), never touching AWS.

@@ -1,0 +1,38 @@
+# Shared by scripts/test and scripts/demo: the pinned Python tools and how they are installed
+# into the ignored .venv/. Sourced from the repository root.
+
+MOTO_VERSION=5.2.5
+CBOR2_VERSION=6.2.1
+CFN_LINT_VERSION=1.58.0
+CHECKOV_VERSION=3.3.30
+CARGO_LAMBDA_VERSION=1.9.2
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require_toolchain() {
+  command -v cargo >/dev/null || fail "cargo not found: install Rust with rustup (https://rustup.rs), then rerun."
+  command -v python3 >/dev/null || fail "python3 not found: install Python 3.9 or newer with venv and pip, then rerun."
+}
+
+# pip install one pinned requirement into .venv/, its dependencies pinned by the constraints file.
+pip_pinned() {
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c scripts/python-constraints.txt "$1" \
+    || fail "pip could not install $1; check that the Python package index is reachable."
+}
+
+# The emulator: the moto server, and cbor2 for its CloudWatch shim
+# (scripts/emulator/cloudwatch_cbor.py speaks the SDK's CBOR).
+install_emulator() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv || fail "could not create .venv: on Debian/Ubuntu install python3-venv."
+  fi
+  if ! .venv/bin/python -c "import moto.server, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    pip_pinned "moto[server]==$MOTO_VERSION"
+  fi
+  if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('cbor2') != '$CBOR2_VERSION')" 2>/dev/null; then
+    pip_pinned "cbor2==$CBOR2_VERSION"
+  fi
+  export MOTO_PYTHON="$PWD/.venv/bin/python"
+}
