@@ -158,9 +158,7 @@ pub async fn run(args: SmokeArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             Rag { ctx, d: &d, api: &api, nonce: &nonce, timeout: Duration::from_secs(args.rag_timeout) };
         uploaded = runner.check("rag_upload", rag.upload()).await;
         if let Some(key) = &uploaded {
-            if let Some(id) = runner.check("rag_answer", rag.ask(key)).await {
-                conversations.push(id);
-            }
+            runner.check("rag_answer", rag.ask(key, &mut conversations)).await;
             if runner.check("rag_delete", rag.delete(key)).await.is_some() {
                 uploaded = None;
             }
@@ -346,14 +344,36 @@ impl Rag<'_> {
         }
     }
 
-    async fn ask(&self, key: &str) -> anyhow::Result<(String, String)> {
-        let reply = self.api.chat("What is the secret harbour of the smoke test called?", None).await?;
-        let id = reply["conversation_id"].as_str().unwrap_or_default().to_owned();
-        let text = reply["reply"].as_str().unwrap_or_default();
-        let cited = reply["citations"].as_array().is_some_and(|c| c.iter().any(|c| c["source"] == key));
-        ensure!(text.contains(&self.harbour()), "the answer does not name {}: {text:?}", self.harbour());
-        ensure!(cited, "the answer does not cite {key}: {}", reply["citations"]);
-        Ok((id, format!("answered from {key}, cited")))
+    /// Asks about the document's made-up fact until the answer names it and cites the document.
+    /// On AWS a fresh write takes a while to become searchable (OpenSearch Serverless has no
+    /// refresh), so the question is repeated for up to a minute; every conversation it opens is
+    /// recorded for the cleanup.
+    async fn ask(&self, key: &str, conversations: &mut Vec<String>) -> anyhow::Result<((), String)> {
+        let patience = match self.d.target {
+            crate::cli::Target::Aws => Duration::from_secs(60),
+            crate::cli::Target::Local => Duration::ZERO,
+        };
+        let deadline = Instant::now() + patience;
+        loop {
+            let reply = self.api.chat("What is the secret harbour of the smoke test called?", None).await?;
+            if let Some(id) = reply["conversation_id"].as_str() {
+                conversations.push(id.to_owned());
+            }
+            let text = reply["reply"].as_str().unwrap_or_default();
+            let cited = reply["citations"].as_array().is_some_and(|c| c.iter().any(|c| c["source"] == key));
+            if text.contains(&self.harbour()) && cited {
+                return Ok(((), format!("answered from {key}, cited")));
+            }
+            if Instant::now() >= deadline {
+                ensure!(
+                    text.contains(&self.harbour()),
+                    "the answer does not name {}: {text:?}",
+                    self.harbour()
+                );
+                bail!("the answer does not cite {key}: {}", reply["citations"]);
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<((), String)> {
