@@ -105,6 +105,11 @@ pub enum Command {
     Status,
     /// Show or rotate the API token (an SSM SecureString).
     Token(TokenArgs),
+    /// This month's cost so far from CloudWatch usage and list prices, projected to month end.
+    #[command(
+        after_help = "Examples:\n  opsctl cost --env prod\n  opsctl cost --month 2026-03 --output json\n  opsctl cost --env dev --check --budget 50     in CI: exit 1 when the projection exceeds $50\n\nExit status: 0; with --check, 1 when the projection exceeds --budget; 2 when the cost could not be computed."
+    )]
+    Cost(CostArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Send a message and print the reply with its sources; with no message, a REPL.
@@ -124,6 +129,17 @@ pub enum Command {
         after_help = "Examples:\n  opsctl smoke --env dev\n  opsctl --target local smoke --junit smoke.xml\n\nExit status: 0 when every check passed, 1 otherwise."
     )]
     Smoke(SmokeArgs),
+    /// A live terminal dashboard: each function's traffic, errors and latency, the API, Bedrock,
+    /// RAG, the alarms and the month's cost.
+    #[command(
+        after_help = "Examples:\n  opsctl dashboard                          the dev environment, last hour, refreshed every 30 s\n  opsctl dashboard --env prod --range 24h --interval 2m\n  opsctl --target local dashboard\n  opsctl dashboard --once                   one frame as text, for scripts and CI logs\n  opsctl dashboard --once --output json     the fetched series, alarms and cost\n\nKeys: tab and arrows move between functions and panels, 1-5 pick the range, r refreshes,\n? shows help, q quits."
+    )]
+    Dashboard(DashboardArgs),
+    /// List the environment's alarms; with --check, exit 1 when any is in ALARM (2: unreadable).
+    #[command(
+        after_help = "Examples:\n  opsctl alarms\n  opsctl alarms --check --env prod\n  opsctl --target local alarms --output json"
+    )]
+    Alarms(AlarmsArgs),
     #[command(
         subcommand,
         after_help = "Examples:\n  opsctl local up --rag\n  opsctl local status\n  opsctl local down"
@@ -189,6 +205,13 @@ pub struct DocsRmArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AlarmsArgs {
+    /// Exit 0 when no alarm is in ALARM, 1 when one is, 2 when they cannot be read.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SmokeArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
@@ -196,6 +219,19 @@ pub struct SmokeArgs {
     /// On AWS, how long the RAG check waits for its document to be indexed, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub rag_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The time window shown (keys 1-5 change it).
+    #[arg(long, value_enum, default_value = "1h")]
+    pub range: crate::dashboard::model::TimeRange,
+    /// How often to refresh: 30s, 2m or plain seconds; at least 5 s.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::commands::dashboard::parse_interval)]
+    pub interval: std::time::Duration,
+    /// Fetch once and print one frame as text (or, with --output json, the data) and exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +285,19 @@ pub struct PackageArgs {
     /// Only this function (default: every function with a crate).
     #[arg(long, value_enum)]
     pub function: Option<Function>,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Exit 1 when the projection exceeds --budget, 0 otherwise.
+    #[arg(long, requires = "budget")]
+    pub check: bool,
+    /// The month's budget in USD.
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
+    /// A past month, YYYY-MM (default: this month up to now).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,8 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod cost;
+pub mod dashboard;
 pub mod dashboards;
 pub mod deployed;
 pub mod errors;
@@ -48,10 +50,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Package(args) => commands::package::run(args, &ctx).await,
         Command::Status => commands::status::run(&ctx).await,
         Command::Token(args) => commands::token::run(args, &ctx).await,
+        Command::Cost(args) => commands::cost::run(args, &ctx).await,
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cmd) => commands::local::run(cmd, &ctx).await,
         Command::Chat(args) => commands::chat::run(args, &ctx).await,
         Command::Docs(cmd) => commands::docs::run(cmd, &ctx).await,
         Command::Smoke(args) => commands::smoke::run(args, &ctx).await,
+        Command::Dashboard(args) => commands::dashboard::run(args, &ctx).await,
+        Command::Alarms(args) => commands::alarms::run(args, &ctx).await,
     }
 }

@@ -14,6 +14,7 @@ from moto.cloudformation import models, parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.utils import get_stack_from_s3_url
 from moto.awslambda.models import LambdaFunction
+from moto.cloudwatch.models import Statistics as CloudWatchStatistics
 from moto.kms.models import Key as KmsKey
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
@@ -292,7 +293,28 @@ def create_bucket(cls, resource_name, cloudformation_json, account_id, region_na
     return bucket
 
 
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+
+
+def statistics_for_type(self: CloudWatchStatistics, stat: str) -> Any:
+    """moto computes Sum, Average, Minimum, Maximum and SampleCount only, and answers None for a
+    percentile, which its serializer then fails on (a 500). The dashboards ask for p50 and p99
+    latencies, so percentiles are computed here, by nearest rank over the period's values."""
+    match = _PERCENTILE.match(stat)
+    if not match:
+        return _original_statistics_for_type(self, stat)
+    values = sorted(self.metric_single_values_list)
+    if not values:
+        return None
+    rank = max(1, -(-len(values) * float(match.group(1)) // 100))
+    return values[min(len(values), int(rank)) - 1]
+
+
+_original_statistics_for_type = CloudWatchStatistics.get_statistics_for_type
+
+
 def apply() -> None:
+    CloudWatchStatistics.get_statistics_for_type = statistics_for_type
     parsing.clean_json = clean_json  # moto's clean_json recurses through this module-level name
     models.Stack.get_cfn_attribute = stack_get_cfn_attribute
     parsing.ResourceMap.build_resource_diff = build_resource_diff

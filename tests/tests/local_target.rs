@@ -91,6 +91,39 @@ fn the_local_target_from_up_to_down() {
     let listed = opsctl.json(&["docs", "ls"]);
     assert_eq!(listed["documents"].as_array().unwrap().len(), 1, "{listed}");
 
+    // The dashboard shows the traffic the smoke tests made, as AWS would report it. The gateway
+    // publishes every 10 s, so the newest requests may take that long to appear.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let invocations = loop {
+        let snapshot = opsctl.json(&["dashboard", "--once"]);
+        let total = |id: &str| -> f64 {
+            snapshot["series"][id]["points"]
+                .as_array()
+                .map(|p| p.iter().map(|p| p[1].as_f64().unwrap()).sum())
+                .unwrap_or(0.0)
+        };
+        let seen =
+            (total("chat_invocations"), total("api_count"), total("ingest_invocations"), total("tokens_in"));
+        if (seen.0 >= 12.0 && seen.2 >= 4.0) || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    };
+    // 5 chats above and the smoke tests' 7 requests; 4 ingestion events (put, rm, and the
+    // smoke document's put and delete).
+    assert!(
+        invocations.0 >= 12.0 && invocations.1 >= 12.0 && invocations.3 > 0.0,
+        "chat invocations on the dashboard: {invocations:?}"
+    );
+    assert!(
+        invocations.2 >= 4.0,
+        "ingest invocations (put, rm, the smoke document's put and rm): {invocations:?}"
+    );
+    let screen = opsctl.run(&["dashboard", "--once"]);
+    assert!(screen.status.success(), "{}", String::from_utf8_lossy(&screen.stderr));
+    let screen = String::from_utf8_lossy(&screen.stdout);
+    assert!(screen.contains("chat") && screen.contains("retrieve"), "{screen}");
+
     // Down: both ports closed and both processes gone.
     let down = opsctl.json(&["local", "down"]);
     assert_eq!(down["stopped"].as_array().unwrap().len(), 2, "{down}");

@@ -1,8 +1,11 @@
 //! One module per subcommand, each exposing `run(args, &ctx)`.
 
+pub mod alarms;
 pub mod chat;
 pub mod cleanup;
 pub mod completions;
+pub mod cost;
+pub mod dashboard;
 pub mod deploy;
 pub mod docs;
 pub mod local;

@@ -39,31 +39,22 @@ struct Status {
     alarms_error: Option<String>,
 }
 
+/// The shared alarm reader, as `{name, state}` with AWS's state names.
 async fn read_alarms(
     cw: &aws_sdk_cloudwatch::Client,
     env: crate::cli::Env,
 ) -> anyhow::Result<Vec<AlarmStatus>> {
-    let mut alarms = Vec::new();
-    let mut token = None;
-    loop {
-        let page = cw
-            .describe_alarms()
-            .alarm_name_prefix(format!("chatbot-{env}-"))
-            .set_next_token(token)
-            .send()
-            .await
-            .context("reading alarms")?;
-        for a in page.metric_alarms() {
-            alarms.push(AlarmStatus {
-                name: a.alarm_name().unwrap_or_default().to_owned(),
-                state: a.state_value().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            });
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(alarms);
-        }
-    }
+    let rows = crate::dashboard::cloudwatch::read_alarms(cw, env.as_str()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|a| AlarmStatus {
+            name: a.name,
+            state: serde_json::to_value(a.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        })
+        .collect())
 }
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {

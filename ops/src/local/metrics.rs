@@ -159,6 +159,12 @@ impl MetricsSink for LocalMetrics {
                 ms(m.handler_overhead),
                 StandardUnit::Milliseconds,
             ),
+            self.handler_metric(
+                "chat",
+                "KmsRequests",
+                f64::from(m.key_service_requests),
+                StandardUnit::Count,
+            ),
         ];
         if let Some(r) = m.retrieval_latency {
             data.push(self.handler_metric("chat", "RetrievalLatency", ms(r), StandardUnit::Milliseconds));

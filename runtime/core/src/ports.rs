@@ -68,6 +68,10 @@ pub trait Cipher: Send + Sync {
     async fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, CipherError>;
     /// Decrypts a blob sealed with the same `aad`.
     async fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CipherError>;
+    /// Calls made to the key service since start, for the metrics; 0 for a cipher without one.
+    fn key_service_calls(&self) -> u64 {
+        0
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,6 +181,8 @@ pub struct TurnMetrics {
     pub retrieval_latency: Option<Duration>,
     /// Time in the handler outside the model and retrieval calls: validation, storage, crypto.
     pub handler_overhead: Duration,
+    /// Calls to the key service (KMS) the turn made: 0 on a warm turn. `opsctl cost` bills them.
+    pub key_service_requests: u32,
 }
 
 /// What ingesting one document reports.

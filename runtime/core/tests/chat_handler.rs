@@ -321,4 +321,8 @@ async fn a_warm_turn_makes_no_key_service_call() {
     let before = keys.calls();
     assert_eq!(say(&h, Some(&conv), "two").await.status, 200);
     assert_eq!(keys.calls(), before, "history decrypts and new encrypts reuse cached keys");
+    // The turns report their key-service calls, which `opsctl cost` bills: one data key for the
+    // cold first turn, none for the warm second.
+    let reported: Vec<u32> = h.metrics.turns().iter().map(|t| t.key_service_requests).collect();
+    assert_eq!(reported, [1, 0]);
 }

@@ -48,6 +48,7 @@ impl EmfMetrics {
             ("OutputTokens", "Count", Value::from(m.output_tokens)),
             ("ModelLatency", "Milliseconds", Value::from(ms(m.model_latency))),
             ("HandlerOverhead", "Milliseconds", Value::from(ms(m.handler_overhead))),
+            ("KmsRequests", "Count", Value::from(m.key_service_requests)),
         ];
         if let Some(r) = m.retrieval_latency {
             metrics.push(("RetrievalLatency", "Milliseconds", Value::from(ms(r))));
@@ -122,6 +123,7 @@ mod tests {
             model_latency: Duration::from_millis(850),
             retrieval_latency: Some(Duration::from_micros(12_500)),
             handler_overhead: Duration::from_micros(1_234),
+            key_service_requests: 2,
         };
         let v: Value = serde_json::from_str(&sink.turn_line(&m, 1_700_000_000_000)).unwrap();
         let aws = &v["_aws"];
@@ -138,6 +140,7 @@ mod tests {
         assert_eq!(v["ModelLatency"], 850.0);
         assert_eq!(v["RetrievalLatency"], 12.5);
         assert_eq!(v["HandlerOverhead"], 1.234);
+        assert_eq!(v["KmsRequests"], 2);
         assert_eq!(v["Environment"], "dev");
         assert_eq!(v["Function"], "chat");
     }
@@ -151,10 +154,11 @@ mod tests {
             model_latency: Duration::ZERO,
             retrieval_latency: None,
             handler_overhead: Duration::ZERO,
+            key_service_requests: 0,
         };
         let v: Value = serde_json::from_str(&sink.turn_line(&m, 0)).unwrap();
         assert!(v.get("RetrievalLatency").is_none());
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 4);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 5);
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct EnvelopeCipher<P> {
     provider: P,
     policy: KeyCachePolicy,
     state: Mutex<CacheState>,
+    /// Data keys generated or unwrapped: each one is a billed KMS request.
+    key_service_calls: std::sync::atomic::AtomicU64,
 }
 
 impl<P: DataKeyProvider> EnvelopeCipher<P> {
@@ -79,7 +81,12 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
 
     pub fn with_policy(provider: P, policy: KeyCachePolicy) -> Self {
         let state = CacheState { current: None, unwrapped: LruCache::new(policy.unwrapped_capacity) };
-        Self { provider, policy, state: Mutex::new(state) }
+        Self {
+            provider,
+            policy,
+            state: Mutex::new(state),
+            key_service_calls: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn provider(&self) -> &P {
@@ -107,6 +114,7 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
         if let Some(k) = self.take_current() {
             return Ok(k);
         }
+        self.key_service_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fresh = self.provider.generate().await?;
         let key = Arc::new(fresh.plaintext);
         let wrapped: Arc<[u8]> = fresh.wrapped.into();
@@ -121,6 +129,7 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
         if let Some(k) = self.lock().unwrapped.get(wrapped) {
             return Ok(k.clone());
         }
+        self.key_service_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = Arc::new(self.provider.unwrap(wrapped).await?);
         self.lock().unwrapped.put(wrapped.to_vec(), key.clone());
         Ok(key)
@@ -139,6 +148,10 @@ impl<P: DataKeyProvider> Cipher for EnvelopeCipher<P> {
         check_shape(&sealed.blob)?;
         let key = self.decryption_key(&sealed.wrapped_key).await?;
         decrypt(&key, &sealed.blob, aad)
+    }
+
+    fn key_service_calls(&self) -> u64 {
+        self.key_service_calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -14,6 +14,9 @@ use crate::ports::{ModelError, Sealed, TurnMetrics};
 
 pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, ApiError> {
     let started = Instant::now();
+    // Exact on Lambda, which runs one turn at a time; concurrent turns on the local gateway may
+    // count each other's calls.
+    let key_calls_before = app.cipher.key_service_calls();
     let request_id = req.request_id.as_str();
 
     // 1. Authenticate, then validate.
@@ -80,6 +83,10 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
             model_latency,
             retrieval_latency,
             handler_overhead,
+            key_service_requests: u32::try_from(
+                app.cipher.key_service_calls().saturating_sub(key_calls_before),
+            )
+            .unwrap_or(u32::MAX),
         })
         .await;
     tracing::info!(

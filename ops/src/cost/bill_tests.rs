@@ -1,0 +1,144 @@
+//! The bill for a fixed month of usage, checked by hand against the us-east-1 prices.
+//!
+//! The scenario: dev with RAG on, arm64, half-way through a 30-day month (2026-11-16 00:00 UTC:
+//! 360 of 720 hours, fraction 0.5), after 1,000 chats of 2,000 input and 300 output tokens and
+//! 100 documents. "100 documents" here means: 100 ingest invocations of 3 s each; 5,000
+//! embedding tokens per document; 100 MiB stored in the documents bucket (1 MiB each); a vector
+//! collection, so the dev OCU floor applies. Each chat with RAG also makes one retrieve call of
+//! 200 ms that embeds a 20-token query, two DynamoDB reads and two writes.
+
+use time::macros::datetime;
+
+use super::Window;
+use super::bill::{Terms, compute, table, usd, verdict};
+use super::prices::PriceBook;
+use super::usage::{FunctionUsage, ModelTokens, Usage};
+
+fn scenario() -> Usage {
+    let f = |name: &str, memory_mb, invocations, duration_ms| FunctionUsage {
+        name: name.into(),
+        memory_mb,
+        invocations,
+        duration_ms,
+    };
+    Usage {
+        functions: vec![
+            f("chatbot-chat-dev", 512, 1_000.0, 1_000.0 * 2_000.0),
+            f("chatbot-ingest-dev", 1024, 100.0, 100.0 * 3_000.0),
+            f("chatbot-retrieve-dev", 512, 1_000.0, 1_000.0 * 200.0),
+        ],
+        api_requests: 1_000.0,
+        read_units: 2_000.0,
+        write_units: 2_000.0,
+        tokens: vec![
+            ModelTokens {
+                model: "us.anthropic.claude-sonnet-4-6".into(),
+                input: 1_000.0 * 2_000.0,
+                output: 1_000.0 * 300.0,
+            },
+            ModelTokens {
+                model: "amazon.titan-embed-text-v2:0".into(),
+                input: 100.0 * 5_000.0 + 1_000.0 * 20.0,
+                output: 0.0,
+            },
+        ],
+        kms_requests: 50.0,
+        collection: Some(Some(1.0)),
+        s3_average_bytes: 100.0 * 1_048_576.0,
+        // 3 error-rate alarms over 2 metrics each, 5 single-metric alarms.
+        alarm_metrics: 11,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn a_month_of_fixed_usage_bills_as_computed_by_hand() {
+    let book = PriceBook::embedded().unwrap();
+    let window = Window::new(None, datetime!(2026-11-16 00:00 UTC)).unwrap();
+    let terms = Terms { prices: book.region("us-east-1").unwrap(), x86_64: false, prod: false, window };
+    let bill = compute(&scenario(), &terms);
+    println!("{}", table(&bill));
+    let line = |prefix: &str| bill.lines.iter().find(|l| l.service.starts_with(prefix)).unwrap();
+
+    // chat: 1,000 × 2 s = 2,000 s × 0.5 GB = 1,000 GB-s × $0.0000133334 = $0.0133334,
+    //       + 1,000 requests × $0.20/M = $0.0002 → $0.0135334.
+    assert!(close(line("Lambda chatbot-chat").month_to_date_usd, 0.0135334));
+    // ingest: 100 × 3 s = 300 s × 1 GB = 300 GB-s → $0.00400002, + $0.00002 → $0.00402002.
+    assert!(close(line("Lambda chatbot-ingest").month_to_date_usd, 0.00402002));
+    // retrieve: 1,000 × 0.2 s = 200 s × 0.5 GB = 100 GB-s → $0.00133334, + $0.0002 → $0.00153334.
+    assert!(close(line("Lambda chatbot-retrieve").month_to_date_usd, 0.00153334));
+    // API: 1,000 × $1.00/M = $0.001.
+    assert!(close(line("API Gateway").month_to_date_usd, 0.001));
+    // DynamoDB: 2,000 RRU × $0.125/M = $0.00025, + 2,000 WRU × $0.625/M = $0.00125 → $0.0015.
+    assert!(close(line("DynamoDB").month_to_date_usd, 0.0015));
+    // Chat model: 1,000 × 2,000 = 2,000,000 input tokens × $0.003/1k = $6.00,
+    //             1,000 × 300 = 300,000 output tokens × $0.015/1k = $4.50 → $10.50.
+    assert!(close(line("Bedrock us.anthropic").month_to_date_usd, 10.50));
+    // Embeddings: 100 × 5,000 + 1,000 × 20 = 520,000 tokens × $0.00002/1k = $0.0104.
+    assert!(close(line("Bedrock amazon.titan").month_to_date_usd, 0.0104));
+    // KMS: 50 requests × $0.03/10k = $0.00015; the key, $1 a month, half of it so far.
+    assert!(close(line("KMS requests").month_to_date_usd, 0.00015));
+    assert!(close(line("KMS key").month_to_date_usd, 0.50) && close(line("KMS key").projected_usd, 1.0));
+    // OCUs: 1 measured = the dev floor of 1; 360 h × $0.24 = $86.40; the month: 720 h → $172.80.
+    let ocu = line("OpenSearch");
+    assert!(close(ocu.month_to_date_usd, 86.40) && close(ocu.projected_usd, 172.80));
+    // S3: 100 MiB = 0.09765625 GiB × $0.023 = $0.00224609375 a month, half of it so far.
+    assert!(close(line("S3").month_to_date_usd, 0.001123046875));
+    // Alarms: 11 alarm metrics × $0.10 = $1.10 a month, $0.55 so far.
+    assert!(close(line("CloudWatch alarms").month_to_date_usd, 0.55));
+
+    // Month to date: 10.50 + 86.40 + 0.50 + 0.55 + 0.0104 + (0.0135334 + 0.00402002 + 0.00153334)
+    //   + 0.001 + 0.0015 + 0.00015 + 0.001123046875 = $97.983259806875.
+    assert!(close(bill.month_to_date_usd, 97.983259806875), "{}", bill.month_to_date_usd);
+    // Projected: metered lines doubled (21.00 + 0.0208 + 0.03817352 + 0.002 + 0.003 + 0.0003),
+    //   the standing charges whole (1.00 + 172.80 + 1.10) and S3 for the month (0.00224609375)
+    //   = $195.96651961375.
+    assert!(close(bill.projected_usd, 195.96651961375), "{}", bill.projected_usd);
+    assert!(bill.notes.is_empty(), "{:?}", bill.notes);
+}
+
+#[test]
+fn prod_pays_the_higher_ocu_floor_even_when_idle() {
+    let book = PriceBook::embedded().unwrap();
+    let window = Window::new(Some("2026-09"), datetime!(2026-11-16 00:00 UTC)).unwrap();
+    let terms = Terms { prices: book.region("us-east-1").unwrap(), x86_64: true, prod: true, window };
+    let usage = Usage { collection: Some(None), ..Usage::default() };
+    let bill = compute(&usage, &terms);
+    // 2 OCUs × 720 h × $0.24 = $345.60 for September, a whole (past) month: no projection past it.
+    let ocu = bill.lines.iter().find(|l| l.service.starts_with("OpenSearch")).unwrap();
+    assert!(close(ocu.month_to_date_usd, 345.60) && close(ocu.projected_usd, 345.60));
+    assert!(bill.notes[0].contains("floor"));
+    // $345.60 + the key's $1.00.
+    assert!(close(bill.projected_usd, 346.60), "{}", bill.projected_usd);
+}
+
+#[test]
+fn an_unpriced_model_is_named_not_guessed() {
+    let book = PriceBook::embedded().unwrap();
+    let window = Window::new(None, datetime!(2026-11-16 00:00 UTC)).unwrap();
+    let terms = Terms { prices: book.region("eu-west-1").unwrap(), x86_64: false, prod: false, window };
+    let usage = Usage {
+        tokens: vec![ModelTokens { model: "eu.meta.llama9".into(), input: 1e6, output: 1e6 }],
+        ..Usage::default()
+    };
+    let bill = compute(&usage, &terms);
+    assert!(bill.notes[0].contains("eu.meta.llama9"));
+}
+
+#[test]
+fn the_verdict_line_is_what_ci_logs_carry() {
+    assert_eq!(
+        verdict("dev", 12.344, 50.0),
+        ("cost dev: projected $12.34 of $50.00 budget (ok)".into(), true)
+    );
+    assert_eq!(
+        verdict("prod", 51.0, 50.0),
+        ("cost prod: projected $51.00 of $50.00 budget (over budget)".into(), false)
+    );
+    assert_eq!(usd(0.0042), "$0.0042");
+    assert_eq!(usd(0.0), "$0.00");
+    assert_eq!(usd(-0.0), "$0.00");
+}

@@ -1,0 +1,148 @@
+//! The price table, `pricing/prices.json`, compiled into the binary: `opsctl cost` must give the
+//! same answer offline and in CI, and the table's `source_date` says how old its figures are.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+const TABLE: &str = include_str!("../../../pricing/prices.json");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBook {
+    pub source_date: String,
+    pub note: String,
+    pub regions: BTreeMap<String, RegionPrices>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPrices {
+    pub lambda: LambdaPrices,
+    pub http_api_per_million_requests: f64,
+    pub dynamodb: DynamoDbPrices,
+    pub kms: KmsPrices,
+    pub bedrock: BTreeMap<String, TokenPrices>,
+    pub opensearch_serverless: OcuPrices,
+    pub s3_standard_gb_month: f64,
+    pub cloudwatch_alarm_metric_month: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaPrices {
+    pub arm64_gb_second: f64,
+    pub x86_64_gb_second: f64,
+    pub per_million_requests: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoDbPrices {
+    pub per_million_rru: f64,
+    pub per_million_wru: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsPrices {
+    pub per_10k_requests: f64,
+    pub key_month: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPrices {
+    pub input_per_1k_tokens: f64,
+    pub output_per_1k_tokens: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcuPrices {
+    pub ocu_hour: f64,
+    pub floor_ocus_non_prod: f64,
+    pub floor_ocus_prod: f64,
+}
+
+/// The cross-Region inference profile prefixes Bedrock puts before a model id.
+const PROFILE_PREFIXES: [&str; 5] = ["us.", "eu.", "jp.", "apac.", "global."];
+
+impl PriceBook {
+    pub fn embedded() -> anyhow::Result<Self> {
+        serde_json::from_str(TABLE)
+            .context("pricing/prices.json, compiled into opsctl, is not a valid price table")
+    }
+
+    pub fn region(&self, region: &str) -> anyhow::Result<&RegionPrices> {
+        self.regions.get(region).with_context(|| {
+            let known: Vec<&str> = self.regions.keys().map(String::as_str).collect();
+            format!(
+                "the price table ({}) has no prices for {region}; it has {}. Add the region to \
+                 pricing/prices.json from AWS's pricing pages",
+                self.source_date,
+                known.join(", ")
+            )
+        })
+    }
+}
+
+impl RegionPrices {
+    /// A model's token prices: its own id first, then the id without an inference-profile prefix.
+    pub fn tokens(&self, model_id: &str) -> Option<TokenPrices> {
+        if let Some(p) = self.bedrock.get(model_id) {
+            return Some(*p);
+        }
+        let base = PROFILE_PREFIXES.iter().find_map(|p| model_id.strip_prefix(p))?;
+        self.bedrock.get(base).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_table_prices_every_promised_region_and_model() {
+        let book = PriceBook::embedded().unwrap();
+        assert!(
+            time::Date::parse(&book.source_date, time::macros::format_description!("[year]-[month]-[day]"))
+                .is_ok()
+        );
+        assert!(book.note.contains("check"), "the note must say the figures need checking");
+        for region in ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"] {
+            let r = book.region(region).unwrap();
+            for model in ["us.anthropic.claude-sonnet-4-6", "amazon.titan-embed-text-v2:0"] {
+                assert!(r.tokens(model).is_some(), "{region} has no price for {model}");
+            }
+            assert!(r.opensearch_serverless.floor_ocus_prod > r.opensearch_serverless.floor_ocus_non_prod);
+            assert!(r.lambda.x86_64_gb_second > r.lambda.arm64_gb_second);
+        }
+    }
+
+    #[test]
+    fn a_missing_region_names_the_ones_the_table_has() {
+        let book = PriceBook::embedded().unwrap();
+        let err = book.region("sa-east-1").unwrap_err().to_string();
+        assert!(err.contains("sa-east-1") && err.contains("us-east-1") && err.contains("eu-west-1"), "{err}");
+    }
+
+    #[test]
+    fn profile_prefixes_fall_back_to_the_model_id() {
+        let book = PriceBook::embedded().unwrap();
+        let r = book.region("eu-west-1").unwrap();
+        assert!(r.tokens("eu.anthropic.claude-sonnet-4-6").is_some());
+        assert!(r.tokens("eu.meta.llama-unknown").is_none());
+    }
+
+    /// The dev floor matches the README's "about $175 a month": 1 OCU × 730 h × $0.24.
+    #[test]
+    fn the_ocu_floor_matches_the_readme() {
+        let book = PriceBook::embedded().unwrap();
+        let o = &book.region("us-east-1").unwrap().opensearch_serverless;
+        let dev = o.floor_ocus_non_prod * 730.0 * o.ocu_hour;
+        let prod = o.floor_ocus_prod * 730.0 * o.ocu_hour;
+        assert!((dev - 175.2).abs() < 0.01 && (prod - 350.4).abs() < 0.01, "{dev} {prod}");
+    }
+}
