@@ -16,6 +16,7 @@ pub struct Deployed {
     pub target: Target,
     pub sdk: SdkConfig,
     pub outputs: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, String>,
     pub rag: bool,
     /// The chat API's base URL, without a trailing slash: the local gateway, or `ApiUrl`.
     pub api_url: String,
@@ -47,6 +48,7 @@ impl Deployed {
             target,
             sdk,
             outputs: info.outputs,
+            parameters: info.parameters,
             rag,
             api_url: api_url.trim_end_matches('/').to_owned(),
         })

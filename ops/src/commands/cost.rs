@@ -23,7 +23,7 @@ use crate::{Ctx, stack};
 const BILLING_REGION: &str = "us-east-1";
 
 #[derive(Debug, Serialize)]
-struct Report {
+pub struct Report {
     environment: String,
     region: String,
     month: String,
@@ -32,9 +32,9 @@ struct Report {
     elapsed_fraction: f64,
     price_table_date: String,
     #[serde(flatten)]
-    bill: Bill,
+    pub bill: Bill,
     /// AWS's own estimate for the whole account (all services), when billing alerts are on.
-    billing_estimate_usd: Option<f64>,
+    pub billing_estimate_usd: Option<f64>,
     metric_calls: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     budget_usd: Option<f64>,
@@ -68,8 +68,15 @@ async fn report(args: &CostArgs, ctx: &Ctx) -> anyhow::Result<Report> {
         anyhow::ensure!(b.is_finite() && b > 0.0, "--budget {b}: expected a positive amount in USD");
     }
     let window = Window::new(args.month.as_deref(), OffsetDateTime::now_utc())?;
-    let book = PriceBook::embedded()?;
     let deployed = Deployed::locate(ctx).await?;
+    let mut report = report_for(&deployed, window).await?;
+    report.budget_usd = args.budget;
+    Ok(report)
+}
+
+/// The cost of `deployed` over `window`; the dashboard's cost panel shows the same figures.
+pub async fn report_for(deployed: &Deployed, window: Window) -> anyhow::Result<Report> {
+    let book = PriceBook::embedded()?;
     let region =
         deployed.sdk.region().map(|r| r.to_string()).context("the AWS configuration has no region")?;
     let prices = book.region(&region)?;
@@ -78,7 +85,7 @@ async fn report(args: &CostArgs, ctx: &Ctx) -> anyhow::Result<Report> {
             .await?
             .context("the stack disappeared while it was read")?;
     let param = |k: &str| info.parameters.get(k).cloned();
-    let resources = resources(&deployed, param("ChatModelId"), param("EmbeddingModelId"));
+    let resources = resources(deployed, param("ChatModelId"), param("EmbeddingModelId"));
 
     let cw = aws_sdk_cloudwatch::Client::new(&deployed.sdk);
     let (results, metric_calls) = usage::fetch(&cw, &usage::queries(&resources), &window).await?;
@@ -126,6 +133,13 @@ async fn report(args: &CostArgs, ctx: &Ctx) -> anyhow::Result<Report> {
          `Chatbot KmsRequests` metric (S3, DynamoDB and SQS encryption calls are not in it)"
             .into(),
     );
+    if deployed.target == crate::cli::Target::Local {
+        bill.notes.push(
+            "the local target: its usage is priced as if it ran on AWS, with the stack's model and the list prices \
+             (nothing here is billed)"
+                .into(),
+        );
+    }
     if resources.collection {
         bill.notes
             .push("OpenSearch Serverless OCUs are reported per account: other collections share them".into());
@@ -143,7 +157,7 @@ async fn report(args: &CostArgs, ctx: &Ctx) -> anyhow::Result<Report> {
         bill,
         billing_estimate_usd,
         metric_calls,
-        budget_usd: args.budget,
+        budget_usd: None,
         summary: None,
     })
 }

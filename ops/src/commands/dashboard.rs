@@ -26,6 +26,7 @@ pub async fn run(args: DashboardArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let api_id = deployed.outputs.get("ApiId").cloned();
     let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, api_id, deployed.rag);
     let mut app = App::new(spec, env, deployed.rag, args.range);
+    let source = source.with_cost(deployed);
 
     if !args.once {
         anyhow::ensure!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -18,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::model::{AlarmRow, AlarmState, CostSummary, Series, Snapshot, Source, TimeRange};
 use crate::dashboards::Spec;
+use crate::deployed::Deployed;
 
 /// GetMetricData's limit on queries per call.
 const MAX_QUERIES: usize = 500;
@@ -32,7 +33,19 @@ pub struct CloudWatchSource {
     api_id: Option<String>,
     rag: bool,
     metric_calls: AtomicUsize,
+    /// With a stack: the usage-based cost, as `opsctl cost` works it out, refreshed now and then.
+    cost: Option<CostFeed>,
 }
+
+struct CostFeed {
+    deployed: Deployed,
+    budget_usd: Option<f64>,
+    last: std::sync::Mutex<Option<(Instant, CostSummary)>>,
+}
+
+/// The cost is read from a month of usage; refreshing it with every metric refresh would only
+/// multiply CloudWatch calls.
+const COST_REFRESH: Duration = Duration::from_secs(600);
 
 impl CloudWatchSource {
     pub fn new(sdk: &SdkConfig, spec: Spec, environment: &str, api_id: Option<String>, rag: bool) -> Self {
@@ -47,6 +60,43 @@ impl CloudWatchSource {
             api_id,
             rag,
             metric_calls: AtomicUsize::new(0),
+            cost: None,
+        }
+    }
+
+    /// Adds the cost panel's usage-based estimate for `deployed`, against the stack's
+    /// `MonthlyBudgetUsd`.
+    pub fn with_cost(mut self, deployed: Deployed) -> Self {
+        let budget_usd = deployed.parameters.get("MonthlyBudgetUsd").and_then(|b| b.parse().ok());
+        self.cost = Some(CostFeed { deployed, budget_usd, last: std::sync::Mutex::new(None) });
+        self
+    }
+
+    /// The cost summary: the usage-based estimate when there is a stack (cached for
+    /// [`COST_REFRESH`]), else AWS's billing estimate alone.
+    async fn cost(&self) -> Option<CostSummary> {
+        let Some(feed) = &self.cost else { return self.billing_estimate().await };
+        let cached = feed.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((at, summary)) = &cached
+            && at.elapsed() < COST_REFRESH
+        {
+            return Some(summary.clone());
+        }
+        let window = crate::cost::Window::new(None, OffsetDateTime::now_utc()).ok()?;
+        match crate::commands::cost::report_for(&feed.deployed, window).await {
+            Ok(report) => {
+                let summary = CostSummary {
+                    month_to_date_usd: report.bill.month_to_date_usd,
+                    projected_usd: report.bill.projected_usd,
+                    budget_usd: feed.budget_usd,
+                    billing_estimate_usd: report.billing_estimate_usd,
+                };
+                *feed.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), summary.clone()));
+                Some(summary)
+            }
+            // Keep showing the last estimate rather than none.
+            Err(_) => cached.map(|(_, s)| s),
         }
     }
 
@@ -151,7 +201,7 @@ impl Source for CloudWatchSource {
         let end = SystemTime::now();
         let series = self.series(range, end).await?;
         let alarms = read_alarms(&self.client, &self.environment).await.map_err(|e| format!("{e:#}"))?;
-        let cost = self.billing_estimate().await;
+        let cost = self.cost().await;
         Ok(Snapshot {
             range,
             fetched_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
