@@ -140,6 +140,11 @@ pub enum Command {
         after_help = "Examples:\n  opsctl alarms\n  opsctl alarms --check --env prod\n  opsctl --target local alarms --output json"
     )]
     Alarms(AlarmsArgs),
+    /// Write conversations, decrypted, as JSON Lines (owner-readable only).
+    #[command(
+        after_help = "Examples:\n  opsctl export --all --out chats.jsonl\n  opsctl export --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11 --out one.jsonl"
+    )]
+    Export(ExportArgs),
     #[command(
         subcommand,
         after_help = "Examples:\n  opsctl local up --rag\n  opsctl local status\n  opsctl local down"
@@ -202,6 +207,19 @@ pub struct DocsRmArgs {
     /// On AWS, how long to wait for the ingestion Lambda, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Export this conversation.
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub conversation: Option<String>,
+    /// Export every conversation.
+    #[arg(long)]
+    pub all: bool,
+    /// The JSON Lines file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +326,10 @@ pub struct CleanupArgs {
     /// prod only: the stack name, typed back (chatbot-prod).
     #[arg(long, value_name = "STACK")]
     pub confirm: Option<String>,
+    /// First export every conversation, decrypted, to this JSON Lines file; if that fails,
+    /// nothing is deleted.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

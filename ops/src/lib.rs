@@ -58,5 +58,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Smoke(args) => commands::smoke::run(args, &ctx).await,
         Command::Dashboard(args) => commands::dashboard::run(args, &ctx).await,
         Command::Alarms(args) => commands::alarms::run(args, &ctx).await,
+        Command::Export(args) => commands::export::run(args, &ctx).await,
     }
 }

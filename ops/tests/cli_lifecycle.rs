@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use aws_sdk_s3::primitives::ByteStream;
-use support::{Moto, packaged_target};
+use support::{Moto, packaged_target, text};
 
 fn opsctl(target: &Path, args: &[&str]) -> Output {
     support::opsctl(Some(target), args)
@@ -75,7 +75,18 @@ async fn deploy_rag_on_off_status_and_cleanup_twice() {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
     logs.create_log_group().log_group_name("/aws/lambda/chatbot-chat-dev").send().await.ok();
 
-    let cleaned = ok(&opsctl(&t, &["cleanup", "--yes"]));
+    // `--export` goes first: when it cannot write its file, nothing is deleted.
+    let export = std::env::temp_dir().join(format!("opsctl-cleanup-export-{}.jsonl", std::process::id()));
+    std::fs::write(&export, "already here").unwrap();
+    let refused = opsctl(&t, &["cleanup", "--yes", "--export", export.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("nothing was deleted"), "{}", text(&refused.stderr));
+    assert!(cfn.describe_stacks().stack_name("chatbot-dev").send().await.is_ok(), "the stack must remain");
+    std::fs::remove_file(&export).unwrap();
+
+    let cleaned = ok(&opsctl(&t, &["cleanup", "--yes", "--export", export.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(&export).unwrap(), "", "an empty table exports an empty file");
+    std::fs::remove_file(&export).unwrap();
     assert!(cleaned.contains("removed stack chatbot-dev"), "{cleaned}");
     assert!(cleaned.contains("removed stack chatbot-bootstrap-dev"), "{cleaned}");
     assert!(cleaned.contains(&format!("from s3://{docs}")), "{cleaned}");

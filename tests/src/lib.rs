@@ -20,22 +20,21 @@ pub fn repo_root() -> PathBuf {
 /// test command) or `cargo test -p opsctl -p e2e` leaves a current one there. Building it from
 /// here instead would build it with other features, recompiling much of the dependency graph;
 /// a binary older than the sources is refused rather than tested.
-pub fn opsctl_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+pub fn opsctl_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the test's own path: {e}"))?;
+    let profile_dir = exe.parent().and_then(Path::parent).ok_or("not in target/<profile>/deps/")?;
     let bin = profile_dir.join("opsctl");
-    let how = "run `cargo test -p opsctl -p e2e`, or the README's test command (scripts/test)";
+    let how = "run `cargo test -p opsctl -p e2e` (`--test local_target` alone does not build \
+               opsctl's binary), or the README's test command (scripts/test)";
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {how}", bin.display()));
+        .map_err(|_| format!("{} is missing: {how}", bin.display()))?;
     let newest_source =
         ["ops/src", "runtime/core/src"].iter().filter_map(|dir| newest_mtime(&repo_root().join(dir))).max();
-    assert!(
-        newest_source.is_none_or(|source| source <= built),
-        "{} is older than its sources: {how}",
-        bin.display()
-    );
-    bin
+    if newest_source.is_some_and(|source| source > built) {
+        return Err(format!("{} is older than its sources: {how}", bin.display()));
+    }
+    Ok(bin)
 }
 
 fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
@@ -61,7 +60,11 @@ impl Opsctl {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(opsctl_binary())
+        self.try_run(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_run(&self, args: &[&str]) -> Result<Output, String> {
+        Command::new(opsctl_binary()?)
             .current_dir(repo_root())
             .args(args)
             .env("OPSCTL_LOCAL_DIR", &self.local_dir)
@@ -70,7 +73,7 @@ impl Opsctl {
             .env_remove("AWS_PROFILE")
             .stdin(Stdio::null())
             .output()
-            .expect("run opsctl")
+            .map_err(|e| format!("running opsctl: {e}"))
     }
 
     /// Runs `args` with `--output json`, asserting success, and parses stdout.
@@ -94,7 +97,8 @@ impl Opsctl {
 impl Drop for Opsctl {
     /// Stops the local target even when an assertion failed, so no test leaves processes behind.
     fn drop(&mut self) {
-        let _ = self.run(&["local", "down"]);
+        // Never panic here: a failed test is already unwinding through it.
+        let _ = self.try_run(&["local", "down"]);
         let _ = std::fs::remove_dir_all(&self.local_dir);
     }
 }

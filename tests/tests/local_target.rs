@@ -22,6 +22,30 @@ fn the_local_target_from_up_to_down() {
     assert_eq!(second["conversation_id"], conversation.as_str());
     assert!(second["reply"].as_str().unwrap().contains("Aurelia"), "not remembered: {second}");
 
+    // The conversation exports decrypted, in order, to a file only its owner can read.
+    let out = opsctl.local_dir.join("one.jsonl");
+    let export = opsctl.json(&["export", "--conversation", &conversation, "--out", out.to_str().unwrap()]);
+    assert_eq!(
+        (export["messages"].as_u64(), export["conversations"].as_u64()),
+        (Some(4), Some(1)),
+        "{export}"
+    );
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let roles: Vec<&str> = lines.iter().map(|l| l["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(lines[0]["content"], "My sister's name is Aurelia and she lives in Porto.");
+    let first_line = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
+    let at = |key: &str| {
+        first_line.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key}: {first_line}"))
+    };
+    let order = ["conversation_id", "timestamp", "role", "content", "model"].map(at);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "fields out of order: {first_line}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = opsctl.run(&["export", "--all", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
     // A Markdown file and a PDF, both indexed, each answering its own question with a citation.
     let samples = repo_root().join("samples/docs");
     let md = samples.join("household-handbook.md");

@@ -25,6 +25,21 @@ struct CleanupReport {
 pub async fn run(args: CleanupArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.global.env;
     confirm(env, &args)?;
+    if let Some(out) = &args.export {
+        // The conversations first, in full: if that fails, nothing is deleted.
+        let deployed = crate::deployed::Deployed::locate(ctx).await?;
+        let summary = crate::commands::export::export(&deployed, None, out).await.with_context(|| {
+            format!("exporting the conversations to {} failed, so nothing was deleted", out.display())
+        })?;
+        if !summary.failed.is_empty() {
+            anyhow::bail!(
+                "{} message(s) could not be decrypted, so nothing was deleted; the others are in {}",
+                summary.failed.len(),
+                out.display()
+            );
+        }
+        eprintln!("exported {} message(s) to {} before cleaning up", summary.messages, out.display());
+    }
     let sdk = ctx.sdk().await?;
     let (cfn, s3) = (Cfn::new(&sdk), aws_sdk_s3::Client::new(&sdk));
     let mut report = CleanupReport::default();

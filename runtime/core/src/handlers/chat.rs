@@ -10,7 +10,7 @@ use crate::domain::api::{ChatRequest, ChatResponse, Citation};
 use crate::domain::error::ApiError;
 use crate::domain::message::{ConversationId, Message, Role, SealedMessage};
 use crate::domain::prompt::{ContextSlot, build_prompt};
-use crate::ports::{ModelError, Sealed, TurnMetrics};
+use crate::ports::{Cipher, ModelError, Sealed, TurnMetrics};
 
 pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, ApiError> {
     let started = Instant::now();
@@ -140,9 +140,14 @@ async fn load_history(
 
 /// Decrypts one stored message.
 pub async fn open(app: &ChatApp, s: SealedMessage) -> Result<Message, OpenError> {
+    open_with(app.cipher.as_ref(), s).await
+}
+
+/// Decrypts one stored message with `cipher`; `opsctl export` uses it outside a chat turn.
+pub async fn open_with(cipher: &dyn Cipher, s: SealedMessage) -> Result<Message, OpenError> {
     let aad = s.aad();
     let sealed = Sealed { blob: s.content, wrapped_key: s.wrapped_key };
-    let plain = app.cipher.open(&sealed, &aad).await.map_err(OpenError::Cipher)?;
+    let plain = cipher.open(&sealed, &aad).await.map_err(OpenError::Cipher)?;
     let content = String::from_utf8(plain.to_vec()).map_err(|_| OpenError::NotUtf8)?;
     Ok(Message {
         conversation_id: s.conversation_id,
