@@ -3,24 +3,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
-use chatbot_core::domain::document_event::DocumentEvent;
-use chatbot_core::fakes::{
-    InMemoryConversationStore, InMemoryDocuments, LocalKeyring, RecordingMetrics, StaticSecret,
-};
-use chatbot_core::handlers::ingest::{IngestApp, IngestSettings, Outcome, handle_events};
-use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
-use chatbot_core::handlers::{ApiRequest, ChatApp, ChatSettings, route};
+use chatbot_core::handlers::ChatApp;
 use chatbot_core::local::extractive::{ExtractiveModel, MODEL_NAME};
-use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
-use chatbot_core::local::sqlite_index::SqliteVectorIndex;
-use http::Method;
 use serde_json::{Value, json};
 
+mod support;
+
 const TOKEN: &str = "e2e-token-0123456789";
-const DIMS: usize = 1024;
 
 const RESUME: &str = "# Jane Doe\n\nSoftware engineer in Lisbon.\n\n\
 ## Programming languages\n\nI program in Rust, Go and Python, and I know some TypeScript.\n\n\
@@ -31,54 +20,12 @@ const RESUME: &str = "# Jane Doe\n\nSoftware engineer in Lisbon.\n\n\
 const GARDEN: &str = "# Garden notes\n\nTomatoes want six hours of sun. Water the basil in the morning.\n";
 
 async fn chat_app() -> ChatApp {
-    let index = Arc::new(SqliteVectorIndex::open_in_memory(DIMS).unwrap());
-    let embedder = Arc::new(HashingEmbedder::new(DIMS));
-    let docs = Arc::new(InMemoryDocuments::default());
-    docs.put("docs/resume.md", RESUME.as_bytes());
-    docs.put("docs/garden.md", GARDEN.as_bytes());
-    let ingest = IngestApp {
-        documents: docs,
-        embedder: embedder.clone(),
-        index: index.clone(),
-        metrics: Arc::new(RecordingMetrics::default()),
-        settings: IngestSettings::default(),
-    };
-    let events = [
-        DocumentEvent::Upserted { key: "docs/resume.md".into() },
-        DocumentEvent::Upserted { key: "docs/garden.md".into() },
-    ];
-    for report in handle_events(&ingest, &events).await {
-        assert!(matches!(report.result, Ok(Outcome::Indexed { .. })), "{report:?}");
-    }
-    let retriever = DirectRetriever::new(RetrieveApp {
-        embedder,
-        index,
-        settings: RetrieveSettings { score_floor: LOCAL_SCORE_FLOOR },
-    });
-    ChatApp {
-        store: Arc::new(InMemoryConversationStore::new()),
-        cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
-        model: Arc::new(ExtractiveModel::new()),
-        retriever: Some(Arc::new(retriever)),
-        metrics: Arc::new(RecordingMetrics::default()),
-        auth: Authenticator::Token(
-            TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
-        ),
-        settings: ChatSettings::default(),
-    }
+    let docs = [("docs/resume.md", RESUME), ("docs/garden.md", GARDEN)];
+    support::rag_app::rag_app(&docs, Arc::new(ExtractiveModel::new()), TOKEN).await
 }
 
 async fn ask(app: &ChatApp, message: &str) -> Value {
-    let req = ApiRequest {
-        method: Method::POST,
-        path: "/chat".into(),
-        authorization: Some(format!("Bearer {TOKEN}")),
-        body: Bytes::from(json!({ "message": message }).to_string()),
-        request_id: "e2e".into(),
-    };
-    let resp = route(app, &req).await;
-    assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body()));
-    serde_json::from_slice(resp.body()).unwrap()
+    support::rag_app::ask(app, TOKEN, message).await
 }
 
 #[tokio::test]

@@ -5,3 +5,5 @@ pub mod chunks;
 pub mod moto;
 #[allow(dead_code)]
 pub mod pdf;
+#[allow(dead_code)]
+pub mod rag_app;
