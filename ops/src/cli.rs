@@ -117,7 +117,6 @@ pub enum Command {
         after_help = "Examples:\n  opsctl chat \"What programming languages do I know?\"\n  opsctl --target local chat\n  opsctl chat \"and since when?\" --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11"
     )]
     Chat(ChatArgs),
-    /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
     /// Add, list and remove the documents RAG answers from (the documents bucket, under docs/).
     #[command(
         subcommand,
@@ -145,6 +144,7 @@ pub enum Command {
         after_help = "Examples:\n  opsctl export --all --out chats.jsonl\n  opsctl export --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11 --out one.jsonl"
     )]
     Export(ExportArgs),
+    /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
     #[command(
         subcommand,
         after_help = "Examples:\n  opsctl local up --rag\n  opsctl local status\n  opsctl local down"

@@ -37,7 +37,7 @@ pub async fn run(args: AlarmsArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let mut table = Table::new();
             table.set_header(["ALARM", "STATE", "SINCE", "REASON"]);
             for a in &alarms {
-                table.add_row([a.name.as_str(), state_label(a.state), a.updated.as_deref().unwrap_or("-"), a.reason.as_str()]);
+                table.add_row([a.name.as_str(), a.state.as_str(), a.updated.as_deref().unwrap_or("-"), a.reason.as_str()]);
             }
             text.push_str(&format!("{table}\n"));
         }
@@ -45,14 +45,6 @@ pub async fn run(args: AlarmsArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         text
     })?;
     Ok(if args.check && firing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-fn state_label(s: AlarmState) -> &'static str {
-    match s {
-        AlarmState::Ok => "OK",
-        AlarmState::Alarm => "ALARM",
-        AlarmState::InsufficientData => "INSUFFICIENT_DATA",
-    }
 }
 
 /// `alarms dev: 1 ALARM (chatbot-dev-chat-error-rate), 6 OK, 2 INSUFFICIENT_DATA`.

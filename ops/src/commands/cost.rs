@@ -7,20 +7,16 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use aws_config::Region;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::Ctx;
 use crate::cli::{CostArgs, Env};
 use crate::cost::Window;
 use crate::cost::bill::{self, Bill};
 use crate::cost::prices::PriceBook;
 use crate::cost::usage::{self, FUNCTIONS, Resources, Usage};
 use crate::deployed::Deployed;
-use crate::{Ctx, stack};
-
-/// Billing metrics live in us-east-1 only, whatever the stack's region.
-const BILLING_REGION: &str = "us-east-1";
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -80,19 +76,13 @@ pub async fn report_for(deployed: &Deployed, window: Window) -> anyhow::Result<R
     let region =
         deployed.sdk.region().map(|r| r.to_string()).context("the AWS configuration has no region")?;
     let prices = book.region(&region)?;
-    let info =
-        stack::describe(&aws_sdk_cloudformation::Client::new(&deployed.sdk), &stack::root_name(deployed.env))
-            .await?
-            .context("the stack disappeared while it was read")?;
-    let param = |k: &str| info.parameters.get(k).cloned();
+    let param = |k: &str| deployed.parameters.get(k).cloned();
     let resources = resources(deployed, param("ChatModelId"), param("EmbeddingModelId"));
 
     let cw = aws_sdk_cloudwatch::Client::new(&deployed.sdk);
     let (results, metric_calls) = usage::fetch(&cw, &usage::queries(&resources), &window).await?;
     let mut usage = Usage::read(&resources, &results);
-    let billing_config =
-        aws_sdk_cloudwatch::config::Builder::from(&deployed.sdk).region(Region::new(BILLING_REGION)).build();
-    let billing = aws_sdk_cloudwatch::Client::from_conf(billing_config);
+    let billing = usage::billing_client(&deployed.sdk);
 
     let mut notes = Vec::new();
     let env = deployed.env.as_str();
@@ -100,7 +90,7 @@ pub async fn report_for(deployed: &Deployed, window: Window) -> anyhow::Result<R
         Ok(n) => usage.alarm_metrics = n,
         Err(e) => notes.push(format!("alarms not counted: {}", crate::errors::explain(&e))),
     }
-    if region != BILLING_REGION {
+    if region != usage::BILLING_REGION {
         // The billing alarm lives in us-east-1 whatever the stack's region.
         match usage::alarm_metrics(&billing, env).await {
             Ok(n) => usage.alarm_metrics += n,

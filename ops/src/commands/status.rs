@@ -45,16 +45,7 @@ async fn read_alarms(
     env: crate::cli::Env,
 ) -> anyhow::Result<Vec<AlarmStatus>> {
     let rows = crate::dashboard::cloudwatch::read_alarms(cw, env.as_str()).await?;
-    Ok(rows
-        .into_iter()
-        .map(|a| AlarmStatus {
-            name: a.name,
-            state: serde_json::to_value(a.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        })
-        .collect())
+    Ok(rows.into_iter().map(|a| AlarmStatus { name: a.name, state: a.state.as_str().to_owned() }).collect())
 }
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -227,6 +227,17 @@ pub async fn alarm_metrics(cw: &Client, env: &str) -> anyhow::Result<u32> {
         .sum())
 }
 
+/// Billing metrics live in us-east-1 only, whatever the stack's region.
+pub const BILLING_REGION: &str = "us-east-1";
+
+/// A CloudWatch client for the billing metrics: `sdk`'s credentials and endpoint, in us-east-1.
+pub fn billing_client(sdk: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
+        .region(aws_config::Region::new(BILLING_REGION))
+        .build();
+    Client::from_conf(config)
+}
+
 /// The account's `AWS/Billing EstimatedCharges` (USD) this month, or `None` when billing alerts
 /// are off (CloudWatch then has no datapoints). The client must be in us-east-1.
 pub async fn billing_estimate(billing: &Client, window: &Window) -> anyhow::Result<Option<f64>> {

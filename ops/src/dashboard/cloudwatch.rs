@@ -22,8 +22,6 @@ use crate::deployed::Deployed;
 
 /// GetMetricData's limit on queries per call.
 const MAX_QUERIES: usize = 500;
-/// Billing metrics live in us-east-1 only, whatever the stack's region.
-const BILLING_REGION: &str = "us-east-1";
 
 pub struct CloudWatchSource {
     client: Client,
@@ -49,12 +47,9 @@ const COST_REFRESH: Duration = Duration::from_secs(600);
 
 impl CloudWatchSource {
     pub fn new(sdk: &SdkConfig, spec: Spec, environment: &str, api_id: Option<String>, rag: bool) -> Self {
-        let billing_config = aws_sdk_cloudwatch::config::Builder::from(sdk)
-            .region(aws_config::Region::new(BILLING_REGION))
-            .build();
         Self {
             client: Client::new(sdk),
-            billing: Client::from_conf(billing_config),
+            billing: crate::cost::usage::billing_client(sdk),
             spec,
             environment: environment.to_owned(),
             api_id,

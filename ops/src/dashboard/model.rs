@@ -86,6 +86,17 @@ pub enum AlarmState {
     InsufficientData,
 }
 
+impl AlarmState {
+    /// CloudWatch's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlarmRow {
     pub name: String,

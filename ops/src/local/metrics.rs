@@ -30,7 +30,8 @@ const MAX_PENDING: usize = 50_000;
 pub struct LocalMetrics {
     environment: String,
     api_id: String,
-    pending: Mutex<Vec<MetricDatum>>,
+    /// Each point with its namespace, which PutMetricData takes per call rather than per point.
+    pending: Mutex<Vec<(&'static str, MetricDatum)>>,
 }
 
 impl LocalMetrics {
@@ -50,40 +51,37 @@ impl LocalMetrics {
     /// One invocation of a function the gateway runs in place of its Lambda.
     pub fn lambda(&self, function: &str, duration: Duration, failed: bool) {
         let dims = [("FunctionName", self.function_name(function))];
-        self.push(vec![
-            datum("Invocations", 1.0, StandardUnit::Count, &dims),
-            datum("Errors", if failed { 1.0 } else { 0.0 }, StandardUnit::Count, &dims),
-            datum("Duration", ms(duration), StandardUnit::Milliseconds, &dims),
-        ]);
+        self.push(
+            "AWS/Lambda",
+            vec![
+                datum("Invocations", 1.0, StandardUnit::Count, &dims),
+                datum("Errors", if failed { 1.0 } else { 0.0 }, StandardUnit::Count, &dims),
+                datum("Duration", ms(duration), StandardUnit::Milliseconds, &dims),
+            ],
+        );
     }
 
     /// One request through the chat API, as API Gateway counts it.
     pub fn api(&self, status: u16, latency: Duration) {
         let dims = [("ApiId", self.api_id.clone())];
         let class = |c: u16| if status / 100 == c { 1.0 } else { 0.0 };
-        self.push(vec![
-            datum("Count", 1.0, StandardUnit::Count, &dims),
-            datum("4xx", class(4), StandardUnit::Count, &dims),
-            datum("5xx", class(5), StandardUnit::Count, &dims),
-            datum("Latency", ms(latency), StandardUnit::Milliseconds, &dims),
-        ]);
+        self.push(
+            "AWS/ApiGateway",
+            vec![
+                datum("Count", 1.0, StandardUnit::Count, &dims),
+                datum("4xx", class(4), StandardUnit::Count, &dims),
+                datum("5xx", class(5), StandardUnit::Count, &dims),
+                datum("Latency", ms(latency), StandardUnit::Milliseconds, &dims),
+            ],
+        );
     }
 
-    fn push(&self, data: Vec<MetricDatum>) {
+    fn push(&self, namespace: &'static str, data: Vec<MetricDatum>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.extend(data);
+        pending.extend(data.into_iter().map(|d| (namespace, d)));
         if pending.len() > MAX_PENDING {
             let excess = pending.len() - MAX_PENDING;
             pending.drain(..excess);
-        }
-    }
-
-    /// The namespace of each point, which PutMetricData takes per call rather than per point.
-    fn namespace_of(d: &MetricDatum) -> &'static str {
-        match d.dimensions().first().and_then(|d| d.name()) {
-            Some("FunctionName") => "AWS/Lambda",
-            Some("ApiId") => "AWS/ApiGateway",
-            _ => NAMESPACE,
         }
     }
 
@@ -93,7 +91,7 @@ impl LocalMetrics {
         let mut batches: Vec<(&'static str, Vec<MetricDatum>)> = Vec::new();
         for namespace in ["AWS/Lambda", "AWS/ApiGateway", NAMESPACE] {
             let points: Vec<MetricDatum> =
-                taken.iter().filter(|d| Self::namespace_of(d) == namespace).cloned().collect();
+                taken.iter().filter(|(ns, _)| *ns == namespace).map(|(_, d)| d.clone()).collect();
             batches.extend(points.chunks(BATCH).map(|b| (namespace, b.to_vec())));
         }
         let mut sent = 0;
@@ -108,7 +106,7 @@ impl LocalMetrics {
                 // Keep what was not sent ahead of what arrived meanwhile.
                 let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                 let newer = std::mem::take(&mut *pending);
-                pending.extend(batches[i..].iter().flat_map(|(_, b)| b.iter().cloned()));
+                pending.extend(batches[i..].iter().flat_map(|(ns, b)| b.iter().map(|d| (*ns, d.clone()))));
                 pending.extend(newer);
                 return Err(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string());
             }
@@ -169,16 +167,14 @@ impl MetricsSink for LocalMetrics {
         if let Some(r) = m.retrieval_latency {
             data.push(self.handler_metric("chat", "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
         }
-        self.push(data);
+        self.push(NAMESPACE, data);
     }
 
     async fn record_ingest(&self, m: &IngestMetrics) {
-        self.push(vec![self.handler_metric(
-            "ingest",
-            "IngestedChunks",
-            f64::from(m.chunks),
-            StandardUnit::Count,
-        )]);
+        self.push(
+            NAMESPACE,
+            vec![self.handler_metric("ingest", "IngestedChunks", f64::from(m.chunks), StandardUnit::Count)],
+        );
     }
 }
 
@@ -224,9 +220,10 @@ mod tests {
         m.lambda("chat", Duration::from_millis(12), false);
         m.api(503, Duration::from_millis(15));
         m.record_ingest(&IngestMetrics { chunks: 3, duration: Duration::from_millis(5) }).await;
-        let pending = m.pending.lock().unwrap().clone();
+        let (namespaces, pending): (Vec<&str>, Vec<MetricDatum>) =
+            m.pending.lock().unwrap().iter().cloned().unzip();
         let names: Vec<(&str, &str)> =
-            pending.iter().map(|d| (LocalMetrics::namespace_of(d), d.metric_name().unwrap())).collect();
+            namespaces.iter().zip(&pending).map(|(ns, d)| (*ns, d.metric_name().unwrap())).collect();
         assert_eq!(
             names,
             [
