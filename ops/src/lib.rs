@@ -59,5 +59,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dashboard(args) => commands::dashboard::run(args, &ctx).await,
         Command::Alarms(args) => commands::alarms::run(args, &ctx).await,
         Command::Export(args) => commands::export::run(args, &ctx).await,
+        Command::Logs(args) => commands::logs::run(args, &ctx).await,
     }
 }

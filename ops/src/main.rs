@@ -5,12 +5,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use opsctl::cli::Cli;
+use opsctl::cli::{Cli, Command, LocalCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    opsctl::logging::init(cli.global.verbose);
+    let function_log = matches!(cli.command, Command::Local(LocalCommand::Serve))
+        .then(|| opsctl::commands::logs::local_log_path(cli.global.env));
+    opsctl::logging::init(cli.global.verbose, function_log.as_deref());
     match opsctl::run(cli).await {
         Ok(code) => code,
         Err(err) => {

@@ -148,6 +148,45 @@ fn the_local_target_from_up_to_down() {
     let screen = String::from_utf8_lossy(&screen.stdout);
     assert!(screen.contains("chat") && screen.contains("retrieve"), "{screen}");
 
+    // The functions' logs show the smoke tests' requests, refused ones too, and never what was
+    // said or the token.
+    let logs = opsctl.run(&["logs", "--since", "5m"]);
+    assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
+    let chat_log = String::from_utf8_lossy(&logs.stdout).into_owned();
+    assert!(chat_log.contains("  chat turn  conversation_id="), "{chat_log}");
+    for status in ["status=200", "status=400", "status=413", "status=401"] {
+        assert!(chat_log.contains(status), "no {status} request in:\n{chat_log}");
+    }
+    let ingest_log =
+        String::from_utf8_lossy(&opsctl.run(&["logs", "ingest", "--since", "5m"]).stdout).into_owned();
+    assert!(
+        ingest_log.contains("document done") && ingest_log.contains("key=docs/lighthouse-log.pdf"),
+        "{ingest_log}"
+    );
+    let retrieve_log =
+        String::from_utf8_lossy(&opsctl.run(&["logs", "retrieve", "--since", "5m"]).stdout).into_owned();
+    assert!(retrieve_log.contains("retrieval done"), "{retrieve_log}");
+    let requests = opsctl.run(&["logs", "--since", "5m", "--filter", "\"request done\"", "--output", "json"]);
+    let requests: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&requests.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(requests.iter().all(|r| r["message"] == "request done"), "{requests:?}");
+    let refused = requests.iter().filter(|r| r["fields"]["status"] == 401).count();
+    assert_eq!(refused, 1, "the smoke test sends one request without a token: {requests:?}");
+    let token = opsctl.json(&["token", "show"]);
+    let token = token["token"].as_str().unwrap_or_else(|| panic!("no token in {token}"));
+    let raw = std::fs::read_to_string(opsctl.local_dir.join("dev/function-logs.jsonl")).unwrap();
+    for secret in ["Aurelia", "Porto", "spare house key", lamp_question, token] {
+        assert!(!raw.contains(secret), "the function logs contain {secret:?}");
+    }
+
+    // Everything stored comes back out: as many exported lines as items in the table.
+    let all = opsctl.local_dir.join("all.jsonl");
+    let export = opsctl.json(&["export", "--all", "--out", all.to_str().unwrap()]);
+    let exported = std::fs::read_to_string(&all).unwrap();
+    assert_eq!(export["messages"].as_u64(), Some(exported.lines().count() as u64), "{export}");
+    assert_eq!(exported.lines().count(), dynamodb_items(status["emulator"]["url"].as_str().unwrap()));
+    assert!(exported.contains("My sister's name is Aurelia and she lives in Porto."));
+
     // Down: both ports closed and both processes gone.
     let down = opsctl.json(&["local", "down"]);
     assert_eq!(down["stopped"].as_array().unwrap().len(), 2, "{down}");
@@ -155,6 +194,21 @@ fn the_local_target_from_up_to_down() {
     for pid in pids {
         assert!(process_gone(pid), "process {pid} is still running");
     }
+}
+
+/// Every item of every table on the emulator, counted by DynamoDB itself (a COUNT scan).
+fn dynamodb_items(endpoint: &str) -> usize {
+    let python = std::env::var("MOTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+    let script = "import boto3, sys; \
+        c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1', \
+                         aws_access_key_id='local', aws_secret_access_key='local'); \
+        print(sum(page['Count'] for t in c.list_tables()['TableNames'] \
+                  for page in c.get_paginator('scan').paginate(TableName=t, Select='COUNT')))";
+    let out = std::process::Command::new(&python).args(["-c", script, endpoint]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 fn port_of(url: &str) -> u16 {

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod docs;
 pub mod export;
 pub mod local;
+pub mod logs;
 pub mod package;
 pub mod rag;
 pub mod smoke;

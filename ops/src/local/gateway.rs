@@ -21,6 +21,7 @@ use chatbot_core::domain::error::ApiError;
 use chatbot_core::handlers::ingest::{IngestApp, handle_events, lambda_result};
 use chatbot_core::handlers::{ApiRequest, ChatApp, error_response, json_response, route};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use super::metrics::LocalMetrics;
 
@@ -75,7 +76,22 @@ pub async fn serve(
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let started = std::time::Instant::now();
     let ingest = req.uri().path() == INGEST_PATH;
-    let response = handle_request(&gw, req).await;
+    let n = gw.requests.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!("local-{}-{n}", std::process::id());
+    // The span names the function a log line belongs to, as its log group does on AWS.
+    let span = tracing::info_span!("lambda", function = if ingest { "ingest" } else { "chat" }, request_id = %request_id);
+    let (method, path) = (req.method().clone(), req.uri().path().chars().take(100).collect::<String>());
+    let response = handle_request(&gw, req, request_id.clone()).instrument(span.clone()).await;
+    // Lambda's REPORT line, for every request, the refused ones too.
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            duration_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0,
+            "request done"
+        );
+    });
     if let Some(m) = &gw.services.metrics {
         let elapsed = started.elapsed();
         if ingest {
@@ -89,9 +105,7 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     response
 }
 
-async fn handle_request(gw: &Gateway, req: Request) -> Response {
-    let n = gw.requests.fetch_add(1, Ordering::Relaxed);
-    let request_id = format!("local-{}-{n}", std::process::id());
+async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Response {
     let (parts, body) = req.into_parts();
     let authorization =
         parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -188,7 +188,8 @@ pub struct CountedRetriever {
 impl Retriever for CountedRetriever {
     async fn retrieve(&self, query: &str, k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
         let started = std::time::Instant::now();
-        let result = self.inner.retrieve(query, k).await;
+        let span = tracing::info_span!("lambda", function = "retrieve");
+        let result = tracing::Instrument::instrument(self.inner.retrieve(query, k), span).await;
         self.metrics.lambda("retrieve", started.elapsed(), result.is_err());
         result
     }

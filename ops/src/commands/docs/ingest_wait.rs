@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 
@@ -85,30 +84,9 @@ async fn read_lines(
     group: &str,
     start: i64,
 ) -> anyhow::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let result = logs
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(start)
-            .set_next_token(token.take())
-            .send()
-            .await;
-        let page = match result {
-            Ok(page) => page,
-            // The group appears with the Lambda's first log line.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-                return Ok(lines);
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading the log group {group}")),
-        };
-        lines.extend(page.events().iter().filter_map(|e| e.message().map(str::to_owned)));
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => return Ok(lines),
-        }
-    }
+    // The group appears with the Lambda's first log line.
+    let events = crate::commands::logs::read_group(logs, group, start, None).await?.unwrap_or_default();
+    Ok(events.into_iter().map(|(_, _, message)| message).collect())
 }
 
 /// The key and verdict a log line carries, if it is one of the handler's per-document lines. A

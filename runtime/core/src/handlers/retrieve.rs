@@ -38,6 +38,7 @@ pub struct RetrieveApp {
 
 /// The hits for `request`, best first, none under the score floor.
 pub async fn retrieve(app: &RetrieveApp, request: &RetrieveRequest) -> Result<RetrieveResponse, RagError> {
+    let started = std::time::Instant::now();
     let query = request.query.trim();
     if query.is_empty() {
         return Err(RagError::Rejected("the query is empty".into()));
@@ -52,6 +53,13 @@ pub async fn retrieve(app: &RetrieveApp, request: &RetrieveRequest) -> Result<Re
     let mut chunks = app.index.search(&vector, k).await?;
     chunks.retain(|c| c.score >= app.settings.score_floor);
     chunks.truncate(k);
+    // Never the query: it is the user's message.
+    tracing::info!(
+        k,
+        hits = chunks.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "retrieval done"
+    );
     Ok(RetrieveResponse { chunks })
 }
 
