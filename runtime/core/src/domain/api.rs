@@ -36,6 +36,11 @@ impl ChatRequest {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request(r#"empty body: send JSON like {"message": "hello"}"#));
         }
+        // serde reads a struct from a JSON array too, field by position; that form is not the
+        // contract and would slip past `deny_unknown_fields`.
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::bad_request(r#"the body must be a JSON object like {"message": "hello"}"#));
+        }
         let wire: WireRequest = serde_json::from_slice(body).map_err(json_error)?;
         if wire.message.len() > MAX_MESSAGE_BYTES {
             return Err(ApiError::payload_too_large(format!(

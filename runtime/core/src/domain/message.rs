@@ -109,7 +109,9 @@ impl SortKey {
     /// not moved (or moved back) since.
     pub fn next_time(&self, now: OffsetDateTime) -> OffsetDateTime {
         match self.time() {
-            Some(t) if now <= t => t + Duration::microseconds(1),
+            // No instant follows the last one the type holds (year 9999); the message id in the
+            // key still keeps the next key unique, so reuse the time rather than overflow.
+            Some(t) if now <= t => t.checked_add(Duration::microseconds(1)).unwrap_or(t),
             _ => now,
         }
     }
