@@ -1,4 +1,5 @@
-# Shared by scripts/test and scripts/demo: the pinned Python tools and how they are installed
+# shellcheck shell=bash disable=SC2034
+# Shared by scripts/test, demo, package, bench and fuzz: the pinned Python tools and how they are installed
 # into the ignored .venv/. Sourced from the repository root.
 
 MOTO_VERSION=5.2.5

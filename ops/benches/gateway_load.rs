@@ -5,6 +5,10 @@
 //! It fails unless there is no 5xx and exactly 400 messages (200 user + 200 assistant) are stored,
 //! and prints throughput and latency. Run: `cargo bench -p opsctl --bench gateway_load`
 //! (it starts the moto server from `.venv/`, as the tests do).
+//!
+//! The gateway runs in this process, so this process's peak RSS (VmHWM) is the chat handler's
+//! under load, plus the 20 clients' small share; the emulator is a separate process. The last
+//! line repeats the figures as `gateway_load key=value…` for scripts/bench.
 
 #[path = "../../runtime/core/tests/support/moto.rs"]
 #[allow(dead_code)]
@@ -29,6 +33,16 @@ const MODEL_LATENCY: Duration = Duration::from_millis(50);
 const TOKEN: &str = "load-test-token-0123456789";
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A `/proc/self/status` figure in KiB (`VmHWM:`, `VmRSS:`), 0 where there is none.
+fn status_kib(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
 
 async fn post(port: u16, body: &str) -> Fallible<(u16, Value)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
@@ -128,6 +142,7 @@ async fn run() -> Fallible<bool> {
     let listener = gateway::bind(0).await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+    let (rss_before, hwm_before) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
 
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS).map(|id| tokio::spawn(client(port, id))).collect();
@@ -136,6 +151,7 @@ async fn run() -> Fallible<bool> {
         results.extend(c.await??);
     }
     let wall = started.elapsed();
+    let hwm_after = status_kib("VmHWM:");
 
     let server_errors = results.iter().filter(|(_, s)| *s >= 500).count();
     let other_errors = results.iter().filter(|(_, s)| *s != 200 && *s < 500).count();
@@ -156,6 +172,18 @@ async fn run() -> Fallible<bool> {
     println!("  5xx           {server_errors:>8}");
     println!("  other non-200 {other_errors:>8}");
     println!("  stored        {stored:>8} messages (expected {})", 2 * CLIENTS * TURNS);
+    println!(
+        "gateway_load requests={requests} clients={CLIENTS} turns={TURNS} model_latency_ms={} \
+         wall_ms={:.0} rps={:.1} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} server_errors={server_errors} \
+         other_errors={other_errors} stored={stored} rss_before_load_kib={rss_before} \
+         hwm_before_load_kib={hwm_before} hwm_after_load_kib={hwm_after}",
+        MODEL_LATENCY.as_millis(),
+        wall.as_secs_f64() * 1e3,
+        requests as f64 / wall.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3,
+    );
     Ok(server_errors == 0 && other_errors == 0 && stored as usize == 2 * CLIENTS * TURNS)
 }
 

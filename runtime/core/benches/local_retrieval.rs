@@ -1,7 +1,8 @@
 //! The local target's vector index at full size: 100,000 chunks of 1024 dimensions (Titan v2's
 //! size) in 1,000 documents, on a temporary file. Prints the insert time, search latency
 //! (k = 5), reopen time, file sizes and memory. It also times a scan of the stored BLOBs, the
-//! design that `SqliteVectorIndex` rejected in favour of its in-memory mirror.
+//! design that `SqliteVectorIndex` rejected in favour of its in-memory mirror. The last line
+//! repeats the figures as `local_retrieval key=value…` for scripts/bench.
 //!
 //! Run: `cargo bench -p chatbot-core --bench local_retrieval`.
 
@@ -59,6 +60,16 @@ fn memory(label: &str) {
             .map_or("n/a".to_owned(), |l| l[name.len()..].trim().to_owned())
     };
     println!("memory {label:<22} VmRSS {:>12}   VmHWM {:>12}", field("VmRSS:"), field("VmHWM:"));
+}
+
+/// A `/proc/self/status` figure in KiB (`VmHWM:`, `VmRSS:`), 0 where there is none.
+fn status_kib(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn size_mb(path: &Path) -> f64 {
@@ -141,14 +152,17 @@ fn main() {
         ms(latencies[latencies.len() - 1])
     );
     memory("after searches");
+    let rss_after_searches = status_kib("VmRSS:");
     drop(index);
 
     let wal = PathBuf::from(format!("{}-wal", path.display()));
-    println!("files: database {:.1} MB, WAL {:.1} MB", size_mb(&path), size_mb(&wal));
+    let (db_mb, wal_mb) = (size_mb(&path), size_mb(&wal));
+    println!("files: database {db_mb:.1} MB, WAL {wal_mb:.1} MB");
 
     let started = Instant::now();
     let index = SqliteVectorIndex::open(&path, DIMENSIONS).expect("reopen");
-    println!("reopen (loads the in-memory mirror): {:.2} s", started.elapsed().as_secs_f64());
+    let reopen = started.elapsed();
+    println!("reopen (loads the in-memory mirror): {:.2} s", reopen.as_secs_f64());
     let hits = rt.block_on(index.search(&probe_vector, K)).expect("search after reopen");
     assert_eq!(hits[0].text, probe_text, "the reopened index must answer the same");
     memory("after reopen");
@@ -185,4 +199,20 @@ fn main() {
         ms(scans[scans.len() - 1])
     );
     memory("at end");
+    // One key=value line for scripts/bench, which builds BENCHMARKS.md from it.
+    println!(
+        "local_retrieval chunks={} dims={DIMENSIONS} k={K} searches={SEARCHES} insert_s={:.2} \
+         insert_chunks_per_s={:.0} search_p50_ms={:.2} search_p95_ms={:.2} search_max_ms={:.2} \
+         db_mb={db_mb:.1} wal_mb={wal_mb:.1} reopen_s={:.2} rss_after_searches_kib={rss_after_searches} \
+         vm_hwm_kib={} blob_scan_p50_ms={:.2}",
+        DOCUMENTS * CHUNKS_PER_DOCUMENT,
+        spent.as_secs_f64(),
+        (DOCUMENTS * CHUNKS_PER_DOCUMENT) as f64 / spent.as_secs_f64(),
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.95)),
+        ms(latencies[latencies.len() - 1]),
+        reopen.as_secs_f64(),
+        status_kib("VmHWM:"),
+        ms(percentile(&scans, 0.50)),
+    );
 }

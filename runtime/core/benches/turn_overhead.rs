@@ -2,7 +2,8 @@
 //! messages decrypted, prompt building, two messages encrypted and stored. The model answers
 //! instantly, so what is measured is our own code. Target: p50 under 1 ms.
 //!
-//! Prints p50/p90/p99 of single turns first, then runs the criterion groups.
+//! Prints p50/p90/p99 of single turns first (also as one `turn_overhead p50_us=…` line for
+//! scripts/bench), then runs the criterion groups.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -91,6 +92,15 @@ fn percentiles(rt: &Runtime) {
         at(0.50),
         at(0.90),
         at(0.99),
+        samples.len()
+    );
+    // One key=value line for scripts/bench, which builds BENCHMARKS.md from it.
+    let us = |p: f64| at(p).as_secs_f64() * 1e6;
+    println!(
+        "turn_overhead p50_us={:.1} p90_us={:.1} p99_us={:.1} n={}",
+        us(0.50),
+        us(0.90),
+        us(0.99),
         samples.len()
     );
 }
