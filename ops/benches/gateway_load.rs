@@ -27,22 +27,16 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "../../runtime/core/benches/support/proc_status.rs"]
+mod proc_status;
+use proc_status::status_kib;
+
 const CLIENTS: usize = 20;
 const TURNS: usize = 10;
 const MODEL_LATENCY: Duration = Duration::from_millis(50);
 const TOKEN: &str = "load-test-token-0123456789";
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// A `/proc/self/status` figure in KiB (`VmHWM:`, `VmRSS:`), 0 where there is none.
-fn status_kib(name: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 async fn post(port: u16, body: &str) -> Fallible<(u16, Value)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;

@@ -13,6 +13,10 @@ use chatbot_core::local::sqlite_index::SqliteVectorIndex;
 use chatbot_core::ports::{IndexedChunk, VectorIndex};
 use tokio::runtime::Runtime;
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+use proc_status::status_kib;
+
 const DOCUMENTS: usize = 1_000;
 const CHUNKS_PER_DOCUMENT: usize = 100;
 const DIMENSIONS: usize = 1024;
@@ -60,16 +64,6 @@ fn memory(label: &str) {
             .map_or("n/a".to_owned(), |l| l[name.len()..].trim().to_owned())
     };
     println!("memory {label:<22} VmRSS {:>12}   VmHWM {:>12}", field("VmRSS:"), field("VmHWM:"));
-}
-
-/// A `/proc/self/status` figure in KiB (`VmHWM:`, `VmRSS:`), 0 where there is none.
-fn status_kib(name: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn size_mb(path: &Path) -> f64 {

@@ -95,14 +95,19 @@ impl Pattern {
     }
 }
 
-/// The records of `function` in `lines` at or after `since_ms` that match `pattern`.
+/// The records of `function` in `lines` at or after `since_ms` that match `pattern`. Each line
+/// is read as JSON once; lines that are not objects (none the gateway writes) are skipped.
 pub fn select(lines: &[String], function: &str, since_ms: i64, pattern: &Pattern) -> Vec<record::Record> {
     lines
         .iter()
-        .filter(|l| record::local_function(l).as_deref() == Some(function))
-        .filter(|l| record::line_time_ms(l).is_some_and(|t| t >= since_ms))
         .filter(|l| pattern.matches(l))
-        .map(|l| record::parse(function, l, 0))
+        .filter_map(|l| match serde_json::from_str(l) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => None,
+        })
+        .filter(|map| record::local_function(map).as_deref() == Some(function))
+        .filter(|map| record::line_time_ms(map).is_some_and(|t| t >= since_ms))
+        .map(|map| record::from_json(function, &map, 0))
         .collect()
 }
 
@@ -135,7 +140,7 @@ mod tests {
             r#"{"timestamp":"2026-11-25T10:10:00Z","message":"gateway ready"}"#.to_owned(),
             line("chat", "2026-11-25T10:11:00Z", "other"),
         ];
-        let since = record::line_time_ms(&lines[1]).unwrap();
+        let since = crate::commands::logs::parse_since("2026-11-25T10:10:00Z", 0).unwrap();
         let got = select(&lines, "chat", since, &Pattern::parse("turn").unwrap());
         assert_eq!(got.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["new turn"]);
         assert_eq!(select(&lines, "chat", since, &Pattern::default()).len(), 2);

@@ -30,19 +30,20 @@ pub struct Record {
 pub fn parse(function: &str, line: &str, fallback_ms: i64) -> Record {
     let line = line.trim_end();
     match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(map)) => from_json(function, map, fallback_ms),
+        Ok(Value::Object(map)) => from_json(function, &map, fallback_ms),
         _ => from_text(function, line, fallback_ms),
     }
 }
 
-fn from_json(function: &str, map: serde_json::Map<String, Value>, fallback_ms: i64) -> Record {
+/// A line already read as a JSON object.
+pub fn from_json(function: &str, map: &serde_json::Map<String, Value>, fallback_ms: i64) -> Record {
     let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
     let time = text("timestamp")
         .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
         .map_or_else(|| format_ms(fallback_ms), format_time);
     let request_id = text("request_id")
-        .or_else(|| span_field(&map, "request_id"))
-        .or_else(|| span_field(&map, "requestId"))
+        .or_else(|| span_field(map, "request_id"))
+        .or_else(|| span_field(map, "requestId"))
         .unwrap_or_else(|| "-".into());
     let fields = map
         .iter()
@@ -89,11 +90,8 @@ fn from_text(function: &str, line: &str, fallback_ms: i64) -> Record {
 }
 
 /// The `function` a line of the local gateway's log belongs to: the innermost `lambda` span's.
-pub fn local_function(line: &str) -> Option<String> {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line.trim_end()) else {
-        return None;
-    };
-    span_field(&map, "function")
+pub fn local_function(map: &serde_json::Map<String, Value>) -> Option<String> {
+    span_field(map, "function")
 }
 
 /// One line for people: `2026-11-25T22:40:01.123Z INFO  local-7-3  chat turn  latency_ms=12`.
@@ -129,9 +127,8 @@ fn format_time(t: OffsetDateTime) -> String {
 }
 
 /// Milliseconds since the epoch of an RFC 3339 `timestamp` field, if the line has one.
-pub fn line_time_ms(line: &str) -> Option<i64> {
-    let v: Value = serde_json::from_str(line.trim_end()).ok()?;
-    let t = OffsetDateTime::parse(v["timestamp"].as_str()?, &Rfc3339).ok()?;
+pub fn line_time_ms(map: &serde_json::Map<String, Value>) -> Option<i64> {
+    let t = OffsetDateTime::parse(map.get("timestamp")?.as_str()?, &Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -189,10 +186,13 @@ mod tests {
 
     #[test]
     fn the_local_function_is_the_innermost_lambda_span() {
+        let object = |line: &str| match serde_json::from_str::<Value>(line).unwrap() {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        };
         let line = r#"{"message":"x","spans":[{"name":"lambda","function":"chat"},{"name":"lambda","function":"retrieve"}]}"#;
-        assert_eq!(local_function(line).as_deref(), Some("retrieve"));
-        assert_eq!(local_function(r#"{"message":"gateway ready"}"#), None);
-        assert_eq!(local_function("not json"), None);
-        assert_eq!(line_time_ms(r#"{"timestamp":"1970-01-01T00:00:01.5Z"}"#), Some(1500));
+        assert_eq!(local_function(&object(line)).as_deref(), Some("retrieve"));
+        assert_eq!(local_function(&object(r#"{"message":"gateway ready"}"#)), None);
+        assert_eq!(line_time_ms(&object(r#"{"timestamp":"1970-01-01T00:00:01.5Z"}"#)), Some(1500));
     }
 }
