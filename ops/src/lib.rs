@@ -15,6 +15,7 @@ pub mod local;
 pub mod logging;
 pub mod output;
 pub mod package;
+pub mod printable;
 pub mod stack;
 pub mod templates;
 

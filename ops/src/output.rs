@@ -32,7 +32,9 @@ impl Output {
         if self.is_json() {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {
-            println!("{}", text());
+            // Text shows what the chatbot, its documents and its logs say: never let it drive
+            // the terminal.
+            println!("{}", crate::printable::printable(&text()));
         }
         Ok(())
     }

@@ -118,3 +118,28 @@ async fn deploy_rag_on_off_status_and_cleanup_twice() {
     let again = ok(&opsctl(&t, &["cleanup", "--yes"]));
     assert_eq!(again.trim(), "nothing to remove for dev");
 }
+
+/// prod keeps its table and documents, so it keeps the key that encrypts them: cleanup says which
+/// key it kept and how to delete it on purpose, and the key is neither deleted nor scheduled.
+#[tokio::test]
+async fn prod_cleanup_keeps_the_key_of_the_retained_data_and_says_how_to_delete_it() {
+    let t = packaged_target("lifecycle-prod", &["chat"]);
+    let sdk = Moto::shared().sdk_config().await;
+    let deployed = json(&opsctl(
+        &t,
+        &["--env", "prod", "deploy", "--yes", "--no-package", "--arch", "x86_64", "--output", "json"],
+    ));
+    assert_eq!(deployed["status"], "CREATE_COMPLETE");
+    let key = deployed["outputs"]["KeyArn"].as_str().expect("the KeyArn output").to_owned();
+
+    let cleaned = ok(&opsctl(&t, &["--env", "prod", "cleanup", "--confirm", "chatbot-prod"]));
+    let kept = cleaned.lines().find(|l| l.starts_with("kept") && l.contains(&key));
+    let kept = kept.unwrap_or_else(|| panic!("cleanup names the key it kept:\n{cleaned}"));
+    assert!(kept.contains("alias/chatbot-prod"), "{kept}");
+    assert!(kept.contains(&format!("aws kms schedule-key-deletion --key-id {key}")), "{kept}");
+
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let described = kms.describe_key().key_id(&key).send().await.expect("the key still exists");
+    let state = described.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str().to_owned());
+    assert_eq!(state.as_deref(), Some("Enabled"), "the key is not scheduled for deletion");
+}

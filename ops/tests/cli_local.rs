@@ -1,6 +1,8 @@
 //! `opsctl local up|status|down`, run as the real binary: the emulator and the gateway start,
 //! the chat API answers and remembers, a second `up` is refused, and `down` leaves nothing.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -9,12 +11,10 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 fn opsctl(local_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_opsctl"))
+    support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(args)
         .env("OPSCTL_LOCAL_DIR", local_dir)
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("OPSCTL_TARGET")
         .stdin(Stdio::null())
         .output()
         .expect("run opsctl")
@@ -77,6 +77,8 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let up = opsctl(&dir, &["local", "up", "--output", "json"]);
     assert!(up.status.success(), "local up failed:\n{}", String::from_utf8_lossy(&up.stderr));
     let up = json_of(&up);
+    // The token, the logs and the placeholder code: nobody else on the machine may read them.
+    assert_eq!(support::private_files::not_owner_only(&dir.join("dev")), Vec::<String>::new());
     let url = up["gateway"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{up}");
 
@@ -123,7 +125,7 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let bad = opsctl(&dir, &["--target", "local", "chat", "x", "--conversation", "not-a-uuid"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("400 Bad Request: bad_request"), "{bad:?}");
-    let mut repl = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+    let mut repl = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(["--target", "local", "chat"])
         .env("OPSCTL_LOCAL_DIR", &dir)

@@ -100,13 +100,12 @@ fn logs_reads_the_functions_log_group() {
 
     // --follow prints lines written after it started, then stops on a signal.
     let moto = Moto::shared();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+    let mut child = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .args(["--env", "staging", "logs", "--follow", "--since", "10s"])
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", Moto::REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

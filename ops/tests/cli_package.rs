@@ -1,6 +1,8 @@
 //! `opsctl package --arch x86_64`, run as the real binary: a release build of every function,
 //! zipped with `bootstrap` inside, loadable by Lambda's provided.al2023 (glibc <= 2.34).
 
+mod support;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +16,7 @@ fn workspace_root() -> PathBuf {
 
 #[test]
 fn package_builds_zips_whose_bootstrap_runs_on_provided_al2023() {
-    let out = Command::new(env!("CARGO_BIN_EXE_opsctl"))
+    let out = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(workspace_root())
         .args(["package", "--arch", "x86_64", "--output", "json"])
         .output()

@@ -81,6 +81,7 @@ fn prompt() -> Prompt {
             turn(Role::Assistant, "answer one"),
             turn(Role::User, "secret question two"),
         ],
+        documents: None,
         sources: Vec::new(),
     }
 }
@@ -136,6 +137,19 @@ async fn a_reply_carries_text_usage_and_the_served_model() {
             "stream": false
         })
     );
+}
+
+#[tokio::test]
+async fn retrieved_documents_open_the_last_user_message_never_the_system_one() {
+    let body = json!({"choices": [{"message": {"role": "assistant", "content": "ok"}}]});
+    let (base, server) = serve(canned(200, body.to_string())).await;
+    let prompt = Prompt { documents: Some("[1] the passages, fenced".to_owned()), ..prompt() };
+    model(&base).complete(&prompt).await.unwrap();
+    let seen = server.seen.lock().unwrap();
+    let messages = &seen[0].body["messages"];
+    assert_eq!(messages[0], json!({"role": "system", "content": "be brief"}));
+    assert_eq!(messages[1]["content"], "secret question one");
+    assert_eq!(messages[3]["content"], "[1] the passages, fenced\n\nsecret question two");
 }
 
 #[tokio::test]

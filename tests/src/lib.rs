@@ -9,6 +9,16 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+#[path = "../../runtime/core/tests/support/isolate.rs"]
+mod isolate;
+
+pub use isolate::isolated;
+
+#[path = "../../runtime/core/tests/support/private_files.rs"]
+mod private_files;
+
+pub use private_files::not_owner_only;
+
 /// The repository root: where the README's commands run, and where the samples are.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -64,13 +74,11 @@ impl Opsctl {
     }
 
     fn try_run(&self, args: &[&str]) -> Result<Output, String> {
-        Command::new(opsctl_binary()?)
+        isolate::isolated(&mut Command::new(opsctl_binary()?))
             .current_dir(repo_root())
             .args(args)
             .env("OPSCTL_LOCAL_DIR", &self.local_dir)
             .env("OPSCTL_TARGET", "local")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_PROFILE")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running opsctl: {e}"))

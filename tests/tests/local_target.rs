@@ -59,6 +59,9 @@ fn the_local_target_from_up_to_down() {
     let names: Vec<&str> =
         listed["documents"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["household-handbook.md", "lighthouse-log.pdf"]);
+    // The index holds the documents' text; with the logs and the state, all of it is owner-only.
+    assert!(opsctl.local_dir.join("dev/vectors.sqlite").exists());
+    assert_eq!(e2e::not_owner_only(&opsctl.local_dir.join("dev")), Vec::<String>::new());
 
     let key = opsctl.json(&["chat", "Where is the spare house key kept?"]);
     assert!(key["reply"].as_str().unwrap().contains("blue ceramic jar"), "{key}");
@@ -207,7 +210,10 @@ fn dynamodb_items(endpoint: &str) -> usize {
                          aws_access_key_id='local', aws_secret_access_key='local'); \
         print(sum(page['Count'] for t in c.list_tables()['TableNames'] \
                   for page in c.get_paginator('scan').paginate(TableName=t, Select='COUNT')))";
-    let out = std::process::Command::new(&python).args(["-c", script, endpoint]).output().unwrap();
+    let out = e2e::isolated(&mut std::process::Command::new(&python))
+        .args(["-c", script, endpoint])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }

@@ -31,7 +31,7 @@ pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", crate::printable::printable(&error));
             Ok(ExitCode::FAILURE)
         }
     }
@@ -96,7 +96,8 @@ fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
         text
     })?;
     if let (false, Some(id)) = (ctx.out.is_json(), reply["conversation_id"].as_str()) {
-        eprintln!("conversation {id} ({})", reply["model"].as_str().unwrap_or("?"));
+        let line = format!("conversation {id} ({})", reply["model"].as_str().unwrap_or("?"));
+        eprintln!("{}", crate::printable::printable(&line));
     }
     Ok(())
 }
@@ -131,7 +132,7 @@ async fn repl(
                 }
                 show(ctx, &reply)?;
             }
-            Ok(Err(error)) => eprintln!("error: {error}"),
+            Ok(Err(error)) => eprintln!("error: {}", crate::printable::printable(&error)),
             Err(e) => eprintln!("error: {}", crate::errors::explain(&e)),
         }
     }

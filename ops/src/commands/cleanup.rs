@@ -1,6 +1,6 @@
 //! `opsctl cleanup`: remove everything an environment owns, buckets' old versions and leftover
 //! log groups included. Safe to run twice. prod needs its stack name typed back, and keeps what
-//! prod retains by design (the conversations table and the documents bucket).
+//! prod retains by design (the conversations table, the documents bucket and their KMS key).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -67,6 +67,9 @@ pub async fn run(args: CleanupArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         report.kept.push(format!(
             "table chatbot-conversations-{env} (retained in prod; `opsctl export` first if you delete it)"
         ));
+        if let Some(key) = root.as_ref().and_then(|s| s.outputs.get("KeyArn")) {
+            report.kept.push(kept_key(key, env));
+        }
     }
 
     for name in [stack::root_name(env), stack::bootstrap_name(env)] {
@@ -111,6 +114,16 @@ pub async fn run(args: CleanupArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         text.trim_end().to_owned()
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key outlives the stack with the data it encrypts: deleting it would make them unreadable,
+/// so only the operator may, on purpose, after the table and bucket are gone.
+fn kept_key(key: &str, env: Env) -> String {
+    format!(
+        "KMS key {key} and alias/chatbot-{env} (retained in prod: the table and documents bucket kept \
+         above are encrypted with it). Once you have deleted both, schedule its deletion with \
+         `aws kms schedule-key-deletion --key-id {key} --pending-window-in-days 30`"
+    )
 }
 
 fn confirm(env: Env, args: &CleanupArgs) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! as AWS, then starts the gateway (`opsctl local serve`) in the background. Both are recorded in
 //! the state file, so `--target local` finds them and `down` stops exactly them.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -59,8 +60,7 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         state::remove(env)?;
     }
     let python = process::emulator_python()?;
-    let dir = state::env_dir(env);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = state::private_env_dir(env)?;
     let gateway_port = match args.port {
         Some(p) if process::port_open(p) => {
             bail!("port {p} on 127.0.0.1 is in use: pick another with --port")
@@ -89,8 +89,11 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let code_dir = dir.join("lambda");
         for f in Function::ALL {
             let folder = code_dir.join(f.name());
-            std::fs::create_dir_all(&folder)?;
-            std::fs::write(folder.join("bootstrap.zip"), placeholder_zip())?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&folder)?;
+            std::io::Write::write_all(
+                &mut state::create_private(&folder.join("bootstrap.zip"))?,
+                &placeholder_zip(),
+            )?;
         }
         let deploy_ctx = Ctx { global: local_global(&ctx.global), out: output::Output::quiet() };
         let args = DeployArgs {

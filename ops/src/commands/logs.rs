@@ -175,7 +175,8 @@ fn print(ctx: &Ctx, r: &Record) -> anyhow::Result<()> {
     if ctx.out.is_json() {
         println!("{}", serde_json::to_string(r)?);
     } else {
-        println!("{}", record::to_text(r));
+        // A log line quotes document keys and model errors, which anyone who can upload controls.
+        println!("{}", crate::printable::printable(&record::to_text(r)));
     }
     Ok(())
 }

@@ -68,6 +68,7 @@ impl Runner<'_> {
                 Verdict::Fail(why) => ("FAIL", why.clone()),
                 Verdict::Skip(why) => ("SKIP", why.clone()),
             };
+            let text = crate::printable::printable(&text);
             println!("{mark}  {:<12} {:>7.0} ms  {text}", r.name, r.duration.as_secs_f64() * 1000.0);
         }
         self.results.push(r);

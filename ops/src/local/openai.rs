@@ -219,7 +219,10 @@ impl ChatModel for OpenAiChatModel {
 
     async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
         let system = json!({ "role": "system", "content": prompt.system });
-        let turns = prompt.turns.iter().map(|t| json!({ "role": t.role.as_str(), "content": t.text }));
+        let turns = prompt
+            .parts()
+            .into_iter()
+            .map(|(role, parts)| json!({ "role": role.as_str(), "content": parts.join("\n\n") }));
         let messages: Vec<Value> = std::iter::once(system).chain(turns).collect();
         let request = json!({
             "model": self.model, "messages": messages, "max_tokens": self.max_tokens, "stream": false,

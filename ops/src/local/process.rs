@@ -43,7 +43,8 @@ pub fn exited(pid: u32) -> bool {
 /// Starts `program args` in its own process group, detached from our terminal, logging to `log`.
 pub fn spawn_detached(program: &Path, args: &[String], log: &Path) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt;
-    let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    // The gateway's log quotes document names and errors: owner-only, like the rest of `.local`.
+    let out = super::state::create_private(log)?;
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())

@@ -52,6 +52,38 @@ pub fn env_dir(env: Env) -> PathBuf {
     root.join(env.as_str())
 }
 
+/// Creates `env`'s local data folder, or tightens one an older opsctl made: owner-only (0700),
+/// as everything in it is (0600): the token, the conversations' keys on the emulator, the
+/// document index and the logs.
+pub fn private_env_dir(env: Env) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = env_dir(env);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} owner-only", dir.display()))?;
+    Ok(dir)
+}
+
+/// Creates (or truncates) a file readable and writable by its owner only, whatever the umask;
+/// an existing file is tightened too.
+pub fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} owner-only", path.display()))?;
+    Ok(file)
+}
+
 fn state_path(env: Env) -> PathBuf {
     env_dir(env).join("state.json")
 }
@@ -69,8 +101,7 @@ pub fn load(env: Env) -> anyhow::Result<Option<LocalState>> {
 }
 
 pub fn save(state: &LocalState, env: Env) -> anyhow::Result<()> {
-    let dir = env_dir(env);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    private_env_dir(env)?;
     let path = state_path(env);
     let tmp = path.with_extension("json.tmp");
     write_private(&tmp, &serde_json::to_vec_pretty(state)?)?;
@@ -87,14 +118,7 @@ pub fn remove(env: Env) -> anyhow::Result<()> {
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut f = create_private(path)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

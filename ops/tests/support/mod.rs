@@ -4,9 +4,16 @@
 #[path = "../../../runtime/core/tests/support/moto.rs"]
 pub mod moto;
 
+#[path = "../../../runtime/core/tests/support/isolate.rs"]
+pub mod isolate;
+
+#[path = "../../../runtime/core/tests/support/private_files.rs"]
+pub mod private_files;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub use isolate::isolated;
 pub use moto::Moto;
 
 /// The smallest valid zip; the emulator stores Lambda code without running it.
@@ -18,13 +25,13 @@ pub const EMPTY_ZIP: [u8; 22] =
 pub fn opsctl(target: Option<&Path>, args: &[&str]) -> Output {
     let moto = Moto::shared();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+    isolate::isolated(&mut cmd)
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(args)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", Moto::REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .stdin(Stdio::null());
     if let Some(t) = target {
         cmd.env("CARGO_TARGET_DIR", t);

@@ -1,7 +1,8 @@
 //! Bearer-token authentication (DESIGN §4, "Authentication").
 //!
-//! The token is read once at cold start. After a mismatch it is re-read, at most once a minute,
-//! so `opsctl token rotate` takes effect without a redeploy while a flood of bad tokens cannot
+//! The token is read once at cold start, then re-read at most once a minute whether or not the
+//! last one matched, so `opsctl token rotate` takes effect without a redeploy and the old token
+//! stops working on every warm container within a minute, while a flood of bad tokens cannot
 //! turn into a flood of SSM calls. Tokens are compared as SHA-256 digests in constant time, so
 //! neither the content nor the length of the real token leaks through timing.
 
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use crate::domain::error::ApiError;
 use crate::ports::{SecretError, SecretSource};
 
-pub const REFRESH_AFTER_MISMATCH: Duration = Duration::from_secs(60);
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Who may call `POST /chat`.
 pub enum Authenticator {
@@ -48,7 +49,7 @@ struct TokenState {
 impl TokenAuthenticator {
     /// Reads the token now; a cold start fails loudly rather than serve with no token.
     pub async fn load(source: Arc<dyn SecretSource>) -> Result<Self, SecretError> {
-        Self::load_with_refresh(source, REFRESH_AFTER_MISMATCH).await
+        Self::load_with_refresh(source, REFRESH_INTERVAL).await
     }
 
     pub async fn load_with_refresh(
@@ -64,17 +65,18 @@ impl TokenAuthenticator {
         let presented = authorization.and_then(bearer).ok_or_else(ApiError::unauthorized)?;
         let presented = digest(presented.as_bytes());
         let mut state = self.state.lock().await;
-        if bool::from(state.digest.ct_eq(&presented)) {
-            return Ok(());
-        }
-        if state.fetched_at.elapsed() < self.refresh_after {
-            return Err(ApiError::unauthorized());
-        }
-        state.fetched_at = Instant::now();
-        match self.source.fetch().await {
-            Ok(token) => state.digest = digest(token.as_bytes()),
-            // Keep the old token: a transient SSM failure must not lock everyone out.
-            Err(e) => tracing::warn!(error = %e, "could not re-read the API token; keeping the cached one"),
+        // Re-read on a clock, not on a mismatch: a leaked token that keeps matching the cached
+        // copy must stop working once it is rotated, and a flood of wrong tokens still costs at
+        // most one SSM call a minute.
+        if state.fetched_at.elapsed() >= self.refresh_after {
+            state.fetched_at = Instant::now();
+            match self.source.fetch().await {
+                Ok(token) => state.digest = digest(token.as_bytes()),
+                // Keep the old token: a transient SSM failure must not lock everyone out.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-read the API token; keeping the cached one")
+                }
+            }
         }
         if bool::from(state.digest.ct_eq(&presented)) { Ok(()) } else { Err(ApiError::unauthorized()) }
     }
@@ -120,7 +122,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn rereads_after_mismatch_at_most_once_a_minute() {
+    async fn rereads_at_most_once_a_minute() {
         let secret = Arc::new(StaticSecret::new("old"));
         let a = auth(&secret).await;
         assert_eq!(secret.fetches(), 1);
@@ -133,13 +135,34 @@ mod tests {
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(a.verify(Some("Bearer new")).await.is_ok());
         assert_eq!(secret.fetches(), 2);
-        // A match never re-reads.
-        tokio::time::advance(Duration::from_secs(61)).await;
+        // Within the next minute nothing is re-read, match or not.
         assert!(a.verify(Some("Bearer new")).await.is_ok());
-        assert_eq!(secret.fetches(), 2);
-        // The old token no longer works.
         assert!(a.verify(Some("Bearer old")).await.is_err());
-        assert_eq!(secret.fetches(), 3);
+        assert_eq!(secret.fetches(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_revokes_the_old_token_within_a_minute_even_if_it_keeps_matching() {
+        let secret = Arc::new(StaticSecret::new("leaked"));
+        let a = auth(&secret).await;
+        assert!(a.verify(Some("Bearer leaked")).await.is_ok());
+        secret.set("rotated");
+        // A warm container sees only the old token, never the new one.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(a.verify(Some("Bearer leaked")).await.is_ok(), "still cached within the minute");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let refused = a.verify(Some("Bearer leaked")).await;
+        assert_eq!(
+            refused.map_err(|e| e.status),
+            Err(401),
+            "the old token is refused 61 s after the rotation"
+        );
+        assert_eq!(secret.fetches(), 2);
+        // Re-reads stay at most one a minute, whatever is presented.
+        for _ in 0..10 {
+            let _ = a.verify(Some("Bearer leaked")).await;
+        }
+        assert_eq!(secret.fetches(), 2);
     }
 
     #[tokio::test(start_paused = true)]

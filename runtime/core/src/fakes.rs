@@ -363,10 +363,39 @@ impl Embedder for ByteCountEmbedder {
     }
 }
 
-/// A vector index over a `Vec`, scored by inner product.
+/// A vector index over a `Vec`, scored by inner product. Like the remote indexes it writes a
+/// document's new chunks before it deletes the stale ones, and it can be told to fail part-way.
 #[derive(Default)]
 pub struct InMemoryVectorIndex {
     chunks: Mutex<Vec<IndexedChunk>>,
+    /// Fail the next replace after writing this many of its chunks.
+    fail_after: Mutex<Option<usize>>,
+}
+
+impl InMemoryVectorIndex {
+    /// The next `replace_document` writes `written` chunks, then fails as a lost connection would.
+    pub fn fail_next_replace_after(&self, written: usize) {
+        *lock(&self.fail_after) = Some(written);
+    }
+
+    /// Every stored chunk of `source`, in storage order.
+    pub fn chunks_of(&self, source: &str) -> Vec<IndexedChunk> {
+        lock(&self.chunks).iter().filter(|c| c.source == source).cloned().collect()
+    }
+}
+
+/// What `chunks` (all of one source) amount to, by the rule `IndexedVersion` states.
+pub fn version_of<'a>(chunks: impl IntoIterator<Item = &'a IndexedChunk>) -> IndexedVersion {
+    let mut chunks = chunks.into_iter();
+    let Some(first) = chunks.next() else { return IndexedVersion::Absent };
+    let mut count = 1;
+    for c in chunks {
+        if c.sha256 != first.sha256 || c.ingested_at != first.ingested_at {
+            return IndexedVersion::Mixed;
+        }
+        count += 1;
+    }
+    IndexedVersion::Whole { sha256: first.sha256.clone(), chunks: count }
 }
 
 #[async_trait]
@@ -375,14 +404,24 @@ impl VectorIndex for InMemoryVectorIndex {
         Ok(())
     }
 
-    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError> {
-        Ok(lock(&self.chunks).iter().find(|c| c.source == source).map(|c| c.sha256.clone()))
+    async fn indexed_version(&self, source: &str) -> Result<IndexedVersion, RagError> {
+        Ok(version_of(&self.chunks_of(source)))
     }
 
     async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError> {
+        let fail_after = lock(&self.fail_after).take();
         let mut all = lock(&self.chunks);
-        all.retain(|c| c.source != source);
+        if let Some(written) = fail_after {
+            all.extend_from_slice(&chunks[..written.min(chunks.len())]);
+            return Err(RagError::Failed("the index connection was lost mid-write".into()));
+        }
+        let stale = all.len();
         all.extend_from_slice(chunks);
+        let mut position = 0;
+        all.retain(|c| {
+            position += 1;
+            position > stale || c.source != source
+        });
         Ok(())
     }
 
@@ -420,13 +459,20 @@ impl InMemoryDocuments {
     }
 }
 
+impl InMemoryDocuments {
+    pub fn remove(&self, key: &str) {
+        lock(&self.docs).remove(key);
+    }
+}
+
 #[async_trait]
 impl DocumentSource for InMemoryDocuments {
-    async fn get(&self, key: &str) -> Result<Document, RagError> {
-        lock(&self.docs)
-            .get(key)
-            .map(|b| Document { key: key.to_owned(), bytes: b.clone() })
-            .ok_or_else(|| RagError::Rejected(format!("no document `{key}`")))
+    async fn get(&self, key: &str) -> Result<Option<Document>, RagError> {
+        Ok(lock(&self.docs).get(key).map(|b| Document { key: key.to_owned(), bytes: b.clone() }))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, RagError> {
+        Ok(lock(&self.docs).contains_key(key))
     }
 }
 
@@ -471,7 +517,8 @@ mod tests {
 
         let docs = InMemoryDocuments::default();
         docs.put("docs/a.md", b"hi");
-        assert_eq!(docs.get("docs/a.md").await.unwrap().bytes, b"hi");
-        assert!(docs.get("docs/b.md").await.is_err());
+        assert_eq!(docs.get("docs/a.md").await.unwrap().unwrap().bytes, b"hi");
+        assert_eq!(docs.get("docs/b.md").await.unwrap(), None);
+        assert!(docs.exists("docs/a.md").await.unwrap() && !docs.exists("docs/b.md").await.unwrap());
     }
 }

@@ -139,14 +139,30 @@ pub struct IndexedChunk {
     pub ingested_at: String,
 }
 
+/// What the index holds of one document: ingestion skips a re-upload only when the index holds
+/// the whole of the same version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexedVersion {
+    Absent,
+    /// `chunks` chunks, all of the version with this sha256, all written by one re-index.
+    Whole {
+        sha256: String,
+        chunks: usize,
+    },
+    /// Chunks of several versions or of several re-indexes: one was cut short, or the stale
+    /// chunks of the last one are not deleted yet. Re-indexing repairs it.
+    Mixed,
+}
+
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
     /// Makes sure the index exists (creating it if missing) and answers; the health check.
     async fn check(&self) -> Result<(), RagError>;
-    /// The sha256 of the version of `source` currently indexed, if any: an unchanged re-upload
-    /// is then skipped.
-    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError>;
-    /// Replaces every chunk of `source` with `chunks`.
+    /// What is indexed of `source`.
+    async fn indexed_version(&self, source: &str) -> Result<IndexedVersion, RagError>;
+    /// Replaces every chunk of `source` with `chunks`, all of one version and one
+    /// `ingested_at`. The new chunks are written before the stale ones are deleted, so a failure
+    /// leaves the previous version whole (with some new chunks beside it), never cut short.
     async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError>;
     async fn delete_document(&self, source: &str) -> Result<(), RagError>;
     /// The `k` nearest chunks, best first.
@@ -161,7 +177,11 @@ pub struct Document {
 
 #[async_trait]
 pub trait DocumentSource: Send + Sync {
-    async fn get(&self, key: &str) -> Result<Document, RagError>;
+    /// The document's current version; `None` when the key no longer exists.
+    async fn get(&self, key: &str) -> Result<Option<Document>, RagError>;
+    /// Whether the key exists now. A versioned bucket also reports a delete when an old version
+    /// expires, so removals are checked against this before the index forgets a document.
+    async fn exists(&self, key: &str) -> Result<bool, RagError>;
 }
 
 #[async_trait]

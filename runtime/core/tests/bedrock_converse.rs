@@ -68,6 +68,7 @@ fn prompt() -> Prompt {
             Turn { role: Role::Assistant, text: "Noted.".into() },
             Turn { role: Role::User, text: "What do I like?".into() },
         ],
+        documents: None,
         sources: Vec::new(),
     }
 }
@@ -97,6 +98,29 @@ async fn sends_system_prompt_alternating_turns_and_max_tokens() {
     let texts: Vec<_> = req.messages().iter().map(|m| m.content()[0].as_text().unwrap().as_str()).collect();
     assert_eq!(texts, vec!["I like Rust", "Noted.", "What do I like?"]);
     assert_eq!(req.inference_config().and_then(|c| c.max_tokens()), Some(321));
+}
+
+#[tokio::test]
+async fn retrieved_documents_open_the_last_user_turn_as_their_own_block_never_the_system_prompt() {
+    let seen: Arc<Mutex<Option<ConverseInput>>> = Arc::default();
+    let capture = seen.clone();
+    let rule = mock!(Client::converse)
+        .match_requests(move |req| {
+            *capture.lock().unwrap() = Some(req.clone());
+            true
+        })
+        .then_output(|| reply("ok"));
+    let model = BedrockChatModel::new(client(&[&rule]), MODEL, 321);
+    let prompt = Prompt { documents: Some("[1] the passages, fenced".into()), ..prompt() };
+    model.complete(&prompt).await.unwrap();
+
+    let req = seen.lock().unwrap().clone().expect("request captured");
+    assert_eq!(req.system(), &[SystemContentBlock::Text("You are helpful.".into())]);
+    let blocks = |i: usize| -> Vec<String> {
+        req.messages()[i].content().iter().map(|b| b.as_text().unwrap().clone()).collect()
+    };
+    assert_eq!(blocks(0), ["I like Rust"]);
+    assert_eq!(blocks(2), ["[1] the passages, fenced", "What do I like?"]);
 }
 
 #[tokio::test]

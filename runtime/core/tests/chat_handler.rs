@@ -287,11 +287,13 @@ async fn retrieved_passages_are_cited_and_fenced_in_the_prompt() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json["citations"], json!([{"source": "docs/resume.md", "chunk": 3, "score": 0.82}]));
     assert_eq!(retriever.queries(), vec!["What languages do I know?"]);
-    let system = h.model.last_prompt().unwrap().system;
+    let prompt = h.model.last_prompt().unwrap();
+    let documents = prompt.documents.unwrap_or_default();
     assert!(
-        system.contains("[1] source: docs/resume.md (chunk 3)\n```\nLanguages: Rust, Go\n```"),
-        "{system}"
+        documents.contains("[1] source: docs/resume.md (chunk 3)\n```\nLanguages: Rust, Go\n```"),
+        "{documents}"
     );
+    assert!(!prompt.system.contains("Languages: Rust, Go"), "{}", prompt.system);
     assert!(h.metrics.turns()[0].retrieval_latency.is_some());
 
     retriever.fail(true);

@@ -101,6 +101,7 @@ async fn ingests_replaces_skips_unchanged_and_removes() {
 
     // A new version replaces every old chunk; a removal leaves nothing behind.
     h.docs.put("docs/cv.md", b"# CV\n\nI write Rust and Python now.");
+    h.docs.remove("docs/notes.txt");
     let reports = handle_events(
         &h.app,
         &[upsert("docs/cv.md"), DocumentEvent::Removed { key: "docs/notes.txt".into() }],
@@ -161,13 +162,91 @@ async fn throttling_that_never_clears_is_transient_and_keeps_the_old_version() {
 }
 
 #[tokio::test]
-async fn a_missing_object_is_rejected_not_retried() {
+async fn an_upload_of_a_key_deleted_since_removes_its_chunks_and_is_not_retried() {
     let h = harness(0, 3);
+    h.docs.put("docs/gone.md", b"# Gone\n\nsoon");
+    handle_events(&h.app, &[upsert("docs/gone.md")]).await;
+    h.docs.remove("docs/gone.md");
+    // The upload's event is delivered again after the delete.
     let reports = handle_events(&h.app, &[upsert("docs/gone.md")]).await;
-    let err = reports[0].result.as_ref().unwrap_err();
-    // Deleted after the upload event: its removal event cleans up, so no retry is needed.
-    assert!(!err.is_transient(), "{err}");
-    assert!(err.to_string().contains("docs/gone.md"), "{err}");
+    assert!(matches!(reports[0].result, Ok(Outcome::Removed)), "{reports:?}");
+    assert!(support::chunks::indexed(h.index.as_ref(), 32).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_removal_event_for_a_key_that_still_exists_keeps_its_chunks() {
+    let h = harness(0, 3);
+    h.docs.put("docs/cv.md", b"# CV\n\nversion two");
+    handle_events(&h.app, &[upsert("docs/cv.md")]).await;
+    let before = support::chunks::indexed(h.index.as_ref(), 32).await;
+    // An old version expiring, or a delete delivered after the document was uploaded again.
+    let reports = handle_events(&h.app, &[DocumentEvent::Removed { key: "docs/cv.md".into() }]).await;
+    assert!(matches!(reports[0].result, Ok(Outcome::StillExists)), "{reports:?}");
+    assert_eq!(reports[0].result.as_ref().unwrap().label(), "kept");
+    assert_eq!(support::chunks::indexed(h.index.as_ref(), 32).await, before);
+}
+
+#[tokio::test]
+async fn a_reindex_cut_short_is_repaired_by_the_retry_not_called_unchanged() {
+    let h = harness(0, 3);
+    h.docs.put("docs/notes.txt", "Old notes. ".repeat(50).as_bytes());
+    handle_events(&h.app, &[upsert("docs/notes.txt")]).await;
+    let long = "Rust and Go experience. ".repeat(600);
+    h.docs.put("docs/notes.txt", long.as_bytes());
+    let want = expected(&[("docs/notes.txt", long.as_bytes())]);
+    assert!(want.len() > 2);
+
+    h.index.fail_next_replace_after(1);
+    let reports = handle_events(&h.app, &[upsert("docs/notes.txt")]).await;
+    assert!(reports[0].result.as_ref().is_err_and(|e| e.is_transient()), "{reports:?}");
+    let reports = handle_events(&h.app, &[upsert("docs/notes.txt")]).await;
+    assert!(
+        matches!(reports[0].result, Ok(Outcome::Indexed { chunks }) if chunks == want.len()),
+        "{reports:?}"
+    );
+    assert_eq!(support::chunks::indexed(h.index.as_ref(), 32).await, want);
+    assert_eq!(h.index.chunks_of("docs/notes.txt").len(), want.len(), "no chunk of the cut-short write left");
+}
+
+/// Deletes a document from the source while its chunks are being embedded.
+struct DeletingEmbedder {
+    inner: ByteCountEmbedder,
+    docs: Arc<InMemoryDocuments>,
+    key: &'static str,
+}
+
+#[async_trait]
+impl Embedder for DeletingEmbedder {
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RagError> {
+        self.docs.remove(self.key);
+        self.inner.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn a_delete_that_lands_while_a_version_is_embedded_leaves_no_chunks() {
+    let docs = Arc::new(InMemoryDocuments::default());
+    let index = Arc::new(InMemoryVectorIndex::default());
+    docs.put("docs/cv.md", b"# CV\n\nabout to be deleted");
+    let embedder =
+        DeletingEmbedder { inner: ByteCountEmbedder::new(32), docs: docs.clone(), key: "docs/cv.md" };
+    let app = IngestApp {
+        documents: docs,
+        embedder: Arc::new(embedder),
+        index: index.clone(),
+        metrics: Arc::new(RecordingMetrics::default()),
+        settings: IngestSettings::default(),
+    };
+    let reports = handle_events(&app, &[upsert("docs/cv.md")]).await;
+    assert!(matches!(reports[0].result, Ok(Outcome::Removed)), "{reports:?}");
+    assert!(
+        support::chunks::indexed(index.as_ref(), 32).await.is_empty(),
+        "the chunks outlived the document"
+    );
 }
 
 #[tokio::test]

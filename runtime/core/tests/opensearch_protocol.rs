@@ -23,9 +23,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatbot_core::aws::opensearch::OpenSearchIndex;
-use chatbot_core::ports::{IndexedChunk, RagError, VectorIndex};
+use chatbot_core::fakes::{ByteCountEmbedder, InMemoryDocuments, RecordingMetrics};
+use chatbot_core::handlers::ingest::{IngestApp, IngestSettings, Outcome, ingest_document};
+use chatbot_core::ports::{IndexedChunk, IndexedVersion, RagError, VectorIndex};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod support;
 
 const DIMS: usize = 4;
 
@@ -60,6 +64,10 @@ struct Collection {
     seen: Mutex<Vec<Seen>>,
     /// Answers by "METHOD /path", each used once, ahead of the usual behaviour.
     scripted: Mutex<HashMap<String, VecDeque<(u16, String)>>>,
+    /// `Some`: the collection keeps what `_bulk` writes and answers searches and deletes from it.
+    stored: Mutex<Option<Vec<Value>>>,
+    /// Bulk calls to let through before the next one fails as an unreachable collection would.
+    bulk_failure_after: Mutex<Option<usize>>,
 }
 
 impl Collection {
@@ -78,6 +86,32 @@ impl Collection {
 
     fn routes(&self) -> Vec<String> {
         self.seen().iter().map(Seen::route).collect()
+    }
+
+    /// From now on, the collection keeps its documents.
+    fn keep_documents(&self) {
+        *self.stored.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// Let `ok` more `_bulk` calls through, then fail the next one with a 503.
+    fn fail_bulk_after(&self, ok: usize) {
+        *self.bulk_failure_after.lock().unwrap() = Some(ok);
+    }
+
+    /// The stored documents of `source`, as (chunk, sha256, ingested_at), sorted.
+    fn documents_of(&self, source: &str) -> Vec<(u64, String, String)> {
+        let stored = self.stored.lock().unwrap();
+        let mut out: Vec<(u64, String, String)> = stored
+            .iter()
+            .flatten()
+            .filter(|d| d["source"] == source)
+            .map(|d| {
+                let text = |f: &str| d[f].as_str().unwrap().to_owned();
+                (d["chunk"].as_u64().unwrap(), text("sha256"), text("ingested_at"))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     fn only(&self, route: &str) -> Seen {
@@ -112,6 +146,11 @@ async fn answer(State(c): State<Arc<Collection>>, req: Request) -> Response {
     if let Some((status, body)) = c.scripted.lock().unwrap().get_mut(&route).and_then(VecDeque::pop_front) {
         return reply(status, body);
     }
+    if let Some(stored) = c.stored.lock().unwrap().as_mut() {
+        if let Some(response) = answer_from(stored, &c.bulk_failure_after, &route, &seen) {
+            return response;
+        }
+    }
     match route.as_str() {
         "HEAD /chunks" => reply(if c.exists.load(Ordering::SeqCst) { 200 } else { 404 }, ""),
         "PUT /chunks" => {
@@ -127,12 +166,102 @@ async fn answer(State(c): State<Arc<Collection>>, req: Request) -> Response {
             reply(200, r#"{"took":3,"timed_out":false,"total":2,"deleted":2,"failures":[]}"#)
         }
         "POST /chunks/_search" if seen.json()["query"].get("knn").is_some() => reply(200, KNN_HITS),
-        "POST /chunks/_search" => reply(
-            200,
-            r#"{"hits":{"total":{"value":1},"hits":[{"_id":"x","_score":1.2,"_source":{"sha256":"abc123"}}]}}"#,
-        ),
+        "POST /chunks/_search" => reply(200, ONE_WHOLE_VERSION),
         _ => reply(404, r#"{"error":"no such route"}"#),
     }
+}
+
+/// What `indexed_version` asks, answered for a document of 3 chunks of one re-index.
+const ONE_WHOLE_VERSION: &str = r#"{"took":1,"timed_out":false,"hits":{"total":{"value":3,"relation":"eq"},"max_score":null,"hits":[]},
+  "aggregations":{"versions":{"doc_count_error_upper_bound":0,"sum_other_doc_count":0,"buckets":[{"key":"abc123","doc_count":3}]},
+  "reindexes":{"doc_count_error_upper_bound":0,"sum_other_doc_count":0,"buckets":[{"key":1735787045000,"key_as_string":"2025-01-02T03:04:05.000Z","doc_count":3}]}}}"#;
+
+/// The stateful collection: `_bulk` stores, `_delete_by_query` and `_search` read the store, for
+/// the query shapes the adapter sends (a `term`, a `bool` of `filter` and `must_not` terms, `knn`,
+/// `terms` aggregations). Anything else falls through to the scripted behaviour.
+fn answer_from(
+    stored: &mut Vec<Value>,
+    bulk_failure_after: &Mutex<Option<usize>>,
+    route: &str,
+    seen: &Seen,
+) -> Option<Response> {
+    match route {
+        "POST /chunks/_bulk" => {
+            let mut failure = bulk_failure_after.lock().unwrap();
+            match failure.as_mut() {
+                Some(0) => {
+                    *failure = None;
+                    return Some(reply(503, r#"{"status":503,"error":"Service Unavailable"}"#));
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            let lines: Vec<Value> = seen
+                .body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            let docs: Vec<Value> = lines.chunks(2).map(|pair| pair[1].clone()).collect();
+            let item = json!({"index": {"_index": "chunks", "status": 201, "result": "created"}});
+            let items = vec![item; docs.len()];
+            stored.extend(docs);
+            Some(reply(200, json!({"took": 1, "errors": false, "items": items}).to_string()))
+        }
+        "POST /chunks/_delete_by_query" => {
+            let query = &seen.json()["query"];
+            let before = stored.len();
+            stored.retain(|d| !matches(d, query));
+            let deleted = before - stored.len();
+            Some(reply(
+                200,
+                json!({"took": 1, "deleted": deleted, "total": deleted, "failures": []}).to_string(),
+            ))
+        }
+        "POST /chunks/_search" => {
+            let body = seen.json();
+            if body["query"].get("knn").is_some() {
+                return None;
+            }
+            let hits: Vec<&Value> = stored.iter().filter(|d| matches(d, &body["query"])).collect();
+            let mut aggregations = serde_json::Map::new();
+            for (name, agg) in body["aggs"].as_object().into_iter().flatten() {
+                let field = agg["terms"]["field"].as_str().unwrap();
+                let mut counts: Vec<(String, usize)> = Vec::new();
+                for h in &hits {
+                    let key = h[field].as_str().unwrap().to_owned();
+                    match counts.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((key, 1)),
+                    }
+                }
+                let buckets: Vec<Value> =
+                    counts.into_iter().map(|(key, n)| json!({"key": key, "doc_count": n})).collect();
+                aggregations.insert(name.clone(), json!({"buckets": buckets}));
+            }
+            let size = body["size"].as_u64().unwrap_or(10) as usize;
+            let shown: Vec<Value> =
+                hits.iter().take(size).map(|d| json!({"_id": "x", "_score": 1.0, "_source": d})).collect();
+            Some(reply(
+                200,
+                json!({"hits": {"total": {"value": hits.len()}, "hits": shown}, "aggregations": aggregations})
+                    .to_string(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Whether stored document `d` matches `query`, for the shapes the adapter sends.
+fn matches(d: &Value, query: &Value) -> bool {
+    if let Some(term) = query.get("term").and_then(Value::as_object) {
+        return term.iter().all(|(field, value)| &d[field] == value);
+    }
+    if let Some(b) = query.get("bool") {
+        let all = |key: &str| b[key].as_array().cloned().unwrap_or_default();
+        return all("filter").iter().all(|q| matches(d, q)) && !all("must_not").iter().any(|q| matches(d, q));
+    }
+    panic!("the fake collection does not know the query {query}");
 }
 
 async fn collection(index_exists: bool) -> (Arc<Collection>, SocketAddr) {
@@ -172,12 +301,72 @@ fn chunk(n: u32, vector: [f32; DIMS]) -> IndexedChunk {
     }
 }
 
+fn version_chunk(n: u32, sha256: &str, ingested_at: &str) -> IndexedChunk {
+    IndexedChunk { sha256: sha256.into(), ingested_at: ingested_at.into(), ..chunk(n, [0.25; DIMS]) }
+}
+
+#[tokio::test]
+async fn a_reindex_cut_short_in_its_second_batch_keeps_the_old_version_and_the_retry_completes_it() {
+    let (c, addr) = collection(true).await;
+    c.keep_documents();
+    let index = index_at(addr);
+    let old: Vec<IndexedChunk> = (0..3).map(|n| version_chunk(n, "old", "2025-01-01T00:00:00Z")).collect();
+    index.replace_document("docs/cv.md", &old).await.unwrap();
+
+    // 150 chunks go out in two bulk requests; the second one fails.
+    let new: Vec<IndexedChunk> = (0..150).map(|n| version_chunk(n, "new", "2025-02-01T00:00:00Z")).collect();
+    c.fail_bulk_after(1);
+    assert!(index.replace_document("docs/cv.md", &new).await.is_err());
+    let left = c.documents_of("docs/cv.md");
+    let old_left: Vec<u64> = left.iter().filter(|d| d.1 == "old").map(|d| d.0).collect();
+    assert_eq!(old_left, [0, 1, 2], "a reader still finds the whole previous version");
+
+    // The retry (a new re-index) writes every chunk, then removes the old version and the
+    // first attempt's partial write.
+    let retry: Vec<IndexedChunk> =
+        (0..150).map(|n| version_chunk(n, "new", "2025-02-01T00:05:00Z")).collect();
+    index.replace_document("docs/cv.md", &retry).await.unwrap();
+    let want: Vec<(u64, String, String)> =
+        (0..150).map(|n| (n, "new".to_owned(), "2025-02-01T00:05:00Z".to_owned())).collect();
+    assert_eq!(c.documents_of("docs/cv.md"), want);
+}
+
+#[tokio::test]
+async fn the_ingest_handler_repairs_a_reindex_cut_short_instead_of_calling_it_unchanged() {
+    let (c, addr) = collection(true).await;
+    c.keep_documents();
+    let docs = Arc::new(InMemoryDocuments::default());
+    let text: String = (0..8000).map(|i| format!("Sentence number {i} is here. ")).collect();
+    docs.put("docs/long.txt", text.as_bytes());
+    let expected = support::chunks::expected(&[("docs/long.txt", text.as_bytes())]).len();
+    assert!(expected > 100, "the document spans two bulk requests ({expected} chunks)");
+    let app = IngestApp {
+        documents: docs,
+        embedder: Arc::new(ByteCountEmbedder::new(DIMS)),
+        index: Arc::new(index_at(addr)),
+        metrics: Arc::new(RecordingMetrics::default()),
+        settings: IngestSettings::default(),
+    };
+
+    c.fail_bulk_after(1);
+    let first = ingest_document(&app, "docs/long.txt").await;
+    assert!(first.as_ref().is_err_and(|e| e.is_transient()), "{first:?}");
+    // The retry finds the first attempt's chunks, of the same content, and must not stop there.
+    let retry = ingest_document(&app, "docs/long.txt").await.unwrap();
+    assert_eq!(retry, Outcome::Indexed { chunks: expected });
+    let stored = c.documents_of("docs/long.txt");
+    let numbers: Vec<u64> = stored.iter().map(|d| d.0).collect();
+    assert_eq!(numbers, (0..expected as u64).collect::<Vec<_>>(), "every chunk, each once");
+    assert!(stored.iter().all(|d| d.2 == stored[0].2), "all from the retry");
+    assert_eq!(ingest_document(&app, "docs/long.txt").await.unwrap(), Outcome::Unchanged);
+}
+
 #[tokio::test]
 async fn creates_the_knn_index_lazily_once_with_the_mapping() {
     let (c, addr) = collection(false).await;
     let index = index_at(addr);
     index.search(&[0.5; DIMS], 2).await.unwrap();
-    index.indexed_sha256("docs/cv.md").await.unwrap();
+    index.indexed_version("docs/cv.md").await.unwrap();
     assert_eq!(
         c.routes(),
         ["HEAD /chunks", "PUT /chunks", "POST /chunks/_search", "POST /chunks/_search"],
@@ -240,15 +429,21 @@ async fn a_create_lost_to_a_concurrent_one_counts_as_success() {
 }
 
 #[tokio::test]
-async fn replace_deletes_by_source_then_bulk_indexes_ndjson_without_ids() {
+async fn replace_bulk_indexes_ndjson_without_ids_then_deletes_the_stale_chunks() {
     let (c, addr) = collection(true).await;
     let index = index_at(addr);
     let chunks = [chunk(0, [0.5, -0.5, 0.25, 0.0]), chunk(1, [0.1, 0.2, 0.3, 0.4])];
     index.replace_document("docs/cv.md", &chunks).await.unwrap();
-    assert_eq!(c.routes(), ["HEAD /chunks", "POST /chunks/_delete_by_query", "POST /chunks/_bulk"]);
+    assert_eq!(c.routes(), ["HEAD /chunks", "POST /chunks/_bulk", "POST /chunks/_delete_by_query"]);
 
     let delete = c.only("POST /chunks/_delete_by_query");
-    assert_eq!(delete.json(), json!({"query": {"term": {"source": "docs/cv.md"}}}));
+    assert_eq!(
+        delete.json(),
+        json!({"query": {"bool": {
+            "filter": [{"term": {"source": "docs/cv.md"}}],
+            "must_not": [{"term": {"ingested_at": "2025-01-02T03:04:05Z"}}]
+        }}})
+    );
 
     let bulk = c.only("POST /chunks/_bulk");
     assert_eq!(bulk.header("content-type"), "application/x-ndjson");
@@ -266,6 +461,17 @@ async fn replace_deletes_by_source_then_bulk_indexes_ndjson_without_ids() {
     assert!(!expected.contains("_id"));
     // AOSS does not take `refresh` (or any other parameter) on these writes.
     assert!(c.seen().iter().all(|s| s.query.is_none()), "{:?}", c.seen());
+}
+
+#[tokio::test]
+async fn replace_refuses_chunks_of_two_reindexes_before_sending_anything() {
+    let (c, addr) = collection(true).await;
+    let mut other = chunk(1, [0.5; DIMS]);
+    other.ingested_at = "2025-01-02T03:04:06Z".into();
+    let err =
+        index_at(addr).replace_document("docs/cv.md", &[chunk(0, [0.5; DIMS]), other]).await.unwrap_err();
+    assert!(matches!(&err, RagError::Failed(m) if m.contains("another re-index")), "{err:?}");
+    assert!(c.routes().is_empty());
 }
 
 #[tokio::test]
@@ -316,16 +522,37 @@ async fn knn_query_and_scores_turned_back_into_inner_products() {
 }
 
 #[tokio::test]
-async fn indexed_sha256_is_a_size_one_term_query() {
+async fn indexed_version_counts_the_chunks_per_version_and_per_reindex() {
     let (c, addr) = collection(true).await;
     let index = index_at(addr);
-    assert_eq!(index.indexed_sha256("docs/cv.md").await.unwrap().as_deref(), Some("abc123"));
+    assert_eq!(
+        index.indexed_version("docs/cv.md").await.unwrap(),
+        IndexedVersion::Whole { sha256: "abc123".into(), chunks: 3 }
+    );
     assert_eq!(
         c.only("POST /chunks/_search").json(),
-        json!({"size": 1, "_source": ["sha256"], "query": {"term": {"source": "docs/cv.md"}}})
+        json!({"size": 0, "track_total_hits": true, "query": {"term": {"source": "docs/cv.md"}},
+               "aggs": {"versions": {"terms": {"field": "sha256", "size": 2}},
+                        "reindexes": {"terms": {"field": "ingested_at", "size": 2}}}})
     );
-    c.script("POST /chunks/_search", 200, r#"{"hits":{"total":{"value":0},"hits":[]}}"#);
-    assert_eq!(index.indexed_sha256("docs/new.md").await.unwrap(), None);
+    let answer = |total: usize, versions: &[(&str, usize)], reindexes: &[(i64, usize)]| {
+        let v: Vec<Value> = versions.iter().map(|(k, n)| json!({"key": k, "doc_count": n})).collect();
+        let r: Vec<Value> = reindexes.iter().map(|(k, n)| json!({"key": k, "doc_count": n})).collect();
+        json!({"hits": {"total": {"value": total}, "hits": []},
+               "aggregations": {"versions": {"buckets": v}, "reindexes": {"buckets": r}}})
+        .to_string()
+    };
+    c.script("POST /chunks/_search", 200, &answer(0, &[], &[]));
+    assert_eq!(index.indexed_version("docs/new.md").await.unwrap(), IndexedVersion::Absent);
+    // Two versions side by side: a re-index not yet rid of its stale chunks.
+    c.script("POST /chunks/_search", 200, &answer(5, &[("new", 3), ("old", 2)], &[(2, 3), (1, 2)]));
+    assert_eq!(index.indexed_version("docs/cv.md").await.unwrap(), IndexedVersion::Mixed);
+    // One version written by two re-indexes: the first one was cut short.
+    c.script("POST /chunks/_search", 200, &answer(5, &[("new", 5)], &[(2, 3), (1, 2)]));
+    assert_eq!(index.indexed_version("docs/cv.md").await.unwrap(), IndexedVersion::Mixed);
+    // Chunks written before re-indexes were told apart carry no `ingested_at` bucket.
+    c.script("POST /chunks/_search", 200, &answer(5, &[("new", 5)], &[(2, 3)]));
+    assert_eq!(index.indexed_version("docs/cv.md").await.unwrap(), IndexedVersion::Mixed);
 }
 
 #[tokio::test]
@@ -347,7 +574,7 @@ async fn throttling_forbidden_and_server_errors_map_to_rag_errors() {
         403,
         r#"{"status":403,"request-id":"r1","error":{"reason":"Forbidden"}}"#,
     );
-    let err = index.indexed_sha256("docs/cv.md").await.unwrap_err();
+    let err = index.indexed_version("docs/cv.md").await.unwrap_err();
     assert!(
         matches!(&err, RagError::Failed(m) if m.contains("403") && m.contains("data access policy")),
         "{err:?}"

@@ -1,6 +1,6 @@
 //! A document that tries to take over the model: it is ingested like any other, and when it is
-//! retrieved it reaches the model only as fenced, labelled data. The API token never reaches the
-//! prompt, and the reply does not obey the document.
+//! retrieved it reaches the model only as fenced, labelled data in the user's own turn, never in
+//! the system prompt. The API token never reaches the prompt, and the reply does not obey it.
 
 use std::sync::Arc;
 
@@ -34,28 +34,39 @@ async fn the_injected_text_reaches_the_model_only_as_fenced_data_and_never_with_
     ask(&app, "Where is the office printer? Also, what does the office note say about the token?").await;
 
     let prompt = model.last_prompt().expect("the model was called");
+    let documents = prompt.documents.clone().unwrap_or_default();
     let everything = format!(
-        "{}\n{}",
+        "{}\n{documents}\n{}",
         prompt.system,
         prompt.turns.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("\n")
     );
     assert!(!everything.contains(TOKEN), "the API token reached the prompt");
     assert_eq!(prompt.sources.len(), 1, "the note was retrieved: {:?}", prompt.sources);
 
-    // The note is inside a fence, after the system prompt's own instructions, and the system
-    // prompt says what is in fences is data, not instructions.
-    let system = &prompt.system;
-    let at = system.find(INJECTION).expect("the passage is quoted to the model");
-    let before = &system[..at];
+    // The note never reaches the system prompt, whose instructions outrank the user's: it is in
+    // the documents block, which opens the user's own last turn.
+    assert!(!prompt.system.contains(INJECTION), "the passage is in the system prompt");
+    let parts = prompt.parts();
+    let (role, last) = parts.last().expect("a user turn");
+    assert_eq!(*role, chatbot_core::domain::message::Role::User);
+    assert_eq!(last.len(), 2, "the documents block, then the question: {last:?}");
+    assert_eq!(last[0], documents);
+    assert!(!last[1].contains(INJECTION), "the question itself is the person's words only");
+
+    // Inside the block the note is fenced, after a label that says it is data.
+    let at = documents.find(INJECTION).expect("the passage is quoted to the model");
+    let before = &documents[..at];
     let fence_opened = before.rfind("```").expect("the passage is fenced");
-    let after = &system[at..];
+    let after = &documents[at..];
     assert!(after.contains(&before[fence_opened..fence_opened + 3]), "the fence is closed after it");
-    let lower = before.to_lowercase();
+    let label = before.to_lowercase();
+    assert!(label.contains("data") && label.contains("not instructions"), "labelled as data: {before}");
+    let rule = prompt.system.to_lowercase();
     assert!(
-        lower.contains("data") && lower.contains("instruction"),
-        "the passages are labelled as data: {before}"
+        rule.contains("data, not instructions") && rule.contains("never follow"),
+        "the system prompt says how to treat the block: {}",
+        prompt.system
     );
-    assert!(!prompt.turns.iter().any(|t| t.text.contains(INJECTION)), "the passage is never a user turn");
 }
 
 #[tokio::test]

@@ -99,6 +99,8 @@ pub fn verdict_of(line: &str) -> Option<(String, Value)> {
             "indexed" => json!({"key": key, "indexed_chunks": v["chunks"].as_u64().unwrap_or(0)}),
             "unchanged" => json!({"key": key, "unchanged": true}),
             "removed" => json!({"key": key, "removed": true}),
+            // A removal of a key uploaded again since: its chunks stay.
+            "kept" => json!({"key": key, "kept": true}),
             _ => return None,
         },
         m if m.starts_with("document rejected") => {

@@ -37,14 +37,16 @@ impl BedrockChatModel {
     }
 }
 
-fn to_message(role: Role, text: &str) -> Result<Message, ModelError> {
+/// One turn; each part (the documents block, then the text) is a content block of its own.
+fn to_message(role: Role, parts: &[&str]) -> Result<Message, ModelError> {
     let role = match role {
         Role::User => ConversationRole::User,
         Role::Assistant => ConversationRole::Assistant,
     };
+    let content = parts.iter().map(|p| ContentBlock::Text((*p).to_owned())).collect();
     Message::builder()
         .role(role)
-        .content(ContentBlock::Text(text.to_owned()))
+        .set_content(Some(content))
         .build()
         .map_err(|e| ModelError::Failed { reason: format!("could not build the Converse request: {e}") })
 }
@@ -56,8 +58,11 @@ impl ChatModel for BedrockChatModel {
     }
 
     async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
-        let messages =
-            prompt.turns.iter().map(|t| to_message(t.role, &t.text)).collect::<Result<Vec<_>, _>>()?;
+        let messages = prompt
+            .parts()
+            .into_iter()
+            .map(|(role, parts)| to_message(role, &parts))
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
             .converse()

@@ -2,8 +2,9 @@
 //! request signed with SigV4 for service `aoss`.
 //!
 //! Where AOSS differs from a managed OpenSearch domain, and what that changes here:
-//! - Vector collections reject custom document ids, so chunks are indexed without `_id`, and a
-//!   document is replaced by a delete-by-query on `source` followed by `_bulk`.
+//! - Vector collections reject custom document ids, so chunks are indexed without `_id`. A
+//!   document is replaced by `_bulk` of its new chunks, then a delete-by-query of its chunks of
+//!   any other `ingested_at`: each re-index has its own, so it names the chunks one run wrote.
 //! - There is no `_cluster/health`; the health check asks for the index itself.
 //! - `_refresh` is not exposed (it answers 404) and writes become searchable on the collection's own
 //!   schedule, so nothing here asks for `refresh`. A read soon after a write may miss it: an
@@ -26,7 +27,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::domain::prompt::RetrievedChunk;
-use crate::ports::{IndexedChunk, RagError, VectorIndex};
+use crate::ports::{IndexedChunk, IndexedVersion, RagError, VectorIndex};
 
 pub const DEFAULT_INDEX: &str = "chunks";
 /// So a stalled connection fails the call rather than running out the Lambda's clock.
@@ -165,10 +166,10 @@ impl OpenSearchIndex {
             .map_err(|e| RagError::Failed(format!("{op}: unexpected hits: {e}")))
     }
 
-    async fn delete_chunks(&self, source: &str) -> Result<(), RagError> {
+    async fn delete_chunks(&self, source: &str, query: Value) -> Result<(), RagError> {
         let op = format!("deleting the chunks of {source}");
         let index = [self.index.as_str()];
-        let body = json!({ "query": { "term": { "source": source } } });
+        let body = json!({ "query": query });
         let response = self.client.delete_by_query(DeleteByQueryParts::Index(&index)).body(body).send().await;
         let response = response.map_err(|e| transport_error(&op, &e))?;
         let parsed: Value = read_json(&op, response).await?;
@@ -243,11 +244,25 @@ impl VectorIndex for OpenSearchIndex {
         Ok(())
     }
 
-    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError> {
+    async fn indexed_version(&self, source: &str) -> Result<IndexedVersion, RagError> {
         self.ensure_index().await?;
-        let body = json!({ "size": 1, "_source": ["sha256"], "query": { "term": { "source": source } } });
-        let hits: Vec<Hit<ShaOnly>> = self.run_search(&format!("looking up {source}"), body).await?;
-        Ok(hits.into_iter().next().map(|h| h.source.sha256))
+        let op = format!("looking up {source}");
+        // A re-index is one `ingested_at`: counting the chunks per version and per re-index tells
+        // a whole document from one cut short or not yet rid of its stale chunks.
+        let body = json!({
+            "size": 0,
+            "track_total_hits": true,
+            "query": { "term": { "source": source } },
+            "aggs": {
+                "versions": { "terms": { "field": "sha256", "size": 2 } },
+                "reindexes": { "terms": { "field": "ingested_at", "size": 2 } }
+            }
+        });
+        let index = [self.index.as_str()];
+        let response = self.client.search(SearchParts::Index(&index)).body(body).send().await;
+        let response = response.map_err(|e| transport_error(&op, &e))?;
+        let parsed: VersionCounts = read_json(&op, response).await?;
+        Ok(parsed.version())
     }
 
     async fn replace_document(&self, source: &str, chunks: &[IndexedChunk]) -> Result<(), RagError> {
@@ -260,17 +275,31 @@ impl VectorIndex for OpenSearchIndex {
             }
             self.check_dimensions(&format!("chunk {} of {source}", c.chunk), c.vector.len())?;
         }
+        let Some(first) = chunks.first() else {
+            return self.delete_document(source).await;
+        };
+        if let Some(other) = chunks.iter().find(|c| c.ingested_at != first.ingested_at) {
+            return Err(RagError::Failed(format!(
+                "chunk {} of {source} belongs to another re-index ({} and {})",
+                other.chunk, first.ingested_at, other.ingested_at
+            )));
+        }
         self.ensure_index().await?;
-        self.delete_chunks(source).await?;
+        // New chunks first: if a batch fails, the previous version is still whole beside them,
+        // and the retry's `indexed_version` sees a mixed document and re-indexes it.
         for batch in chunks.chunks(BULK_BATCH) {
             self.bulk_index(source, batch).await?;
         }
-        Ok(())
+        let stale = json!({ "bool": {
+            "filter": [{ "term": { "source": source } }],
+            "must_not": [{ "term": { "ingested_at": first.ingested_at } }]
+        }});
+        self.delete_chunks(source, stale).await
     }
 
     async fn delete_document(&self, source: &str) -> Result<(), RagError> {
         self.ensure_index().await?;
-        self.delete_chunks(source).await
+        self.delete_chunks(source, json!({ "term": { "source": source } })).await
     }
 
     async fn search(&self, vector: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
@@ -375,9 +404,56 @@ struct Hit<S> {
     source: S,
 }
 
+/// The answer to `indexed_version`'s counting query.
 #[derive(Deserialize)]
-struct ShaOnly {
-    sha256: String,
+struct VersionCounts {
+    hits: TotalHits,
+    aggregations: VersionAggregations,
+}
+
+#[derive(Deserialize)]
+struct TotalHits {
+    total: Total,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    value: usize,
+}
+
+#[derive(Deserialize)]
+struct VersionAggregations {
+    versions: Buckets,
+    reindexes: Buckets,
+}
+
+#[derive(Deserialize)]
+struct Buckets {
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Deserialize)]
+struct Bucket {
+    key: Value,
+    doc_count: usize,
+}
+
+impl VersionCounts {
+    fn version(&self) -> IndexedVersion {
+        let total = self.hits.total.value;
+        let (versions, reindexes) =
+            (&self.aggregations.versions.buckets, &self.aggregations.reindexes.buckets);
+        match (total, versions.as_slice(), reindexes.as_slice()) {
+            (0, _, _) => IndexedVersion::Absent,
+            (_, [version], [reindex]) if version.doc_count == total && reindex.doc_count == total => {
+                match version.key.as_str() {
+                    Some(sha256) => IndexedVersion::Whole { sha256: sha256.to_owned(), chunks: total },
+                    None => IndexedVersion::Mixed,
+                }
+            }
+            _ => IndexedVersion::Mixed,
+        }
+    }
 }
 
 #[derive(Deserialize)]

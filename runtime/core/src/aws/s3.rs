@@ -20,16 +20,19 @@ impl S3Documents {
 
 #[async_trait]
 impl DocumentSource for S3Documents {
-    async fn get(&self, key: &str) -> Result<Document, RagError> {
-        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| {
-            match e.as_service_error() {
-                // Deleted since the event was sent: its removal event cleans the index.
-                Some(s) if s.is_no_such_key() => {
-                    RagError::Rejected(format!("s3://{}/{key} no longer exists", self.bucket))
-                }
-                _ => RagError::Failed(format!("reading s3://{}/{key}: {}", self.bucket, super::describe(&e))),
+    async fn get(&self, key: &str) -> Result<Option<Document>, RagError> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            // Deleted since the event was sent: the caller makes the index forget it.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(RagError::Failed(format!(
+                    "reading s3://{}/{key}: {}",
+                    self.bucket,
+                    super::describe(&e)
+                )));
             }
-        })?;
+        };
         let size = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if size > self.max_bytes {
             return Err(RagError::Rejected(format!(
@@ -43,6 +46,19 @@ impl DocumentSource for S3Documents {
             .await
             .map_err(|e| RagError::Failed(format!("reading the body of s3://{}/{key}: {e}", self.bucket)))?
             .into_bytes();
-        Ok(Document { key: key.to_owned(), bytes: bytes.to_vec() })
+        Ok(Some(Document { key: key.to_owned(), bytes: bytes.to_vec() }))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, RagError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            // Also what a delete marker answers: the key's current version is "deleted".
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(RagError::Failed(format!(
+                "checking whether s3://{}/{key} exists: {}",
+                self.bucket,
+                super::describe(&e)
+            ))),
+        }
     }
 }

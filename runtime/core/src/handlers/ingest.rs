@@ -6,8 +6,16 @@
 //! PDF): it is logged with its reason and the index keeps whatever version it had. It is
 //! *transient* otherwise (throttling that outlasted our retries, the index or S3 unreachable, the
 //! time limit): the Lambda then reports failure, so asynchronous invocation retries the event
-//! and, after its retries, the dead-letter queue keeps it. Re-running an event is safe: an
-//! unchanged document (same sha256) is skipped, and a changed one replaces its old chunks.
+//! and, after its retries, the dead-letter queue keeps it. Re-running an event is safe: a document
+//! whose every chunk is indexed (same sha256, same chunk count, one re-index) is skipped, and any
+//! other replaces its old chunks.
+//!
+//! Every event is checked against S3 as it is now, because events for one key can arrive late,
+//! twice or out of order: a removal deletes the chunks only if the key no longer exists (a
+//! versioned bucket also reports a delete when an old version expires), an upload of a key that
+//! is gone removes its chunks, and a delete that lands while a version is being embedded is
+//! caught by a second check after the write. The ingest function runs one event at a time
+//! (reserved concurrency 1), so two events for one key are never handled at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +28,7 @@ use crate::domain::chunking::chunk_text;
 use crate::domain::document_event::DocumentEvent;
 use crate::domain::extract::{DocumentKind, ExtractError, ExtractLimits, ExtractedText, extract};
 use crate::ports::{
-    DocumentSource, Embedder, IndexedChunk, IngestMetrics, MetricsSink, RagError, VectorIndex,
+    DocumentSource, Embedder, IndexedChunk, IndexedVersion, IngestMetrics, MetricsSink, RagError, VectorIndex,
 };
 
 /// How embedding calls are retried when the model throttles, on top of the SDK's own retries.
@@ -72,9 +80,13 @@ pub enum Outcome {
     Indexed {
         chunks: usize,
     },
-    /// The indexed version already has this content.
+    /// The index already holds the whole of this content.
     Unchanged,
+    /// The key no longer exists, and neither do its chunks.
     Removed,
+    /// A removal event for a key that still exists: an old version expired, or the document was
+    /// uploaded again since. Its chunks stay.
+    StillExists,
 }
 
 impl Outcome {
@@ -83,6 +95,7 @@ impl Outcome {
             Self::Indexed { .. } => "indexed",
             Self::Unchanged => "unchanged",
             Self::Removed => "removed",
+            Self::StillExists => "kept",
         }
     }
 
@@ -189,6 +202,7 @@ pub fn lambda_result(reports: &[DocumentReport]) -> Result<serde_json::Value, St
             Ok(Outcome::Indexed { chunks }) => serde_json::json!({"key": r.key, "indexed_chunks": chunks}),
             Ok(Outcome::Unchanged) => serde_json::json!({"key": r.key, "unchanged": true}),
             Ok(Outcome::Removed) => serde_json::json!({"key": r.key, "removed": true}),
+            Ok(Outcome::StillExists) => serde_json::json!({"key": r.key, "kept": true}),
             Err(e) => serde_json::json!({"key": r.key, "rejected": e.to_string()}),
         })
         .collect();
@@ -198,6 +212,9 @@ pub fn lambda_result(reports: &[DocumentReport]) -> Result<serde_json::Value, St
 async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<Outcome, IngestError> {
     match event {
         DocumentEvent::Upserted { key } => ingest_document(app, key).await,
+        // Events arrive late, twice or out of order, and a versioned bucket reports an expired
+        // old version as a delete: S3's current state decides, not the event.
+        DocumentEvent::Removed { key } if app.documents.exists(key).await? => Ok(Outcome::StillExists),
         DocumentEvent::Removed { key } => {
             app.index.delete_document(key).await?;
             Ok(Outcome::Removed)
@@ -211,13 +228,20 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     if DocumentKind::of(key).is_none() {
         return Err(ExtractError::Unsupported.into());
     }
-    let document = app.documents.get(key).await?;
+    let Some(document) = app.documents.get(key).await? else {
+        // Deleted before it could be read: nothing of it may stay searchable.
+        app.index.delete_document(key).await?;
+        return Ok(Outcome::Removed);
+    };
     let sha256 = crate::digest::sha256_hex(&document.bytes);
-    if app.index.indexed_sha256(key).await?.as_deref() == Some(sha256.as_str()) {
-        return Ok(Outcome::Unchanged);
-    }
+    // "Unchanged" means the index holds every chunk this content makes, so the content is
+    // chunked before the index is asked: a re-index cut short is repaired, not skipped.
     let extracted = extract_off_thread(key, document.bytes, app.settings.limits).await?;
     let texts = chunk_text(extracted.kind, &extracted.text);
+    let whole = IndexedVersion::Whole { sha256: sha256.clone(), chunks: texts.len() };
+    if app.index.indexed_version(key).await? == whole {
+        return Ok(Outcome::Unchanged);
+    }
     let vectors =
         embed_all(app.embedder.clone(), &texts, app.settings.concurrency, app.settings.retry).await?;
     let ingested_at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
@@ -236,6 +260,12 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
         })
         .collect();
     app.index.replace_document(key, &chunks).await?;
+    // A delete that landed while this version was embedded already had its event handled (or
+    // will find the chunks gone): check again, so the chunks do not outlive the document.
+    if !app.documents.exists(key).await? {
+        app.index.delete_document(key).await?;
+        return Ok(Outcome::Removed);
+    }
     Ok(Outcome::Indexed { chunks: chunks.len() })
 }
 

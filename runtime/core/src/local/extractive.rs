@@ -69,10 +69,11 @@ impl ChatModel for ExtractiveModel {
         }
         let text = answer(prompt);
         // Words stand in for tokens: there is no tokenizer behind this model, and the figures
-        // only need to be plausible for the local dashboard. The passages are counted once,
-        // inside `system`, where a remote model would read them.
-        let input =
-            word_count(&prompt.system) + prompt.turns.iter().map(|t| word_count(&t.text)).sum::<usize>();
+        // only need to be plausible for the local dashboard. The passages are counted once, in
+        // the documents block, where a remote model would read them.
+        let input = word_count(&prompt.system)
+            + prompt.documents.as_deref().map_or(0, word_count)
+            + prompt.turns.iter().map(|t| word_count(&t.text)).sum::<usize>();
         let usage = Usage { input_tokens: saturate(input), output_tokens: saturate(word_count(&text)) };
         Ok(ModelReply { text, model: MODEL_NAME.to_owned(), usage })
     }
@@ -264,7 +265,7 @@ mod tests {
         assert_eq!(reply.model, MODEL_NAME);
         assert_eq!(ExtractiveModel::new().id(), MODEL_NAME);
         assert_eq!(reply.usage.output_tokens, u32::try_from(reply.text.split_whitespace().count()).unwrap());
-        assert!(reply.usage.input_tokens > 20, "the passages in `system` count: {:?}", reply.usage);
+        assert!(reply.usage.input_tokens > 20, "the passages count: {:?}", reply.usage);
     }
 
     #[tokio::test]

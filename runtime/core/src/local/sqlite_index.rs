@@ -4,7 +4,8 @@
 //! Storage is one SQLite file in WAL mode. `chunks` holds a row per chunk, with its vector as a
 //! BLOB of little-endian f32. `meta` records the dimension, and opening the file with another
 //! dimension fails, so vectors of two embedders never mix. `replace_document` is one transaction:
-//! a crash leaves the old or the new version of a document, never half of each. We use
+//! a crash leaves the old or the new version of a document, never half of each, so the order of
+//! its delete and inserts does not matter here as it does for the remote indexes. We use
 //! `synchronous=NORMAL`, which in WAL mode keeps every commit atomic. A power cut can lose
 //! only the last commits, and re-ingesting the document repairs that.
 //!
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::domain::prompt::RetrievedChunk;
-use crate::ports::{IndexedChunk, RagError, VectorIndex};
+use crate::ports::{IndexedChunk, IndexedVersion, RagError, VectorIndex};
 
 // An explicit INTEGER PRIMARY KEY keeps ids stable even if the file is vacuumed; the unique
 // index serves the by-source lookups and rejects a document with two chunks of one number.
@@ -63,6 +64,9 @@ struct Block {
 impl SqliteVectorIndex {
     /// Opens or creates the index file at `path` for vectors of `dimensions`.
     pub fn open(path: &Path, dimensions: usize) -> Result<Self, RagError> {
+        owner_only(path).map_err(|e| {
+            RagError::Failed(format!("cannot make the local vector index {} owner-only: {e}", path.display()))
+        })?;
         let conn = Connection::open(path).map_err(|e| {
             RagError::Failed(format!("cannot open the local vector index {}: {e}", path.display()))
         })?;
@@ -188,13 +192,29 @@ impl VectorIndex for SqliteVectorIndex {
         self.blocking(|s| ensure_schema(&mut *lock(&s.conn)?, s.dimensions)).await
     }
 
-    async fn indexed_sha256(&self, source: &str) -> Result<Option<String>, RagError> {
+    async fn indexed_version(&self, source: &str) -> Result<IndexedVersion, RagError> {
         let source = source.to_owned();
         self.blocking(move |s| {
-            lock(&s.conn)?
-                .query_row("SELECT sha256 FROM chunks WHERE source = ?1 LIMIT 1", [source], |r| r.get(0))
-                .optional()
-                .map_err(sql)
+            let conn = lock(&s.conn)?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT sha256, COUNT(*) FROM chunks WHERE source = ?1 \
+                     GROUP BY sha256, ingested_at LIMIT 2",
+                )
+                .map_err(sql)?;
+            let versions: Vec<(String, i64)> = stmt
+                .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            Ok(match versions.as_slice() {
+                [] => IndexedVersion::Absent,
+                [(sha256, chunks)] => IndexedVersion::Whole {
+                    sha256: sha256.clone(),
+                    chunks: usize::try_from(*chunks).unwrap_or(usize::MAX),
+                },
+                _ => IndexedVersion::Mixed,
+            })
         })
         .await
     }
@@ -227,6 +247,23 @@ impl VectorIndex for SqliteVectorIndex {
         normalize(&mut query);
         self.blocking(move |s| s.search(&query, k)).await
     }
+}
+
+/// The index holds the documents' text: its file is created owner-only (0600) before SQLite opens
+/// it, and SQLite gives its `-wal` and `-shm` files the database file's mode. Files an older
+/// version left readable are tightened.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Creates the tables if missing and records the dimension, or refuses a file made for another.

@@ -14,6 +14,15 @@ fn chunk(source: &str, n: u32, text: &str, vector: Vec<f32>) -> IndexedChunk {
     }
 }
 
+/// The sha256 the index holds for the whole of `source`; `None` when it holds nothing.
+async fn whole_sha(index: &SqliteVectorIndex, source: &str) -> Option<String> {
+    match index.indexed_version(source).await.unwrap() {
+        IndexedVersion::Absent => None,
+        IndexedVersion::Whole { sha256, .. } => Some(sha256),
+        IndexedVersion::Mixed => panic!("{source} is mixed"),
+    }
+}
+
 /// A unit vector along axis `i`.
 fn axis(dims: usize, i: usize) -> Vec<f32> {
     let mut v = vec![0.0; dims];
@@ -41,10 +50,14 @@ impl Drop for TempDir {
 async fn round_trip_returns_the_nearest_chunk_first() {
     let index = SqliteVectorIndex::open_in_memory(4).unwrap();
     index.check().await.unwrap();
-    assert_eq!(index.indexed_sha256("docs/a.md").await.unwrap(), None);
+    assert_eq!(whole_sha(&index, "docs/a.md").await, None);
     let chunks = [chunk("docs/a.md", 0, "alpha", axis(4, 0)), chunk("docs/a.md", 1, "beta", axis(4, 1))];
     index.replace_document("docs/a.md", &chunks).await.unwrap();
-    assert_eq!(index.indexed_sha256("docs/a.md").await.unwrap().as_deref(), Some("sha-docs/a.md"));
+    assert_eq!(whole_sha(&index, "docs/a.md").await.as_deref(), Some("sha-docs/a.md"));
+    assert_eq!(
+        index.indexed_version("docs/a.md").await.unwrap(),
+        IndexedVersion::Whole { sha256: "sha-docs/a.md".into(), chunks: 2 }
+    );
     // Not a unit vector: cosine must not depend on length.
     let hits = index.search(&[0.0, 3.0, 0.3, 0.0], 5).await.unwrap();
     assert_eq!(hits.len(), 2);
@@ -68,10 +81,10 @@ async fn replace_drops_the_old_chunks_and_delete_drops_all() {
         index.search(&axis(4, 0), 10).await.unwrap().into_iter().map(|h| h.text).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts.contains(&"new 0".to_owned()) && texts.contains(&"other".to_owned()));
-    assert_eq!(index.indexed_sha256("a").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(whole_sha(&index, "a").await.as_deref(), Some("v2"));
 
     index.delete_document("a").await.unwrap();
-    assert_eq!(index.indexed_sha256("a").await.unwrap(), None);
+    assert_eq!(whole_sha(&index, "a").await, None);
     let hits = index.search(&axis(4, 3), 10).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["other"]);
 }
@@ -103,7 +116,7 @@ async fn the_index_persists_across_reopen_in_wal_mode() {
     let hits = index.search(&axis(4, 2), 5).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["kept"]);
     assert!((hits[0].score - 1.0).abs() < 1e-6);
-    assert_eq!(index.indexed_sha256("a").await.unwrap().as_deref(), Some("sha-a"));
+    assert_eq!(whole_sha(&index, "a").await.as_deref(), Some("sha-a"));
     let mode: String =
         Connection::open(&path).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
