@@ -175,3 +175,24 @@ async fn deploy_stops_on_a_failing_check_before_creating_anything() {
         "no token was created"
     );
 }
+
+#[test]
+fn a_stack_whose_first_create_failed_is_reported_with_the_way_out() {
+    let target = packaged_target("doctor-rollback", &["chat"]);
+    let bad_bucket = ["--param", "ArtifactBucket=chatbot-no-such-bucket"];
+    let deploy = ["deploy", "--env", "prod", "--yes", "--no-package", "--arch", "x86_64"];
+    let failed = opsctl_at(&Moto::shared().endpoint, Some(&target), &[&deploy[..], &bad_bucket].concat());
+    assert!(!failed.status.success(), "{}", text(&failed.stderr));
+
+    let out = opsctl(&["doctor", "--env", "prod", "--arch", HOST_ARCH]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(line(&stdout, "stacks").starts_with("FAIL  ") && stdout.contains("chatbot-prod is ROLLBACK_COMPLETE"));
+    assert!(stdout.contains("`aws cloudformation delete-stack --stack-name chatbot-prod`"), "{stdout}");
+
+    // deploy says the same before it tries an update CloudFormation would refuse.
+    let again = opsctl_at(&Moto::shared().endpoint, Some(&target), &deploy);
+    let stderr = text(&again.stderr);
+    assert!(!again.status.success());
+    assert!(stderr.lines().any(|l| l.starts_with("FAIL  stacks")), "{stderr}");
+}
