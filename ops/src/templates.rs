@@ -63,7 +63,8 @@ pub const BILLING: Template = Template {
 /// The `Default:` of a root stack parameter, as `templates/main.yaml` declares it: what a deploy
 /// that neither passes `--param NAME=...` nor finds a deployed value uses.
 pub fn parameter_default(name: &str) -> Option<&'static str> {
-    let mut lines = MAIN.body
+    let mut lines = MAIN
+        .body
         .lines()
         .skip_while(|l| *l != "Parameters:")
         .skip(1)

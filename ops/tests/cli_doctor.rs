@@ -89,7 +89,8 @@ fn the_json_report_has_every_check() {
 
 #[test]
 fn a_model_the_account_may_not_use_fails_with_the_hint() {
-    let out = opsctl(&["doctor", "--arch", HOST_ARCH, "--param", "ChatModelId=eu.anthropic.claude-not-granted"]);
+    let out =
+        opsctl(&["doctor", "--arch", HOST_ARCH, "--param", "ChatModelId=eu.anthropic.claude-not-granted"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let failed = line(&stdout, "chat-model");
@@ -159,7 +160,8 @@ async fn deploy_stops_on_a_failing_check_before_creating_anything() {
     );
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    let failed = stderr.lines().find(|l| l.starts_with("FAIL  chat-model")).unwrap_or_else(|| panic!("{stderr}"));
+    let failed =
+        stderr.lines().find(|l| l.starts_with("FAIL  chat-model")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(failed.contains("AccessDeniedException"), "{failed}");
     assert!(stderr.contains("deploy stopped before changing anything"), "{stderr}");
     assert!(!stderr.contains("uploaded"), "nothing was uploaded: {stderr}");
@@ -187,7 +189,9 @@ fn a_stack_whose_first_create_failed_is_reported_with_the_way_out() {
     let out = opsctl(&["doctor", "--env", "prod", "--arch", HOST_ARCH]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(line(&stdout, "stacks").starts_with("FAIL  ") && stdout.contains("chatbot-prod is ROLLBACK_COMPLETE"));
+    assert!(
+        line(&stdout, "stacks").starts_with("FAIL  ") && stdout.contains("chatbot-prod is ROLLBACK_COMPLETE")
+    );
     assert!(stdout.contains("`aws cloudformation delete-stack --stack-name chatbot-prod`"), "{stdout}");
 
     // deploy says the same before it tries an update CloudFormation would refuse.

@@ -99,7 +99,11 @@ async fn the_chat_probe_is_one_word_for_one_token() {
 #[tokio::test]
 async fn a_model_without_access_fails_with_the_console_hint() {
     let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_http_response(|| {
-        json_error(403, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
+        json_error(
+            403,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        )
     });
     let check = bedrock::chat_model(&bedrock(&[&rule]), MODEL, "eu-west-1").await;
     assert_eq!(check.outcome, Outcome::Fail, "{check:?}");
@@ -134,17 +138,24 @@ async fn a_foundation_model_id_is_told_to_use_an_inference_profile() {
     let check = bedrock::chat_model(&bedrock(&[&rule]), "anthropic.claude-sonnet-4-6", "us-east-1").await;
     assert_eq!(check.outcome, Outcome::Fail);
     let hint = check.hint.unwrap();
-    assert!(hint.contains("--param ChatModelId=us.anthropic.claude-sonnet-4-6") && hint.contains("eu."), "{hint}");
+    assert!(
+        hint.contains("--param ChatModelId=us.anthropic.claude-sonnet-4-6") && hint.contains("eu."),
+        "{hint}"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_model_id_is_told_about_geography_prefixes() {
-    let rule = mock!(aws_sdk_bedrockruntime::Client::converse)
-        .then_http_response(|| json_error(400, "ValidationException", "The provided model identifier is invalid."));
+    let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_http_response(|| {
+        json_error(400, "ValidationException", "The provided model identifier is invalid.")
+    });
     let check = bedrock::chat_model(&bedrock(&[&rule]), MODEL, "eu-west-1").await;
     assert_eq!(check.outcome, Outcome::Fail);
     let hint = check.hint.unwrap();
-    assert!(hint.contains("offered in eu-west-1") && hint.contains("eu.anthropic.claude-sonnet-4-6"), "{hint}");
+    assert!(
+        hint.contains("offered in eu-west-1") && hint.contains("eu.anthropic.claude-sonnet-4-6"),
+        "{hint}"
+    );
 }
 
 #[tokio::test]
@@ -202,7 +213,9 @@ async fn a_quota_of_zero_fails_with_its_code() {
     ]);
     let check = quotas::model_quota(&service_quotas(&[&rule]), MODEL, "us-east-1").await;
     assert_eq!(check.outcome, Outcome::Fail, "{check:?}");
-    assert!(check.detail.contains("Cross-Region InvokeModel tokens per minute") && check.detail.contains("is 0"));
+    assert!(
+        check.detail.contains("Cross-Region InvokeModel tokens per minute") && check.detail.contains("is 0")
+    );
     assert!(check.hint.unwrap().contains("quota L-2 in the Service Quotas console of us-east-1"));
 }
 
@@ -225,7 +238,9 @@ async fn an_unreadable_quota_warns() {
     });
     let check = quotas::model_quota(&service_quotas(&[&rule]), MODEL, "us-east-1").await;
     assert_eq!(check.outcome, Outcome::Warn, "{check:?}");
-    assert!(check.detail.contains("could not read Bedrock's quotas") && check.detail.contains("AccessDenied"));
+    assert!(
+        check.detail.contains("could not read Bedrock's quotas") && check.detail.contains("AccessDenied")
+    );
     assert!(check.hint.unwrap().contains("servicequotas:ListServiceQuotas"));
 }
 
@@ -234,7 +249,11 @@ async fn a_quota_listed_only_among_the_defaults_is_read_there() {
     let none_applied = applied(Vec::new());
     let defaults = mock!(aws_sdk_servicequotas::Client::list_aws_default_service_quotas).then_output(|| {
         ListAwsDefaultServiceQuotasOutput::builder()
-            .quotas(quota("Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6", "L-4", 0.0))
+            .quotas(quota(
+                "Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6",
+                "L-4",
+                0.0,
+            ))
             .build()
     });
     let check = quotas::model_quota(&service_quotas(&[&none_applied, &defaults]), MODEL, "us-east-1").await;
@@ -287,7 +306,11 @@ async fn a_reservation_must_leave_100_unreserved() {
 #[tokio::test]
 async fn unreadable_lambda_settings_warn() {
     let denied = mock!(aws_sdk_lambda::Client::get_account_settings).then_http_response(|| {
-        json_error(403, "AccessDeniedException", "User is not authorized to perform: lambda:GetAccountSettings")
+        json_error(
+            403,
+            "AccessDeniedException",
+            "User is not authorized to perform: lambda:GetAccountSettings",
+        )
     });
     let client = mock_client!(aws_sdk_lambda, [&denied]);
     let check = quotas::lambda_concurrency(&client, "chatbot-chat-dev", "0").await;

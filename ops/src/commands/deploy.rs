@@ -10,8 +10,8 @@ use aws_sdk_cloudformation::types::Parameter;
 
 use crate::Ctx;
 use crate::cli::{DeployArgs, Env, Target};
-use crate::doctor::{EmulatorNeed, Request};
 use crate::commands::{self, token};
+use crate::doctor::{EmulatorNeed, Request};
 use crate::package::{self, Function, Workspace};
 use crate::stack::changeset::Template as TemplateSource;
 use crate::stack::rollout::{self, Outcome};

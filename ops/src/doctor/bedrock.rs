@@ -30,7 +30,10 @@ pub async fn chat_model(client: &Client, model_id: &str, region: &str) -> Check 
     match sent {
         Ok(out) => {
             let tokens = out.usage().map(|u| u.total_tokens()).unwrap_or_default();
-            Check::pass(names::CHAT_MODEL, format!("{model_id} answered a one-token Converse ({tokens} tokens)"))
+            Check::pass(
+                names::CHAT_MODEL,
+                format!("{model_id} answered a one-token Converse ({tokens} tokens)"),
+            )
         }
         Err(e) => failed(names::CHAT_MODEL, "ChatModelId", model_id, region, &e),
     }
@@ -66,7 +69,9 @@ pub async fn embedding_model(client: &Client, model_id: &str, dimensions: &str, 
         Some(n) => Check::fail(
             name,
             format!("{model_id} returned {n} dimensions, the stack expects {dims}"),
-            Some("set --param EmbeddingDimensions to one the model supports (Titan v2: 256, 512, 1024)".into()),
+            Some(
+                "set --param EmbeddingDimensions to one the model supports (Titan v2: 256, 512, 1024)".into(),
+            ),
         ),
         None => Check::fail(
             name,
@@ -78,13 +83,22 @@ pub async fn embedding_model(client: &Client, model_id: &str, dimensions: &str, 
 
 /// A failed call, sorted into what the operator should do. Throttling and a busy service say
 /// nothing about access, so they warn; everything else fails.
-fn failed<E, R>(name: &'static str, parameter: &str, model_id: &str, region: &str, err: &SdkError<E, R>) -> Check
+fn failed<E, R>(
+    name: &'static str,
+    parameter: &str,
+    model_id: &str,
+    region: &str,
+    err: &SdkError<E, R>,
+) -> Check
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
     let Some(service) = err.as_service_error() else {
-        let text = format!("could not reach Bedrock: {}", aws_smithy_types::error::display::DisplayErrorContext(err));
+        let text = format!(
+            "could not reach Bedrock: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(err)
+        );
         let hint = crate::errors::hint(&text).map(str::to_owned);
         return Check::fail(name, text, hint);
     };
@@ -134,9 +148,14 @@ where
         "ThrottlingException" | "ServiceQuotaExceededException" => Check::warn(
             name,
             format!("{detail} (access not confirmed)"),
-            Some("Bedrock throttled even a one-token call: see the model-quota check, or retry in a minute".into()),
+            Some(
+                "Bedrock throttled even a one-token call: see the model-quota check, or retry in a minute"
+                    .into(),
+            ),
         ),
-        "ServiceUnavailableException" | "ModelNotReadyException" | "InternalServerException"
+        "ServiceUnavailableException"
+        | "ModelNotReadyException"
+        | "InternalServerException"
         | "ModelTimeoutException" => Check::warn(
             name,
             format!("{detail} (access not confirmed)"),

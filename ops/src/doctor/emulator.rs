@@ -42,14 +42,22 @@ async fn running(env: Env) -> Check {
     if !process::is_ours(local.emulator.pid, EMULATOR_MARK) {
         return Check::fail(
             name,
-            format!("the emulator of {env} (pid {}) has stopped; its log is {}", local.emulator.pid, log.display()),
+            format!(
+                "the emulator of {env} (pid {}) has stopped; its log is {}",
+                local.emulator.pid,
+                log.display()
+            ),
             Some(restart),
         );
     }
     if answers(&url).await {
         Check::pass(name, format!("running at {url} (pid {})", local.emulator.pid))
     } else {
-        Check::fail(name, format!("the emulator at {url} does not answer; its log is {}", log.display()), Some(restart))
+        Check::fail(
+            name,
+            format!("the emulator at {url} does not answer; its log is {}", log.display()),
+            Some(restart),
+        )
     }
 }
 

@@ -237,3 +237,51 @@ async fn remote(sdk: &SdkConfig, request: &Request, checks: &mut Vec<Check>) {
     let service_quotas = aws_sdk_servicequotas::Client::new(sdk);
     checks.push(quotas::model_quota(&service_quotas, &settings.chat_model_id, &region).await);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(params: &[(&str, &str)], rag: Option<bool>) -> Request {
+        Request {
+            env: Env::Dev,
+            target: Target::Aws,
+            region_source: "AWS_REGION".into(),
+            params: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            rag,
+            build: None,
+            emulator: None,
+        }
+    }
+
+    fn deployed(params: &[(&str, &str)]) -> StackInfo {
+        StackInfo {
+            name: "chatbot-dev".into(),
+            id: "id".into(),
+            status: "UPDATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            outputs: BTreeMap::new(),
+            last_updated: None,
+        }
+    }
+
+    #[test]
+    fn settings_are_what_deploy_would_use() {
+        let fresh = Settings::resolve(&request(&[], None), None);
+        assert_eq!(fresh.chat_model_id, "us.anthropic.claude-sonnet-4-6", "the template's default");
+        assert_eq!((fresh.rag, fresh.embedding_dimensions.as_str()), (false, "1024"));
+
+        let stack = deployed(&[("ChatModelId", "eu.anthropic.claude-sonnet-4-6"), ("EnableRAG", "true")]);
+        let kept = Settings::resolve(&request(&[], None), Some(&stack));
+        assert_eq!(kept.chat_model_id, "eu.anthropic.claude-sonnet-4-6", "the deployed value is kept");
+        assert!(kept.rag, "RAG stays on as deployed");
+
+        let given =
+            request(&[("ChatModelId", "jp.anthropic.claude-sonnet-4-6"), ("EnableRAG", "false")], Some(true));
+        let overridden = Settings::resolve(&given, Some(&stack));
+        assert_eq!(overridden.chat_model_id, "jp.anthropic.claude-sonnet-4-6", "--param wins");
+        assert!(!overridden.rag, "--param EnableRAG wins over the flag, as in deploy");
+        assert!(Settings::resolve(&request(&[], Some(true)), None).rag);
+    }
+}

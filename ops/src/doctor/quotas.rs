@@ -24,7 +24,14 @@ pub async fn lambda_concurrency(lambda: &aws_sdk_lambda::Client, function: &str,
     };
     let settings = match lambda.get_account_settings().send().await {
         Ok(s) => s,
-        Err(e) => return unreadable(name, "Lambda's account settings", anyhow::Error::from(e), "lambda:GetAccountSettings"),
+        Err(e) => {
+            return unreadable(
+                name,
+                "Lambda's account settings",
+                anyhow::Error::from(e),
+                "lambda:GetAccountSettings",
+            );
+        }
     };
     let Some(limit) = settings.account_limit() else {
         return Check::warn(name, "Lambda's account settings have no AccountLimit", None);
@@ -34,7 +41,9 @@ pub async fn lambda_concurrency(lambda: &aws_sdk_lambda::Client, function: &str,
     if wanted <= 0 {
         return Check::pass(
             name,
-            format!("{total} concurrent executions, {unreserved} unreserved; the chat function reserves none"),
+            format!(
+                "{total} concurrent executions, {unreserved} unreserved; the chat function reserves none"
+            ),
         );
     }
     // A reservation the chat function already holds is given back when it changes.
@@ -57,13 +66,20 @@ pub async fn lambda_concurrency(lambda: &aws_sdk_lambda::Client, function: &str,
             ),
         );
     }
-    Check::pass(name, format!("{total} concurrent executions; reserving {wanted} for chat leaves {left} unreserved"))
+    Check::pass(
+        name,
+        format!("{total} concurrent executions; reserving {wanted} for chat leaves {left} unreserved"),
+    )
 }
 
 pub async fn model_quota(sq: &aws_sdk_servicequotas::Client, model_id: &str, region: &str) -> Check {
     let name = names::MODEL_QUOTA;
     let Some(model) = ModelRef::parse(model_id) else {
-        return Check::warn(name, format!("cannot tell which tokens-per-minute quota applies to {model_id}"), None);
+        return Check::warn(
+            name,
+            format!("cannot tell which tokens-per-minute quota applies to {model_id}"),
+            None,
+        );
     };
     let mut found = match list(sq, false).await {
         Ok(quotas) => model.matching(&quotas),
@@ -277,7 +293,10 @@ mod tests {
             quota("On-demand InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6", 1.0),
             quota("Global cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6", 2.0),
             quota("Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.5 V1", 3.0),
-            quota("Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6 1M Context Length", 4.0),
+            quota(
+                "Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6 1M Context Length",
+                4.0,
+            ),
             quota("Bedrock Mantle input tokens per minute for Anthropic Claude Sonnet 4.6", 5.0),
             quota("Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.6", 6.0),
             quota("Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4.6", 7.0),

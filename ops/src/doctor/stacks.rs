@@ -83,7 +83,9 @@ mod tests {
         for ok in ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"] {
             assert_eq!(blocked(&stack(ok)), None, "{ok}");
         }
-        assert!(blocked(&stack("ROLLBACK_COMPLETE")).unwrap().contains("delete-stack --stack-name chatbot-dev"));
+        assert!(
+            blocked(&stack("ROLLBACK_COMPLETE")).unwrap().contains("delete-stack --stack-name chatbot-dev")
+        );
         assert!(blocked(&stack("UPDATE_ROLLBACK_FAILED")).unwrap().contains("continue-update-rollback"));
         assert!(blocked(&stack("UPDATE_IN_PROGRESS")).unwrap().contains("wait for it"));
     }

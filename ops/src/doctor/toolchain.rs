@@ -44,18 +44,24 @@ pub fn lambda_target(arch: Arch, probe: &Probe) -> Check {
         return Check::fail(
             name,
             format!("cannot build here: {why}"),
-            Some("run opsctl from the repository's root, or deploy zips built elsewhere with --no-package".into()),
+            Some(
+                "run opsctl from the repository's root, or deploy zips built elsewhere with --no-package"
+                    .into(),
+            ),
         );
     }
     let Some(installed) = &probe.installed_targets else {
         return Check::warn(
             name,
             format!("rustup not found: cannot tell whether the Rust target {triple} is installed"),
-            Some(format!("install Rust through rustup (https://rustup.rs), then `rustup target add {triple}`")),
+            Some(format!(
+                "install Rust through rustup (https://rustup.rs), then `rustup target add {triple}`"
+            )),
         );
     };
     if !installed.lines().any(|l| l.trim() == triple) {
-        let other = if arch == Arch::Arm64 { ", or build and deploy for x86_64 with --arch x86_64" } else { "" };
+        let other =
+            if arch == Arch::Arm64 { ", or build and deploy for x86_64 with --arch x86_64" } else { "" };
         return Check::fail(
             name,
             format!("the Rust target {triple} is not installed"),
@@ -74,7 +80,10 @@ pub fn lambda_target(arch: Arch, probe: &Probe) -> Check {
         Builder::CargoLambda(exe) if !probe.zig => Check::fail(
             name,
             format!("{} cannot find zig, which it builds with", exe.display()),
-            Some("run scripts/package (it installs cargo-lambda with zig into .venv/), or put zig on PATH".into()),
+            Some(
+                "run scripts/package (it installs cargo-lambda with zig into .venv/), or put zig on PATH"
+                    .into(),
+            ),
         ),
         Builder::CargoLambda(exe) => {
             Check::pass(name, format!("{triple} installed; cargo-lambda with zig ({})", exe.display()))
@@ -86,7 +95,9 @@ pub fn lambda_target(arch: Arch, probe: &Probe) -> Check {
 /// first on PATH as package puts it.
 fn zig_available(cargo_lambda: &Path) -> bool {
     let mut path: Vec<PathBuf> = cargo_lambda.parent().map(Path::to_path_buf).into_iter().collect();
-    path.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
+    path.extend(
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default(),
+    );
     if path.iter().any(|dir| dir.join("zig").is_file()) {
         return true;
     }
@@ -115,10 +126,12 @@ mod tests {
     #[test]
     fn the_target_cargo_lambda_and_zig_are_what_package_needs() {
         let lambda = Builder::CargoLambda(PathBuf::from("/repo/.venv/bin/cargo-lambda"));
-        let ok = lambda_target(Arch::Arm64, &probe(Some("aarch64-unknown-linux-gnu\n"), lambda.clone(), true));
+        let ok =
+            lambda_target(Arch::Arm64, &probe(Some("aarch64-unknown-linux-gnu\n"), lambda.clone(), true));
         assert_eq!(ok.outcome, Outcome::Pass, "{ok:?}");
 
-        let missing = lambda_target(Arch::Arm64, &probe(Some("x86_64-unknown-linux-gnu\n"), lambda.clone(), true));
+        let missing =
+            lambda_target(Arch::Arm64, &probe(Some("x86_64-unknown-linux-gnu\n"), lambda.clone(), true));
         assert_eq!(missing.outcome, Outcome::Fail);
         assert!(missing.hint.unwrap().contains("rustup target add aarch64-unknown-linux-gnu"));
 
@@ -126,13 +139,15 @@ mod tests {
         assert_eq!(no_zig.outcome, Outcome::Fail);
         assert!(no_zig.hint.unwrap().contains("scripts/package"));
 
-        let plain = lambda_target(Arch::X86_64, &probe(Some("x86_64-unknown-linux-gnu\n"), Builder::Cargo, false));
+        let plain =
+            lambda_target(Arch::X86_64, &probe(Some("x86_64-unknown-linux-gnu\n"), Builder::Cargo, false));
         assert_eq!(plain.outcome, Outcome::Warn, "package falls back to plain cargo");
 
         let no_rustup = lambda_target(Arch::X86_64, &probe(None, Builder::Cargo, false));
         assert_eq!(no_rustup.outcome, Outcome::Warn);
 
-        let elsewhere = Probe { workspace: Err("not the repository".into()), ..probe(None, Builder::Cargo, false) };
+        let elsewhere =
+            Probe { workspace: Err("not the repository".into()), ..probe(None, Builder::Cargo, false) };
         assert_eq!(lambda_target(Arch::Arm64, &elsewhere).outcome, Outcome::Fail);
     }
 }
