@@ -24,22 +24,27 @@ const ALL_CHECKS: [&str; 9] = [
 /// The architecture whose Rust target a development machine has without cross-compiling.
 const HOST_ARCH: &str = if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" };
 
-/// opsctl from the workspace root with no `OPSCTL_*` or AWS variable of ours, calling `endpoint`.
-fn opsctl_at(endpoint: &str, cargo_target: Option<&Path>, args: &[&str]) -> Output {
+/// opsctl from the workspace root, with none of this process's `OPSCTL_*` or AWS variables.
+fn clean_opsctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).stdin(Stdio::null());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("OPSCTL_") || name.starts_with("AWS_") {
             cmd.env_remove(&*name);
         }
     }
+    cmd
+}
+
+/// opsctl calling `endpoint` with the emulator's credentials.
+fn opsctl_at(endpoint: &str, cargo_target: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = clean_opsctl();
     cmd.args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", Moto::REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdin(Stdio::null());
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
     if let Some(t) = cargo_target {
         cmd.env("CARGO_TARGET_DIR", t);
     }
@@ -119,18 +124,9 @@ fn with_the_emulator_down_the_credentials_check_fails() {
 #[test]
 fn the_local_target_must_be_running() {
     let empty = std::env::temp_dir().join(format!("opsctl-doctor-local-{}", std::process::id()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("OPSCTL_") || name.starts_with("AWS_") {
-            cmd.env_remove(&*name);
-        }
-    }
-    let out = cmd
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+    let out = clean_opsctl()
         .args(["--target", "local", "doctor"])
         .env("OPSCTL_LOCAL_DIR", &empty)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
