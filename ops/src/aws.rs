@@ -8,6 +8,19 @@ use crate::cli::{GlobalArgs, Target};
 use crate::local::state;
 
 pub async fn sdk_config(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
+    let config = load(g).await?;
+    if config.region().is_none() {
+        bail!("no AWS Region is set: {SET_REGION}");
+    }
+    Ok(config)
+}
+
+/// What to do when no Region is set.
+pub const SET_REGION: &str = "pass --region, export AWS_REGION, or set `region` in your AWS profile";
+
+/// The configuration as [`sdk_config`] builds it, with or without a Region (`opsctl doctor`
+/// reports a missing one as a failed check rather than an error).
+pub async fn load(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
     if g.target == Target::Local {
         return local_sdk_config(g).await;
     }
@@ -21,11 +34,25 @@ pub async fn sdk_config(g: &GlobalArgs) -> anyhow::Result<SdkConfig> {
     if let Some(url) = &g.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
-    if config.region().is_none() {
-        bail!("no AWS Region is set: pass --region, export AWS_REGION, or set `region` in your AWS profile");
+    Ok(loader.load().await)
+}
+
+/// Where the Region comes from, in the order the SDK looks: the flag, the environment, then the
+/// profile (or, on EC2, the instance's metadata).
+pub fn region_source(g: &GlobalArgs) -> String {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if g.target == Target::Local {
+        "the local target".into()
+    } else if g.region.is_some() {
+        "--region".into()
+    } else if set("AWS_REGION") {
+        "AWS_REGION".into()
+    } else if set("AWS_DEFAULT_REGION") {
+        "AWS_DEFAULT_REGION".into()
+    } else {
+        let profile = g.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok());
+        format!("the profile `{}` or instance metadata", profile.unwrap_or_else(|| "default".into()))
     }
-    Ok(config)
 }
 
 /// The emulator of the environment's local target, with the emulator's dummy credentials: no

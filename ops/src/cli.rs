@@ -85,6 +85,12 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check what would make a first deploy fail or a first chat answer 502: credentials and
+    /// Region, the stacks, Bedrock model access, quotas, the Lambda build target, the emulator.
+    #[command(
+        after_help = "Examples:\n  opsctl doctor                                  before a first deploy of dev\n  opsctl doctor --env prod --rag --output json\n  opsctl doctor --region eu-west-1 --param ChatModelId=eu.anthropic.claude-sonnet-4-6\n  opsctl doctor --arch x86_64                    for `opsctl deploy --arch x86_64`\n  opsctl --target local doctor                   the local target's emulator\n\n`opsctl deploy` runs the same checks first and stops on a failure.\nExit status: 0 when no check failed (warnings allowed), 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
     /// Package, upload and deploy the stacks, after showing the change set.
     Deploy(DeployArgs),
     /// Delete everything the environment owns: stacks, bucket versions, log groups, the token.
@@ -311,6 +317,20 @@ pub struct DeployArgs {
     /// Take the zips from <DIR>/<function>/bootstrap.zip (the local target's placeholders).
     #[arg(long, hide = true, value_name = "DIR")]
     pub code_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check the embedding model (default: as the deployed stack has RAG; off when none is).
+    #[arg(long)]
+    pub rag: bool,
+    /// CPU architecture the Lambdas are built for, as `opsctl deploy --arch`.
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+    /// A root stack parameter as deploy takes it, KEY=VALUE (repeatable): the model ids, RAG and
+    /// the chat function's reserved concurrency checked are deploy's.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub param: Vec<String>,
 }
 
 #[derive(Debug, Args)]

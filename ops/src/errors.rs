@@ -34,6 +34,19 @@ const HINTS: &[(&str, &str)] = &[
 ];
 
 pub fn explain(err: &anyhow::Error) -> String {
+    let joined = joined(err);
+    match hint(&joined) {
+        Some(hint) => format!("{}\n  hint: {hint}", first_line(&joined)),
+        None => first_line(&joined),
+    }
+}
+
+/// The error and its causes on one line, each said once, without the SDK's debug dumps.
+pub fn summary(err: &anyhow::Error) -> String {
+    first_line(&joined(err))
+}
+
+fn joined(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let Some(text) = readable(&cause.to_string()) else { continue };
@@ -42,11 +55,12 @@ pub fn explain(err: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    let joined = parts.join(": ");
-    match HINTS.iter().find(|(needle, _)| joined.contains(needle)) {
-        Some((_, hint)) => format!("{}\n  hint: {hint}", first_line(&joined)),
-        None => first_line(&joined),
-    }
+    parts.join(": ")
+}
+
+/// What to do about a known AWS failure, from its summary.
+pub fn hint(summary: &str) -> Option<&'static str> {
+    HINTS.iter().find(|(needle, _)| summary.contains(needle)).map(|(_, hint)| *hint)
 }
 
 /// The SDK's layers say "service error", "unhandled error (Code)" and then a debug-formatted

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod dashboard;
 pub mod dashboards;
 pub mod deployed;
+pub mod doctor;
 pub mod errors;
 pub mod local;
 pub mod logging;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { out: output::Output::new(cli.global.output), global: cli.global };
     match cli.command {
         Command::Cleanup(args) => commands::cleanup::run(args, &ctx).await,
+        Command::Doctor(args) => commands::doctor::run(args, &ctx).await,
         Command::Deploy(args) => commands::deploy::run(args, &ctx).await,
         Command::EnableRag(args) => commands::rag::run(true, args, &ctx).await,
         Command::DisableRag(args) => commands::rag::run(false, args, &ctx).await,

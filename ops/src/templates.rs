@@ -60,6 +60,23 @@ pub const BILLING: Template = Template {
     key_parameter: None,
 };
 
+/// The `Default:` of a root stack parameter, as `templates/main.yaml` declares it: what a deploy
+/// that neither passes `--param NAME=...` nor finds a deployed value uses.
+pub fn parameter_default(name: &str) -> Option<&'static str> {
+    let mut lines = MAIN
+        .body
+        .lines()
+        .skip_while(|l| *l != "Parameters:")
+        .skip(1)
+        .take_while(|l| l.starts_with(' ') || l.is_empty());
+    let header = format!("  {name}:");
+    lines.find(|l| *l == header)?;
+    lines
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .find_map(|l| l.trim().strip_prefix("Default:"))
+        .map(|v| v.trim().trim_matches('"'))
+}
+
 pub fn all() -> Vec<Template> {
     let mut all = vec![MAIN];
     all.extend(NESTED);
@@ -81,6 +98,20 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), keys.len());
+    }
+
+    #[test]
+    fn parameter_defaults_are_read_from_main() {
+        let parsed: serde_norway::Value = serde_norway::from_str(MAIN.body).unwrap();
+        for name in ["ChatModelId", "EmbeddingModelId", "EmbeddingDimensions", "ChatReservedConcurrency"] {
+            let expected = match &parsed["Parameters"][name]["Default"] {
+                serde_norway::Value::String(s) => s.clone(),
+                other => serde_norway::to_string(other).unwrap().trim().to_owned(),
+            };
+            assert_eq!(parameter_default(name), Some(expected.as_str()), "{name}");
+        }
+        assert_eq!(parameter_default("ArtifactBucket"), None, "a parameter without a default");
+        assert_eq!(parameter_default("NoSuchParameter"), None);
     }
 
     #[test]

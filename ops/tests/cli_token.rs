@@ -53,6 +53,7 @@ fn help_shows_examples_and_completions_work() {
         "completions",
         "package",
         "deploy",
+        "doctor",
         "enable-rag",
         "disable-rag",
         "status",

@@ -1,13 +1,18 @@
-"""The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation
-and cloudwatch_cbor.py translating the CloudWatch SDK's RPC v2 CBOR protocol for it.
+"""The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation,
+account_limits.py adding the Lambda and Service Quotas limits it lacks, cloudwatch_cbor.py
+translating the CloudWatch SDK's RPC v2 CBOR protocol for it, and bedrock_runtime.py answering
+Converse and Titan embeddings for the granted model ids.
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
+                                               [--granted-models ID,ID]
 """
 
 import argparse
 import os
 import sys
 import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 MOTO_VERSION = "5.2.5"  # the version moto_patches.py is written against; scripts/test pins it
 CBOR2_VERSION = "6.2.1"  # the CBOR codec cloudwatch_cbor.py uses; scripts/test pins it
@@ -21,6 +26,13 @@ def main() -> None:
         "--exit-with-stdin",
         action="store_true",
         help="exit when stdin reaches end of file, i.e. when the parent holding the pipe has gone",
+    )
+    parser.add_argument(
+        "--granted-models",
+        type=lambda text: [m for m in text.split(",") if m],
+        default=None,
+        help="the Bedrock model ids the emulator grants access to, comma-separated "
+        "(default: templates/main.yaml's ChatModelId and EmbeddingModelId defaults)",
     )
     args = parser.parse_args()
 
@@ -52,15 +64,33 @@ def main() -> None:
         )
         sys.exit(2)
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, HERE)
     sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
+    import account_limits
+    import bedrock_runtime
     import cloudwatch_cbor
     import moto_patches
     from moto.server import main as moto_main
 
     moto_patches.apply()
+    account_limits.apply()
     cloudwatch_cbor.install()
+    bedrock_runtime.install(args.granted_models if args.granted_models is not None else template_models())
     moto_main(["-H", args.host, "-p", str(args.port)])
+
+
+def template_models() -> list[str]:
+    """The model ids a deploy with no --param uses: the root template's parameter defaults."""
+    import yaml
+
+    class TemplateLoader(yaml.SafeLoader):
+        pass
+
+    # CloudFormation's short forms (!Ref, !Sub ...) do not matter for the Parameters block.
+    TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(os.path.join(HERE, "..", "..", "templates", "main.yaml"), encoding="utf-8") as f:
+        parameters = yaml.load(f, Loader=TemplateLoader)["Parameters"]
+    return [parameters[name]["Default"] for name in ("ChatModelId", "EmbeddingModelId")]
 
 
 if __name__ == "__main__":

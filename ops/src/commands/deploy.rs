@@ -9,8 +9,9 @@ use aws_sdk_cloudformation::Client as Cfn;
 use aws_sdk_cloudformation::types::Parameter;
 
 use crate::Ctx;
-use crate::cli::{DeployArgs, Env};
-use crate::commands::token;
+use crate::cli::{DeployArgs, Env, Target};
+use crate::commands::{self, token};
+use crate::doctor::{EmulatorNeed, Request};
 use crate::package::{self, Function, Workspace};
 use crate::stack::changeset::Template as TemplateSource;
 use crate::stack::rollout::{self, Outcome};
@@ -23,6 +24,9 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (cfn, s3, ssm) = (Cfn::new(&sdk), aws_sdk_s3::Client::new(&sdk), aws_sdk_ssm::Client::new(&sdk));
     let env = ctx.global.env;
     let overrides = parse_params(&args.param)?;
+
+    // 0. What would make this deploy or the first chat fail, before anything is created.
+    commands::doctor::preflight(ctx, &sdk, &preflight_request(ctx, &args, &overrides)).await?;
 
     // 1. The bootstrap stack and its bucket.
     let boot_params = vec![param("Environment", env.as_str())];
@@ -120,6 +124,21 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         eprintln!("warning: the billing alarm stack was not deployed: {}", crate::errors::explain(&e));
     }
     rollout::finish(ctx, info, &root, Some(plan.changes))
+}
+
+/// The doctor's checks that apply to this deploy: the Lambda target only when it builds, the
+/// Bedrock and quota checks on AWS, the emulator on the local target.
+fn preflight_request(ctx: &Ctx, args: &DeployArgs, overrides: &BTreeMap<String, String>) -> Request {
+    let target = ctx.global.target;
+    Request {
+        env: ctx.global.env,
+        target,
+        region_source: crate::aws::region_source(&ctx.global),
+        params: overrides.clone(),
+        rag: args.enable_rag.then_some(true),
+        build: (!args.no_package && args.code_dir.is_none()).then_some(args.arch),
+        emulator: (target == Target::Local).then_some(EmulatorNeed::Running),
+    }
 }
 
 fn param(k: &str, v: &str) -> Parameter {

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dashboard;
 pub mod deploy;
 pub mod docs;
+pub mod doctor;
 pub mod export;
 pub mod local;
 pub mod logs;
