@@ -27,13 +27,9 @@ const HOST_ARCH: &str = if cfg!(target_arch = "aarch64") { "arm64" } else { "x86
 /// opsctl from the workspace root, with none of this process's `OPSCTL_*` or AWS variables.
 fn clean_opsctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
-    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).stdin(Stdio::null());
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("OPSCTL_") || name.starts_with("AWS_") {
-            cmd.env_remove(&*name);
-        }
-    }
+    support::isolate::isolated(&mut cmd)
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .stdin(Stdio::null());
     cmd
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 fn opsctl(local_dir: &Path, args: &[&str]) -> Output {
-    support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+    support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(args)
         .env("OPSCTL_LOCAL_DIR", local_dir)
@@ -125,7 +125,7 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let bad = opsctl(&dir, &["--target", "local", "chat", "x", "--conversation", "not-a-uuid"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("400 Bad Request: bad_request"), "{bad:?}");
-    let mut repl = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+    let mut repl = support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(["--target", "local", "chat"])
         .env("OPSCTL_LOCAL_DIR", &dir)

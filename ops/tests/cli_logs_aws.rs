@@ -100,7 +100,7 @@ fn logs_reads_the_functions_log_group() {
 
     // --follow prints lines written after it started, then stops on a signal.
     let moto = Moto::shared();
-    let mut child = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+    let mut child = support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .args(["--env", "staging", "logs", "--follow", "--since", "10s"])
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", Moto::REGION)

@@ -16,7 +16,7 @@ fn workspace_root() -> PathBuf {
 
 #[test]
 fn package_builds_zips_whose_bootstrap_runs_on_provided_al2023() {
-    let out = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+    let out = support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(workspace_root())
         .args(["package", "--arch", "x86_64", "--output", "json"])
         .output()

@@ -65,13 +65,15 @@ fn help_shows_examples_and_completions_work() {
     let helps =
         commands.iter().map(|c| vec![*c, "--help"]).chain(local).chain(std::iter::once(vec!["--help"]));
     for args in helps {
-        let out =
-            support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl"))).args(&args).output().unwrap();
+        let out = support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:"), "{args:?}");
     }
     for shell in ["bash", "zsh", "fish"] {
-        let out = support::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+        let out = support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
             .args(["completions", shell])
             .output()
             .unwrap();

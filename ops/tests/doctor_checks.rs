@@ -287,20 +287,35 @@ fn lambda(limit: i32, unreserved: i32, chat_holds: Option<i32>) -> aws_sdk_lambd
 #[tokio::test]
 async fn a_reservation_must_leave_100_unreserved() {
     let new_account = lambda(10, 10, None);
-    let none = quotas::lambda_concurrency(&new_account, "chatbot-chat-dev", "0").await;
+    let none = quotas::lambda_concurrency(&new_account, "chatbot-chat-dev", "0", None).await;
     assert_eq!(none.outcome, Outcome::Pass, "no reservation fits any account: {none:?}");
-    let some = quotas::lambda_concurrency(&new_account, "chatbot-chat-dev", "5").await;
+    let some = quotas::lambda_concurrency(&new_account, "chatbot-chat-dev", "5", None).await;
     assert_eq!(some.outcome, Outcome::Fail, "{some:?}");
     assert!(some.detail.contains("would leave 5 of 10"), "{some:?}");
     assert!(some.hint.unwrap().contains("lower ChatReservedConcurrency"));
 
+    // With RAG, ingestion reserves 1: a new account of 10 cannot, and is told how to opt out.
+    let rag =
+        quotas::lambda_concurrency(&new_account, "chatbot-chat-dev", "0", Some("chatbot-ingest-dev")).await;
+    assert_eq!(rag.outcome, Outcome::Fail, "{rag:?}");
+    assert!(rag.detail.contains("reserving 1 for ingestion would leave 9 of 10"), "{rag:?}");
+    assert!(rag.hint.unwrap().contains("SerializeIngestion=false"));
+
     // 1000 in all, 880 unreserved of which the chat function holds 20 already: 50 leaves 850.
     let established = lambda(1000, 880, Some(20));
-    let ok = quotas::lambda_concurrency(&established, "chatbot-chat-dev", "50").await;
+    let ok = quotas::lambda_concurrency(&established, "chatbot-chat-dev", "50", None).await;
     assert_eq!(ok.outcome, Outcome::Pass, "{ok:?}");
     assert!(ok.detail.contains("leaves 850 unreserved"), "{ok:?}");
-    let too_much = quotas::lambda_concurrency(&established, "chatbot-chat-dev", "850").await;
+    let too_much = quotas::lambda_concurrency(&established, "chatbot-chat-dev", "850", None).await;
     assert_eq!(too_much.outcome, Outcome::Fail, "{too_much:?}");
+    let both =
+        quotas::lambda_concurrency(&established, "chatbot-chat-dev", "50", Some("chatbot-ingest-dev")).await;
+    assert_eq!(both.outcome, Outcome::Pass, "{both:?}");
+    // The mock says every function holds 20 already: 880 + 40 - 51 = 869.
+    assert!(
+        both.detail.contains("reserving 50 for chat and 1 for ingestion leaves 869 unreserved"),
+        "{both:?}"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +328,7 @@ async fn unreadable_lambda_settings_warn() {
         )
     });
     let client = mock_client!(aws_sdk_lambda, [&denied]);
-    let check = quotas::lambda_concurrency(&client, "chatbot-chat-dev", "0").await;
+    let check = quotas::lambda_concurrency(&client, "chatbot-chat-dev", "0", None).await;
     assert_eq!(check.outcome, Outcome::Warn, "{check:?}");
     assert!(check.hint.unwrap().contains("lambda:GetAccountSettings"));
 }

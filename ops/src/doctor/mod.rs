@@ -129,6 +129,8 @@ pub struct Settings {
     pub embedding_model_id: String,
     pub embedding_dimensions: String,
     pub chat_reserved_concurrency: String,
+    /// With RAG, whether the ingestion function reserves a concurrency of 1.
+    pub serialize_ingestion: bool,
 }
 
 impl Settings {
@@ -153,6 +155,7 @@ impl Settings {
             embedding_model_id: value("EmbeddingModelId"),
             embedding_dimensions: value("EmbeddingDimensions"),
             chat_reserved_concurrency: value("ChatReservedConcurrency"),
+            serialize_ingestion: value("SerializeIngestion") != "false",
         }
     }
 }
@@ -233,7 +236,10 @@ async fn remote(sdk: &SdkConfig, request: &Request, checks: &mut Vec<Check>) {
     }
     let lambda = aws_sdk_lambda::Client::new(sdk);
     let function = format!("chatbot-chat-{}", request.env);
-    checks.push(quotas::lambda_concurrency(&lambda, &function, &settings.chat_reserved_concurrency).await);
+    let ingest = format!("chatbot-ingest-{}", request.env);
+    let ingest = (settings.rag && settings.serialize_ingestion).then_some(ingest.as_str());
+    let reserved = &settings.chat_reserved_concurrency;
+    checks.push(quotas::lambda_concurrency(&lambda, &function, reserved, ingest).await);
     let service_quotas = aws_sdk_servicequotas::Client::new(sdk);
     checks.push(quotas::model_quota(&service_quotas, &settings.chat_model_id, &region).await);
 }

@@ -13,9 +13,16 @@ pub const MIN_UNRESERVED: i64 = 100;
 /// The most pages of Bedrock quotas read (100 each): Bedrock lists a few thousand.
 const MAX_PAGES: usize = 100;
 
-pub async fn lambda_concurrency(lambda: &aws_sdk_lambda::Client, function: &str, reserved: &str) -> Check {
+/// `ingest`: the ingestion function's name when it will reserve a concurrency of 1 (RAG on, with
+/// SerializeIngestion=true).
+pub async fn lambda_concurrency(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    reserved: &str,
+    ingest: Option<&str>,
+) -> Check {
     let name = names::LAMBDA_CONCURRENCY;
-    let Ok(wanted) = reserved.parse::<i64>() else {
+    let Ok(chat) = reserved.parse::<i64>() else {
         return Check::fail(
             name,
             format!("ChatReservedConcurrency is {reserved:?}, not a number"),
@@ -38,38 +45,55 @@ pub async fn lambda_concurrency(lambda: &aws_sdk_lambda::Client, function: &str,
     };
     let total = i64::from(limit.concurrent_executions());
     let unreserved = limit.unreserved_concurrent_executions().map(i64::from).unwrap_or(total);
-    if wanted <= 0 {
+    let mut reservations: Vec<(&str, i64)> = Vec::new();
+    if chat > 0 {
+        reservations.push((function, chat));
+    }
+    if let Some(ingest) = ingest {
+        reservations.push((ingest, 1));
+    }
+    if reservations.is_empty() {
         return Check::pass(
             name,
-            format!(
-                "{total} concurrent executions, {unreserved} unreserved; the chat function reserves none"
-            ),
+            format!("{total} concurrent executions, {unreserved} unreserved; no function reserves any"),
         );
     }
-    // A reservation the chat function already holds is given back when it changes.
-    let current = match lambda.get_function_concurrency().function_name(function).send().await {
-        Ok(c) => c.reserved_concurrent_executions().map(i64::from).unwrap_or(0),
-        Err(_) => 0, // not deployed yet (or unreadable): it holds nothing we know of
-    };
+    let wanted: i64 = reservations.iter().map(|(_, n)| n).sum();
+    // A reservation a function already holds is given back when it changes.
+    let mut current = 0;
+    for (f, _) in &reservations {
+        current += match lambda.get_function_concurrency().function_name(*f).send().await {
+            Ok(c) => c.reserved_concurrent_executions().map(i64::from).unwrap_or(0),
+            Err(_) => 0, // not deployed yet (or unreadable): it holds nothing we know of
+        };
+    }
+    let what = reservations
+        .iter()
+        .map(|(f, n)| format!("{n} for {}", if *f == function { "chat" } else { "ingestion" }))
+        .collect::<Vec<_>>()
+        .join(" and ");
     let left = unreserved + current - wanted;
     if left < MIN_UNRESERVED {
+        let mut hint = String::from(
+            "request a higher Lambda \"Concurrent executions\" quota in Service Quotas, or lower \
+             ChatReservedConcurrency (0 leaves the chat function unreserved)",
+        );
+        if ingest.is_some() {
+            hint.push_str(
+                "; with RAG, --param SerializeIngestion=false gives up the ingestion function's \
+                 reservation of 1 (events for one document may then be handled at the same time)",
+            );
+        }
         return Check::fail(
             name,
             format!(
-                "ChatReservedConcurrency={wanted} would leave {left} of {total} concurrent executions \
-                 unreserved; Lambda keeps at least {MIN_UNRESERVED}"
+                "reserving {what} would leave {left} of {total} concurrent executions unreserved; \
+                 Lambda keeps at least {MIN_UNRESERVED}"
             ),
-            Some(
-                "lower ChatReservedConcurrency (0 leaves the chat function unreserved), or request a higher \
-                 Lambda \"Concurrent executions\" quota in Service Quotas"
-                    .into(),
-            ),
+            Some(hint),
         );
     }
-    Check::pass(
-        name,
-        format!("{total} concurrent executions; reserving {wanted} for chat leaves {left} unreserved"),
-    )
+    Check::pass(name, format!("{total} concurrent executions; reserving {what} leaves {left} unreserved"))
 }
 
 pub async fn model_quota(sq: &aws_sdk_servicequotas::Client, model_id: &str, region: &str) -> Check {

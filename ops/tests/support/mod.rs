@@ -13,7 +13,6 @@ pub mod private_files;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use isolate::isolated;
 pub use moto::Moto;
 
 /// The smallest valid zip; the emulator stores Lambda code without running it.
