@@ -30,7 +30,7 @@ impl Output {
             return Ok(());
         }
         if self.is_json() {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            println!("{}", crate::printable::json_for_terminal(&serde_json::to_string_pretty(value)?));
         } else {
             // Text shows what the chatbot, its documents and its logs say: never let it drive
             // the terminal.

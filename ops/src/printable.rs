@@ -4,8 +4,8 @@
 //! escape sequences that clear the screen, rewrite what is already printed, retitle the window,
 //! write to the clipboard (OSC 52) or hide a link (OSC 8), and bidirectional overrides that make
 //! text read differently from what it is. Everything a model or a document controls goes through
-//! [`printable`] before it reaches a terminal; JSON output needs nothing, as serde escapes every
-//! control character.
+//! [`printable`] before it reaches a terminal. JSON output keeps the text as it is, escaped:
+//! serde escapes the C0 controls, and [`json_for_terminal`] the rest.
 
 use std::borrow::Cow;
 
@@ -33,6 +33,29 @@ pub fn printable(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Serialised JSON with the characters serde leaves raw but a terminal may obey written as
+/// `\uXXXX` escapes: DEL, the C1 controls and the bidirectional overrides. They can only occur
+/// inside JSON strings, so the document means exactly the same.
+pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(raw_in_json) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw_in_json(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn raw_in_json(c: char) -> bool {
+    // serde escapes C0 itself; everything else `removed` names passes through it.
+    removed(c) && u32::from(c) >= 0x20
 }
 
 fn removed(c: char) -> bool {
@@ -107,6 +130,16 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(printable(raw), shown, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_with_what_serde_leaves_raw_escaped() {
+        let value = serde_json::json!({"reply": "a\u{1b}[2Jb\u{202e}c\u{9b}31m\u{7f}d ü"});
+        let raw = serde_json::to_string(&value).unwrap();
+        let shown = json_for_terminal(&raw);
+        assert!(shown.chars().all(|c| !removed(c)), "{shown:?}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).unwrap(), value);
+        assert!(matches!(json_for_terminal("{\"a\":\"ü\"}"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -70,7 +70,7 @@ async fn replies_sources_and_errors_reach_the_terminal_without_control_sequences
     assert!(out.status.success(), "{stderr}");
     assert_inert(&stdout);
     assert_inert(&stderr);
-    assert!(stdout.contains("The printer is on the second floor.txt.exe31m"), "{stdout}");
+    assert!(stdout.contains("The printer is on the second floor.txt.exe\n"), "{stdout}");
     assert!(stdout.contains("[1] docs/notes.md (chunk 0"), "{stdout}");
 
     // `--output json` keeps the reply as sent: serde escapes it, so nothing reaches the terminal raw.

@@ -488,3 +488,60 @@ fn the_ingest_function_handles_one_event_at_a_time_by_default() {
     assert_eq!(untag(&condition[0]).as_str(), Some("SerializeIngestion"));
     assert_eq!(condition[1].as_str(), Some("true"));
 }
+
+#[test]
+fn nothing_is_public_or_costly_by_default() {
+    let main = parse(&templates::MAIN);
+    let default = |p: &str| main["Parameters"][p]["Default"].clone();
+    assert_eq!(default("EnableRAG").as_str(), Some("false"), "RAG and its cost floor are opt-in");
+    assert_eq!(
+        (default("ThrottleRateLimit").as_u64(), default("ThrottleBurstLimit").as_u64()),
+        (Some(5), Some(10))
+    );
+    let compute = parse(&templates::NESTED[2]);
+    assert_eq!(templates::NESTED[2].file, "compute.yaml");
+    let stage = resources(&compute)
+        .into_iter()
+        .find(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Stage"))
+        .expect("the API's stage")
+        .1;
+    let route = &stage["Properties"]["DefaultRouteSettings"];
+    assert_eq!(list(&route["ThrottlingRateLimit"]), ["ThrottleRateLimit"], "every route is throttled");
+    assert_eq!(list(&route["ThrottlingBurstLimit"]), ["ThrottleBurstLimit"]);
+
+    // Every bucket blocks public access and refuses plain HTTP.
+    let mut buckets = 0;
+    for t in templates::all() {
+        let doc = parse(&t);
+        for (id, r) in resources(&doc) {
+            if r["Type"].as_str() != Some("AWS::S3::Bucket") {
+                continue;
+            }
+            buckets += 1;
+            let block = &r["Properties"]["PublicAccessBlockConfiguration"];
+            for field in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"]
+            {
+                assert_eq!(block[field].as_bool(), Some(true), "{}: {id}.{field}", t.file);
+            }
+            let policy = resources(&doc)
+                .into_iter()
+                .find(|(_, p)| {
+                    p["Type"].as_str() == Some("AWS::S3::BucketPolicy")
+                        && list(&p["Properties"]["Bucket"]) == [id.as_str()]
+                })
+                .unwrap_or_else(|| panic!("{}: no policy for {id}", t.file))
+                .1;
+            let tls_only = untag(&policy["Properties"]["PolicyDocument"]["Statement"])
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|s| {
+                    s["Effect"].as_str() == Some("Deny")
+                        && s["Principal"].as_str() == Some("*")
+                        && s["Condition"]["Bool"]["aws:SecureTransport"].as_str() == Some("false")
+                });
+            assert!(tls_only, "{}: {id} accepts plain HTTP", t.file);
+        }
+    }
+    assert!(buckets >= 2, "found {buckets} buckets");
+}

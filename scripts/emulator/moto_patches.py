@@ -26,6 +26,7 @@ _create_resources = models.Stack.create_resources
 _stack_update = models.Stack.update
 _change_set_apply = models.ChangeSet.apply
 _create_kms_key = KmsKey.create_from_cloudformation_json
+_resource_map_delete = parsing.ResourceMap.delete
 
 
 def clean_json(resource_json: Any, resources_map: Any) -> Any:
@@ -256,6 +257,35 @@ def create_kms_key(cls, resource_name, cloudformation_json, account_id, region_n
     return _create_kms_key(resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
 
+def resource_map_delete(self: parsing.ResourceMap) -> None:
+    # AWS: DeletionPolicy may be !If [Condition, Retain, Delete], decided by the stack's own
+    # conditions (prod retains its table, its documents bucket and their KMS key).
+    # moto: compares the attribute with "Retain" as written, so a conditional policy always
+    # deletes. Patch: resolve the !If with the stack's conditions before moto's delete reads it.
+    for resource_json in self._resource_json_map.values():
+        policy = resource_json.get("DeletionPolicy")
+        branches = policy.get("Fn::If") if isinstance(policy, dict) else None
+        if isinstance(branches, list) and len(branches) == 3:
+            condition, if_true, if_false = branches
+            resource_json["DeletionPolicy"] = if_true if self.lazy_condition_map[condition] else if_false
+    _resource_map_delete(self)
+
+
+def update_kms_key(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    # AWS: a change to AWS::KMS::Key's KeyPolicy, Description or EnableKeyRotation is applied to
+    # the same key, in place (no replacement): what it encrypts stays readable. moto: Key has no
+    # update, so the stack update leaves no resource and every !GetAtt Key.Arn fails. Patch:
+    # update the original key's policy, description and rotation, and keep it.
+    properties = cloudformation_json["Properties"]
+    policy = properties.get("KeyPolicy")
+    if policy is not None:
+        original_resource.policy = policy if isinstance(policy, str) else json.dumps(policy)
+    if "Description" in properties:
+        original_resource.description = properties["Description"]
+    original_resource.key_rotation_status = properties.get("EnableKeyRotation", False)
+    return original_resource
+
+
 # AWS: the Ref of a Number parameter is a string, and a Lambda function's environment variables
 # are strings (the API accepts nothing else). moto: resolves Number parameters to ints and stores
 # them as they are, so GetFunctionConfiguration answers a JSON number that SDKs refuse to parse.
@@ -319,6 +349,7 @@ def apply() -> None:
     models.Stack.get_cfn_attribute = stack_get_cfn_attribute
     parsing.ResourceMap.build_resource_diff = build_resource_diff
     parsing.ResourceMap.update = resource_map_update
+    parsing.ResourceMap.delete = resource_map_delete
     models.ChangeSet.diff = change_set_diff
     models.Stack.create_resources = create_resources
     models.Stack.update = stack_update
@@ -326,6 +357,7 @@ def apply() -> None:
     models.Stack.stack_resources = property(stack_resources)
     models.Stack.update_from_cloudformation_json = classmethod(nested_stack_update)
     KmsKey.create_from_cloudformation_json = classmethod(create_kms_key)
+    KmsKey.update_from_cloudformation_json = classmethod(update_kms_key)
     FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
     LambdaFunction.__init__ = lambda_init
     LambdaFunction.update_configuration = lambda_update_configuration

@@ -73,7 +73,7 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let port = process::free_port()?;
     let log = dir.join("emulator.log");
     let serve_args = vec![EMULATOR_MARK.to_owned(), "-p".to_owned(), port.to_string()];
-    let pid = process::spawn_detached(&python, &serve_args, &log)?;
+    let pid = process::spawn_detached(&python, &serve_args, &log, process::AwsVariables::Remove)?;
     let mut local = LocalState {
         env: env.as_str().to_owned(),
         emulator: Process { pid, port },
@@ -114,7 +114,7 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             ["--env", env.as_str(), "local", "serve"].iter().map(|s| (*s).to_owned()).collect();
         local.gateway = Some(Process { pid: 0, port: gateway_port });
         state::save(&local, env)?;
-        let gw_pid = process::spawn_detached(&exe, &gw_args, &gw_log)?;
+        let gw_pid = process::spawn_detached(&exe, &gw_args, &gw_log, process::AwsVariables::Inherit)?;
         local.gateway = Some(Process { pid: gw_pid, port: gateway_port });
         state::save(&local, env)?;
         process::wait_for_port(gateway_port, gw_pid, "gateway", &gw_log, Duration::from_secs(60))

@@ -173,7 +173,7 @@ pub(crate) async fn read_group(
 
 fn print(ctx: &Ctx, r: &Record) -> anyhow::Result<()> {
     if ctx.out.is_json() {
-        println!("{}", serde_json::to_string(r)?);
+        println!("{}", crate::printable::json_for_terminal(&serde_json::to_string(r)?));
     } else {
         // A log line quotes document keys and model errors, which anyone who can upload controls.
         println!("{}", crate::printable::printable(&record::to_text(r)));

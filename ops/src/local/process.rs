@@ -40,12 +40,29 @@ pub fn exited(pid: u32) -> bool {
     }
 }
 
+/// What a detached process may see of the caller's AWS variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsVariables {
+    Inherit,
+    /// The emulator: it needs none, and boto inside it stops at start on an `AWS_PROFILE` that
+    /// names a profile it cannot find.
+    Remove,
+}
+
 /// Starts `program args` in its own process group, detached from our terminal, logging to `log`.
-pub fn spawn_detached(program: &Path, args: &[String], log: &Path) -> anyhow::Result<u32> {
+pub fn spawn_detached(program: &Path, args: &[String], log: &Path, aws: AwsVariables) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt;
     // The gateway's log quotes document names and errors: owner-only, like the rest of `.local`.
     let out = super::state::create_private(log)?;
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    if aws == AwsVariables::Remove {
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("AWS_")) {
+                command.env_remove(name);
+            }
+        }
+    }
+    let child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 
+#[path = "isolate.rs"]
+mod isolate;
+
 const INSTALL_HINT: &str = "the moto server is not installed. Run the README's test command (`scripts/test`), \
 which installs it into .venv/, or install it by hand: \
 `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5' cbor2==6.2.1`. \
@@ -73,7 +76,9 @@ impl Moto {
             _ => panic!("{INSTALL_HINT} ({} cannot import moto.server)", python.display()),
         }
         let port = free_port();
-        let mut child = Command::new(&python)
+        let mut command = Command::new(&python);
+        // boto inside moto reads the AWS variables too: a caller's AWS_PROFILE stops it at start.
+        let mut child = isolate::isolated(&mut command)
             .arg(workspace_root().join("scripts/emulator/serve.py"))
             .args(["-p", &port.to_string(), "--exit-with-stdin"])
             .stdin(Stdio::piped())
