@@ -47,18 +47,25 @@ where
     CipherError::KeyService { operation, reason }
 }
 
-fn to_key(bytes: &[u8], operation: &'static str) -> Result<KeyBytes, CipherError> {
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| CipherError::KeyService {
-        operation,
-        reason: format!("expected a 32-byte AES-256 key, got {} bytes", bytes.len()),
-    })?;
-    Ok(Zeroizing::new(arr))
+/// Takes the plaintext key out of the SDK's output by value, so the only copy left behind is
+/// wiped when it drops.
+fn to_key(blob: Blob, operation: &'static str) -> Result<KeyBytes, CipherError> {
+    let bytes = Zeroizing::new(blob.into_inner());
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != key.len() {
+        return Err(CipherError::KeyService {
+            operation,
+            reason: format!("expected a 32-byte AES-256 key, got {} bytes", bytes.len()),
+        });
+    }
+    key.copy_from_slice(&bytes);
+    Ok(key)
 }
 
 #[async_trait]
 impl DataKeyProvider for KmsDataKeys {
     async fn generate(&self) -> Result<DataKey, CipherError> {
-        let out = self
+        let mut out = self
             .client
             .generate_data_key()
             .key_id(&self.key_id)
@@ -71,13 +78,13 @@ impl DataKeyProvider for KmsDataKeys {
             operation: "generate",
             reason: format!("GenerateDataKey returned no {what}"),
         };
-        let plaintext = out.plaintext().ok_or_else(|| missing("plaintext"))?;
-        let wrapped = out.ciphertext_blob().ok_or_else(|| missing("ciphertext blob"))?;
-        Ok(DataKey { plaintext: to_key(plaintext.as_ref(), "generate")?, wrapped: wrapped.as_ref().to_vec() })
+        let plaintext = out.plaintext.take().ok_or_else(|| missing("plaintext"))?;
+        let wrapped = out.ciphertext_blob.take().ok_or_else(|| missing("ciphertext blob"))?;
+        Ok(DataKey { plaintext: to_key(plaintext, "generate")?, wrapped: wrapped.into_inner() })
     }
 
     async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError> {
-        let out = self
+        let mut out = self
             .client
             .decrypt()
             .key_id(&self.key_id)
@@ -86,10 +93,10 @@ impl DataKeyProvider for KmsDataKeys {
             .send()
             .await
             .map_err(|e| key_service_error("unwrap", e))?;
-        let plaintext = out.plaintext().ok_or_else(|| CipherError::KeyService {
+        let plaintext = out.plaintext.take().ok_or_else(|| CipherError::KeyService {
             operation: "unwrap",
             reason: "Decrypt returned no plaintext".to_owned(),
         })?;
-        to_key(plaintext.as_ref(), "unwrap")
+        to_key(plaintext, "unwrap")
     }
 }
