@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::envelope::EnvelopeCipher;
-use chatbot_core::fakes::{InMemoryConversationStore, LocalKeyring, RecordingMetrics, StaticSecret};
+use chatbot_core::fakes::{
+    InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, StaticSecret,
+};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
 use opsctl::local::gateway;
@@ -19,6 +21,7 @@ const TOKEN: &str = "gateway-token-0123456789";
 async fn start() -> (u16, tokio::sync::oneshot::Sender<()>) {
     let app = ChatApp {
         store: Arc::new(InMemoryConversationStore::new()),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model: Arc::new(ExtractiveModel::new()),
         retriever: None,

@@ -6,8 +6,9 @@
 //!   runs in place of the chat, ingest and retrieve Lambdas. As on AWS, Errors counts failed
 //!   invocations (an ingest event Lambda would retry), not error replies.
 //! - `AWS/ApiGateway` Count, 4xx, 5xx, Latency per `ApiId`, for the chat API's requests.
-//! - `Chatbot` tokens and latencies per `Environment` and `Function`: the names the Lambdas emit
-//!   as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into these metrics on AWS.
+//! - `Chatbot` tokens, latencies and skipped history items per `Environment` and `Function`: the
+//!   names the Lambdas emit as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into
+//!   these metrics on AWS.
 //!
 //! Data points are buffered and sent in batches by [`LocalMetrics::spawn_publisher`]; a failed
 //! batch is kept for the next attempt, up to a bound, so a busy emulator delays metrics rather
@@ -161,6 +162,12 @@ impl MetricsSink for LocalMetrics {
                 "chat",
                 "KmsRequests",
                 f64::from(m.key_service_requests),
+                StandardUnit::Count,
+            ),
+            self.handler_metric(
+                "chat",
+                "HistoryItemsSkipped",
+                f64::from(m.history_items_skipped),
                 StandardUnit::Count,
             ),
         ];

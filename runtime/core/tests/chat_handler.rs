@@ -32,6 +32,7 @@ async fn harness_with(history_length: usize, retriever: Option<Arc<dyn Retriever
     let auth = TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap();
     let app = ChatApp {
         store: store.clone(),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
         cipher: cipher.clone(),
         model: model.clone(),
         retriever,
@@ -51,6 +52,7 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         method,
         path: path.to_owned(),
         authorization: auth.map(str::to_owned),
+        idempotency_key: None,
         body: body.into(),
         request_id: "req-123".to_owned(),
     }

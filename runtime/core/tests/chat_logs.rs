@@ -33,6 +33,7 @@ async fn say(app: &ChatApp, body: Value) -> Value {
         method: http::Method::POST,
         path: "/chat".into(),
         authorization: Some(format!("Bearer {TOKEN}")),
+        idempotency_key: None,
         body: body.to_string().into(),
         request_id: "req-123".into(),
     };
@@ -54,6 +55,7 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     let model = Arc::new(ScriptedModel::new("fake-model"));
     let app = ChatApp {
         store: Arc::new(InMemoryConversationStore::new()),
+        idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model: model.clone(),
         retriever: None,
