@@ -390,3 +390,21 @@ fn every_checkov_skip_is_inline_with_a_reason() {
     // A new skip is a decision: raise this number in the same change, with the reason inline.
     assert_eq!(skips, 13, "checkov skips changed");
 }
+
+/// The chat Lambda's table access: exactly the calls its adapters make (Query for history,
+/// PutItem for messages and idempotency claims, UpdateItem for the idempotency record's later
+/// states), on the conversations table itself: no index, no other table, no Scan or delete.
+#[test]
+fn the_chat_role_reaches_the_conversations_table_with_exactly_the_calls_it_makes() {
+    let docs: Vec<(Template, Value)> = templates::all().into_iter().map(|t| (t, parse(&t))).collect();
+    let statements = all_statements(&docs);
+    let conversations: Vec<&Statement<'_>> =
+        statements.iter().filter(|s| s.body["Sid"].as_str() == Some("Conversations")).collect();
+    assert_eq!(conversations.len(), 1, "one Conversations statement");
+    let s = conversations[0];
+    assert_eq!(s.file, "security.yaml");
+    assert_eq!(list(&s.body["Action"]), ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]);
+    let resources = list(&s.body["Resource"]);
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert!(resources[0].ends_with(":table/chatbot-conversations-${Environment}"), "{resources:?}");
+}

@@ -71,6 +71,15 @@ mod tests {
         lambda_http::request::from_str(&json.to_string()).expect("a valid HTTP API event")
     }
 
+    #[test]
+    fn the_idempotency_key_header_is_carried_to_the_handler() {
+        let mut req = event("POST", "/chat", Some(r#"{"message":"hello"}"#));
+        assert_eq!(to_api_request(req).idempotency_key, None);
+        req = event("POST", "/chat", Some(r#"{"message":"hello"}"#));
+        req.headers_mut().insert("idempotency-key", http::HeaderValue::from_static("key-1"));
+        assert_eq!(to_api_request(req).idempotency_key.as_deref(), Some("key-1"));
+    }
+
     #[tokio::test]
     async fn http_api_events_reach_the_handlers_and_come_back_as_json_text() {
         let resp = handle(app(), event("POST", "/chat", Some(r#"{"message":"hello"}"#))).await.unwrap();
