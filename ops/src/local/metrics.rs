@@ -252,4 +252,27 @@ mod tests {
             pending[7].dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
         assert_eq!(dims, [("Environment", "dev"), ("Function", "ingest")]);
     }
+
+    #[tokio::test]
+    async fn a_turn_publishes_its_skipped_history_items_as_the_lambda_emits_them() {
+        let m = LocalMetrics::new("dev", "abc123");
+        let turn = TurnMetrics {
+            input_tokens: 1,
+            output_tokens: 1,
+            model_latency: Duration::ZERO,
+            retrieval_latency: None,
+            handler_overhead: Duration::ZERO,
+            key_service_requests: 0,
+            history_items_skipped: 1,
+        };
+        m.record_turn(&turn).await;
+        let pending = m.pending.lock().unwrap();
+        let (namespace, skipped) = pending
+            .iter()
+            .find(|(_, d)| d.metric_name() == Some("HistoryItemsSkipped"))
+            .expect("HistoryItemsSkipped is published");
+        assert_eq!((*namespace, skipped.value()), ("Chatbot", Some(1.0)));
+        let dims: Vec<_> = skipped.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, [("Environment", "dev"), ("Function", "chat")]);
+    }
 }
