@@ -179,7 +179,11 @@ async fn malformed_items_are_reported_and_stop_cleanup(
     assert!(written.contains("the good message"), "{written}");
     let plain = opsctl(t, &["export", "--all", "--out", export.with_extension("txt").to_str().unwrap()]);
     assert!(!plain.status.success());
-    assert!(text(&plain.stdout).contains(&format!("{conv}/{garbage_key}: attribute")), "{}", text(&plain.stdout));
+    assert!(
+        text(&plain.stdout).contains(&format!("{conv}/{garbage_key}: attribute")),
+        "{}",
+        text(&plain.stdout)
+    );
     std::fs::remove_file(export).unwrap();
     std::fs::remove_file(export.with_extension("txt")).unwrap();
 

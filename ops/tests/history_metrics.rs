@@ -45,8 +45,11 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
     // An environment of its own, so no other test's points share the metric.
     let environment = format!("skip{}", std::process::id());
     let metrics = LocalMetrics::new(&environment, "api");
-    let store =
-        Arc::new(DynamoConversationStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table, Duration::from_secs(86_400)));
+    let store = Arc::new(DynamoConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &table,
+        Duration::from_secs(86_400),
+    ));
     let app = ChatApp {
         store: store.clone(),
         idempotency: store,
@@ -57,7 +60,10 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
     };
-    let conv = turn(&app, serde_json::json!({"message": "hello"})).await["conversation_id"].as_str().unwrap().to_owned();
+    let conv = turn(&app, serde_json::json!({"message": "hello"})).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     aws_sdk_dynamodb::Client::new(&sdk)
         .put_item()
         .table_name(&table)

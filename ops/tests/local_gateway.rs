@@ -190,7 +190,8 @@ async fn an_idempotency_key_is_honoured_over_http() {
     let send = |key: &'static [u8]| async move {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let body = br#"{"message":"hello"}"#;
-        let mut head = b"POST /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nIdempotency-Key: ".to_vec();
+        let mut head =
+            b"POST /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nIdempotency-Key: ".to_vec();
         head.extend_from_slice(key);
         head.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
         stream.write_all(&head).await.unwrap();

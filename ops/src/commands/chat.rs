@@ -50,7 +50,8 @@ const ATTEMPTS: usize = 3;
 /// A fresh key per message.
 fn idempotency_key() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for an Idempotency-Key: {e}"))?;
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for an Idempotency-Key: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

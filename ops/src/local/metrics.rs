@@ -272,7 +272,8 @@ mod tests {
             .find(|(_, d)| d.metric_name() == Some("HistoryItemsSkipped"))
             .expect("HistoryItemsSkipped is published");
         assert_eq!((*namespace, skipped.value()), ("Chatbot", Some(1.0)));
-        let dims: Vec<_> = skipped.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        let dims: Vec<_> =
+            skipped.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
         assert_eq!(dims, [("Environment", "dev"), ("Function", "chat")]);
     }
 }

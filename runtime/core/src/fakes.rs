@@ -64,7 +64,12 @@ impl InMemoryConversationStore {
 
     /// Changes a stored message in place, as a writer with table access could; `false` if
     /// there is no message under that key.
-    pub fn edit(&self, conversation: ConversationId, sort_key: &SortKey, edit: impl FnOnce(&mut SealedMessage)) -> bool {
+    pub fn edit(
+        &self,
+        conversation: ConversationId,
+        sort_key: &SortKey,
+        edit: impl FnOnce(&mut SealedMessage),
+    ) -> bool {
         match lock(&self.items).get_mut(&(conversation, sort_key.to_string())) {
             Some(StoredItem::Message(m)) => {
                 edit(m);
@@ -163,7 +168,13 @@ impl InMemoryIdempotencyStore {
 
 #[async_trait]
 impl IdempotencyStore for InMemoryIdempotencyStore {
-    async fn claim(&self, key: &str, request_sha256: &str, attempt: &str, now: i64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        request_sha256: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<Claim, StoreError> {
         let mut records = lock(&self.records);
         if let Some(existing) = records.get(key) {
             return Ok(Claim::Existing(existing.clone()));
@@ -179,7 +190,13 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         Ok(Claim::Claimed)
     }
 
-    async fn take_over(&self, key: &str, previous: &str, attempt: &str, now: i64) -> Result<bool, StoreError> {
+    async fn take_over(
+        &self,
+        key: &str,
+        previous: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         match lock(&self.records).get_mut(key) {
             Some(r) if r.attempt == previous && !matches!(r.state, IdempotencyState::Complete(_)) => {
                 r.attempt = attempt.to_owned();

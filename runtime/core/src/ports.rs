@@ -98,10 +98,17 @@ pub enum Claim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Creates a pending record held by `attempt`, unless an unexpired one exists.
-    async fn claim(&self, key: &str, request_sha256: &str, attempt: &str, now: i64) -> Result<Claim, StoreError>;
+    async fn claim(
+        &self,
+        key: &str,
+        request_sha256: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<Claim, StoreError>;
     /// Moves a stale or released record from `previous` to `attempt`; `false` when another
     /// request took it first.
-    async fn take_over(&self, key: &str, previous: &str, attempt: &str, now: i64) -> Result<bool, StoreError>;
+    async fn take_over(&self, key: &str, previous: &str, attempt: &str, now: i64)
+    -> Result<bool, StoreError>;
     /// Notes the stored user message.
     async fn user_message_stored(
         &self,

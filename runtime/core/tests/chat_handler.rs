@@ -338,7 +338,11 @@ async fn a_garbage_item_and_a_tampered_blob_are_skipped_counted_and_the_turn_ans
     assert_eq!(say(&h, Some(&conv), "u2").await.status, 200);
     let id = ConversationId::parse(&conv).unwrap();
     // A foreign item in the partition, and the first reply's content altered.
-    h.store.insert_unreadable(id, "2000-01-01T00:00:00.000000Z#garbage", "attribute `role` is missing or not a string");
+    h.store.insert_unreadable(
+        id,
+        "2000-01-01T00:00:00.000000Z#garbage",
+        "attribute `role` is missing or not a string",
+    );
     let first_reply = h.store.stored(&id)[1].sort_key.clone();
     assert!(h.store.edit(id, &first_reply, |m| *m.content.last_mut().unwrap() ^= 1));
 
@@ -353,6 +357,8 @@ async fn a_garbage_item_and_a_tampered_blob_are_skipped_counted_and_the_turn_ans
     assert_eq!(h.metrics.turns()[0].history_items_skipped, 0);
 }
 
+type Edit = Box<dyn Fn(&mut SealedMessage)>;
+
 #[tokio::test]
 async fn changing_message_id_model_or_token_counts_makes_a_stored_item_fail_to_open() {
     let h = harness().await;
@@ -361,12 +367,18 @@ async fn changing_message_id_model_or_token_counts_makes_a_stored_item_fail_to_o
     let reply = h.store.stored(&ConversationId::parse(&conv).unwrap()).remove(1);
     assert!(open_with(h.cipher.as_ref(), reply.clone()).await.is_ok());
     let usage = reply.usage.unwrap();
-    let edits: [(&str, Box<dyn Fn(&mut SealedMessage)>); 5] = [
+    let edits: [(&str, Edit); 5] = [
         ("message_id", Box::new(|m| m.message_id = uuid::Uuid::new_v4())),
         ("model", Box::new(|m| m.model = Some("another-model".into()))),
         ("model removed", Box::new(|m| m.model = None)),
-        ("input_tokens", Box::new(move |m| m.usage = Some(Usage { input_tokens: usage.input_tokens + 1, ..usage }))),
-        ("output_tokens", Box::new(move |m| m.usage = Some(Usage { output_tokens: usage.output_tokens + 1, ..usage }))),
+        (
+            "input_tokens",
+            Box::new(move |m| m.usage = Some(Usage { input_tokens: usage.input_tokens + 1, ..usage })),
+        ),
+        (
+            "output_tokens",
+            Box::new(move |m| m.usage = Some(Usage { output_tokens: usage.output_tokens + 1, ..usage })),
+        ),
     ];
     for (name, edit) in edits {
         let mut m = reply.clone();
@@ -379,9 +391,15 @@ async fn changing_message_id_model_or_token_counts_makes_a_stored_item_fail_to_o
 #[tokio::test]
 async fn a_v1_blob_still_opens_and_a_v2_blob_relabelled_v1_does_not() {
     let h = harness().await;
-    let mut m = Message::new(ConversationId::new(), Role::User, "old message".into(), time::OffsetDateTime::now_utc());
+    let mut m = Message::new(
+        ConversationId::new(),
+        Role::User,
+        "old message".into(),
+        time::OffsetDateTime::now_utc(),
+    );
     // As the code before AAD v2 sealed it: version byte 1, AAD `v1|conversation|timestamp|role`.
-    let old = h.cipher.seal(m.content.as_bytes(), &aad_v1(&m.conversation_id, &m.sort_key, m.role)).await.unwrap();
+    let old =
+        h.cipher.seal(m.content.as_bytes(), &aad_v1(&m.conversation_id, &m.sort_key, m.role)).await.unwrap();
     let mut blob = old.blob;
     blob[0] = 1;
     let sealed = |content: Vec<u8>, m: &Message| SealedMessage {

@@ -78,7 +78,11 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     let id = chatbot_core::domain::message::ConversationId::parse(&conv).unwrap();
     let tampered = store.stored(&id)[0].sort_key.clone();
     assert!(store.edit(id, &tampered, |m| *m.content.last_mut().unwrap() ^= 1));
-    store.insert_unreadable(id, "2000-01-01T00:00:00.000000Z#x", "attribute `content` is missing or not binary");
+    store.insert_unreadable(
+        id,
+        "2000-01-01T00:00:00.000000Z#x",
+        "attribute `content` is missing or not binary",
+    );
     let third = say(&app, json!({"conversation_id": conv, "message": "a third private message"})).await;
     assert!(third["reply"].is_string(), "{third}");
 
@@ -92,11 +96,8 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     assert_eq!(v["request_id"], "req-123");
     assert!(v["duration_ms"].is_u64() && v["input_tokens"].is_u64() && v["output_tokens"].is_u64());
     assert!(logs.contains("model call failed"), "the failure is logged:\n{logs}");
-    let skipped: Vec<Value> = logs
-        .lines()
-        .filter(|l| l.contains("skipped a"))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let skipped: Vec<Value> =
+        logs.lines().filter(|l| l.contains("skipped a")).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(skipped.len(), 2, "one line per skipped item:\n{logs}");
     for line in &skipped {
         assert_eq!(line["conversation_id"], conv.as_str(), "{line}");

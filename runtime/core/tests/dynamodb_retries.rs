@@ -85,7 +85,8 @@ async fn a_retried_put_that_finds_its_own_message_is_success() {
 #[tokio::test]
 async fn another_message_at_the_key_stays_an_error() {
     let m = message();
-    let rule = mock!(Client::put_item).sequence().http_response(|| condition_failed_on(Uuid::new_v4())).build();
+    let rule =
+        mock!(Client::put_item).sequence().http_response(|| condition_failed_on(Uuid::new_v4())).build();
     let err = store(client(&[&rule])).append(&m).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     assert!(err.to_string().contains(m.sort_key.as_str()), "{err}");

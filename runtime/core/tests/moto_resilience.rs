@@ -43,7 +43,11 @@ impl Stack {
         let app = ChatApp {
             store: store.clone(),
             idempotency: store,
-            cipher: Arc::new(EnvelopeCipher::new(KmsDataKeys::new(aws_sdk_kms::Client::new(&sdk), &key_id, "dev"))),
+            cipher: Arc::new(EnvelopeCipher::new(KmsDataKeys::new(
+                aws_sdk_kms::Client::new(&sdk),
+                &key_id,
+                "dev",
+            ))),
             model: model.clone(),
             retriever: None,
             metrics: metrics.clone(),
@@ -128,7 +132,8 @@ async fn a_garbage_item_in_a_conversation_is_skipped_and_counted_and_the_next_tu
         .await
         .unwrap();
 
-    let history = store(&stack.sdk, &stack.table).recent(&ConversationId::parse(&conv).unwrap(), 10).await.unwrap();
+    let history =
+        store(&stack.sdk, &stack.table).recent(&ConversationId::parse(&conv).unwrap(), 10).await.unwrap();
     assert_eq!(history.messages.len(), 2);
     assert_eq!(history.skipped.len(), 1);
     assert_eq!(history.skipped[0].sort_key.as_deref(), Some("2026-01-01T00:00:00.000000Z#not-a-message"));
@@ -180,9 +185,19 @@ async fn changing_message_id_model_or_tokens_on_a_stored_item_makes_it_fail_to_o
 #[tokio::test]
 async fn an_item_sealed_with_the_v1_aad_still_opens() {
     let stack = Stack::new().await;
-    let mut m = Message::new(ConversationId::new(), Role::Assistant, "from last year".into(), OffsetDateTime::now_utc());
+    let mut m = Message::new(
+        ConversationId::new(),
+        Role::Assistant,
+        "from last year".into(),
+        OffsetDateTime::now_utc(),
+    );
     m.model = Some("old-model".into());
-    let sealed = stack.app.cipher.seal(m.content.as_bytes(), &aad_v1(&m.conversation_id, &m.sort_key, m.role)).await.unwrap();
+    let sealed = stack
+        .app
+        .cipher
+        .seal(m.content.as_bytes(), &aad_v1(&m.conversation_id, &m.sort_key, m.role))
+        .await
+        .unwrap();
     let mut content = sealed.blob;
     content[0] = 1; // the version byte the code before AAD v2 wrote
     let item = SealedMessage {
@@ -195,8 +210,16 @@ async fn an_item_sealed_with_the_v1_aad_still_opens() {
         model: m.model.clone(),
         usage: None,
     };
-    stack.dynamo().put_item().table_name(&stack.table).set_item(Some(to_item(&item, 0))).send().await.unwrap();
-    let read = store(&stack.sdk, &stack.table).recent(&m.conversation_id, 10).await.unwrap().messages.remove(0);
+    stack
+        .dynamo()
+        .put_item()
+        .table_name(&stack.table)
+        .set_item(Some(to_item(&item, 0)))
+        .send()
+        .await
+        .unwrap();
+    let read =
+        store(&stack.sdk, &stack.table).recent(&m.conversation_id, 10).await.unwrap().messages.remove(0);
     assert_eq!(open(&stack.app, read).await.unwrap().content, "from last year");
 }
 

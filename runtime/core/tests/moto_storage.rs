@@ -188,7 +188,10 @@ async fn two_messages_in_the_same_millisecond_are_kept_apart() {
     let usurper = SealedMessage { message_id: Uuid::new_v4(), content: vec![7; 4], ..a.clone() };
     let err = store.append(&usurper).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    assert_eq!(store.recent(&conv, 10).await.unwrap().messages.iter().find(|m| m.sort_key == a.sort_key), Some(&a));
+    assert_eq!(
+        store.recent(&conv, 10).await.unwrap().messages.iter().find(|m| m.sort_key == a.sort_key),
+        Some(&a)
+    );
 }
 
 #[tokio::test]

@@ -34,11 +34,14 @@ impl DynamoConversationStore {
 
     /// The `ttl` of an item written now.
     pub(crate) fn expiry(&self) -> i64 {
-        OffsetDateTime::now_utc().unix_timestamp() + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2)
+        OffsetDateTime::now_utc().unix_timestamp()
+            + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2)
     }
 }
 
-pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
+pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E>,
+) -> StoreError {
     match err.as_service_error().and_then(|e| e.code()) {
         Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
             StoreError::Throttled
@@ -71,7 +74,9 @@ impl ConversationStore for DynamoConversationStore {
         for item in out.items().iter().rev() {
             match from_item(item) {
                 Ok(m) => history.messages.push(m),
-                Err(e) => history.skipped.push(SkippedItem { sort_key: sort_key_of(item), reason: reason(e) }),
+                Err(e) => {
+                    history.skipped.push(SkippedItem { sort_key: sort_key_of(item), reason: reason(e) })
+                }
             }
         }
         Ok(history)

@@ -145,7 +145,8 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
     /// A cached unwrapped key, unless it has been cached for too long (then it is dropped).
     fn cached_key(&self, wrapped: &[u8]) -> Option<Arc<KeyBytes>> {
         let mut state = self.lock();
-        let fresh = state.unwrapped.get(wrapped).map(|c| c.since.elapsed() < self.policy.unwrapped_max_age)?;
+        let fresh =
+            state.unwrapped.get(wrapped).map(|c| c.since.elapsed() < self.policy.unwrapped_max_age)?;
         if fresh {
             return state.unwrapped.get(wrapped).map(|c| c.key.clone());
         }

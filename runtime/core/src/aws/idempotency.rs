@@ -42,7 +42,8 @@ fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &
 
 /// Reads a record back; a record this code did not write is reported as corrupt.
 pub fn record_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("idempotency record: `{what}` is missing or malformed"));
+    let corrupt =
+        |what: &str| StoreError::Corrupt(format!("idempotency record: `{what}` is missing or malformed"));
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str);
     let bytes = |name: &str| item.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec());
     let state = match text("state") {
@@ -125,7 +126,13 @@ impl DynamoConversationStore {
 
 #[async_trait]
 impl IdempotencyStore for DynamoConversationStore {
-    async fn claim(&self, key: &str, request_sha256: &str, attempt: &str, now: i64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        request_sha256: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<Claim, StoreError> {
         let mut item: Item = Self::record_key(key).into_iter().collect();
         item.insert("request_sha256".into(), s(request_sha256));
         item.insert("attempt".into(), s(attempt));
@@ -146,7 +153,9 @@ impl IdempotencyStore for DynamoConversationStore {
         match sent {
             Ok(_) => Ok(Claim::Claimed),
             Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                Some(
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c),
+                ) => {
                     let existing = c.item.clone().unwrap_or_default();
                     Ok(Claim::Existing(record_from_item(&existing)?))
                 }
@@ -155,7 +164,13 @@ impl IdempotencyStore for DynamoConversationStore {
         }
     }
 
-    async fn take_over(&self, key: &str, previous: &str, attempt: &str, now: i64) -> Result<bool, StoreError> {
+    async fn take_over(
+        &self,
+        key: &str,
+        previous: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let sent = self
             .client
             .update_item()

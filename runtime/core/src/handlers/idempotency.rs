@@ -81,7 +81,12 @@ fn internal(request_id: &str, what: &str, error: &dyn std::fmt::Display) -> ApiE
     ApiError::internal()
 }
 
-pub async fn begin(app: &ChatApp, key: String, request: &ChatRequest, request_id: &str) -> Result<Begin, ApiError> {
+pub async fn begin(
+    app: &ChatApp,
+    key: String,
+    request: &ChatRequest,
+    request_id: &str,
+) -> Result<Begin, ApiError> {
     let request_sha256 = request_sha256(request);
     let attempt = Uuid::new_v4().to_string();
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -135,8 +140,12 @@ pub async fn begin(app: &ChatApp, key: String, request: &ChatRequest, request_id
 // outcome is a repeat answered anew once the lease runs out.
 impl Held {
     pub async fn user_message_stored(&self, app: &ChatApp, user: &Message, request_id: &str) {
-        let noted =
-            app.idempotency.user_message_stored(&self.key, &self.attempt, &user.conversation_id, &user.sort_key);
+        let noted = app.idempotency.user_message_stored(
+            &self.key,
+            &self.attempt,
+            &user.conversation_id,
+            &user.sort_key,
+        );
         if let Err(e) = noted.await {
             tracing::warn!(request_id, error = %e, "could not note the stored user message in the idempotency record");
         }
@@ -158,7 +167,9 @@ impl Held {
         };
         let stored = match sealed {
             Ok(sealed) => app.idempotency.complete(&self.key, &self.attempt, &sealed).await,
-            Err(e) => return tracing::error!(request_id, error = %e, "could not seal the reply for its idempotency record"),
+            Err(e) => {
+                return tracing::error!(request_id, error = %e, "could not seal the reply for its idempotency record");
+            }
         };
         if let Err(e) = stored {
             tracing::warn!(request_id, error = %e, "could not store the reply in the idempotency record");

@@ -15,7 +15,8 @@ pub async fn create_table(sdk: &SdkConfig) -> String {
             .build()
             .unwrap()
     };
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let key =
+        |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
     aws_sdk_dynamodb::Client::new(sdk)
         .create_table()
         .table_name(&name)
