@@ -408,3 +408,13 @@ fn the_chat_role_reaches_the_conversations_table_with_exactly_the_calls_it_makes
     assert_eq!(resources.len(), 1, "{resources:?}");
     assert!(resources[0].ends_with(":table/chatbot-conversations-${Environment}"), "{resources:?}");
 }
+
+/// A browser client may send `Idempotency-Key` when CORS is on.
+#[test]
+fn cors_allows_the_idempotency_key_header() {
+    let compute = templates::all().into_iter().find(|t| t.file == "compute.yaml").expect("compute.yaml");
+    let doc = parse(&compute);
+    let cors = untag(&doc["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]);
+    let allowed = list(&cors.as_sequence().expect("!If [condition, config, NoValue]")[1]["AllowHeaders"]);
+    assert_eq!(allowed, ["authorization", "content-type", "idempotency-key"]);
+}

@@ -139,7 +139,7 @@ pub enum CipherError {
     KeyService { operation: &'static str, reason: String },
     #[error(
         "message content failed authentication: it was altered, or it belongs to another item \
-         (conversation, timestamp or role differ)"
+         (its conversation, key, message id, role, model or token counts differ)"
     )]
     Authentication,
     #[error("malformed encrypted blob: {0}")]

@@ -145,10 +145,9 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
     /// A cached unwrapped key, unless it has been cached for too long (then it is dropped).
     fn cached_key(&self, wrapped: &[u8]) -> Option<Arc<KeyBytes>> {
         let mut state = self.lock();
-        let fresh =
-            state.unwrapped.get(wrapped).map(|c| c.since.elapsed() < self.policy.unwrapped_max_age)?;
-        if fresh {
-            return state.unwrapped.get(wrapped).map(|c| c.key.clone());
+        let cached = state.unwrapped.get(wrapped)?;
+        if cached.since.elapsed() < self.policy.unwrapped_max_age {
+            return Some(cached.key.clone());
         }
         state.unwrapped.pop(wrapped);
         None

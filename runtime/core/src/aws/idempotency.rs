@@ -144,6 +144,8 @@ impl IdempotencyStore for DynamoConversationStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            // TTL deletes up to days late: an expired record is as good as none. Against the
+            // clock, not `now`, which only dates the claim.
             .condition_expression("attribute_not_exists(conversation_id) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
