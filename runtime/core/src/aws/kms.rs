@@ -100,3 +100,30 @@ impl DataKeyProvider for KmsDataKeys {
         to_key(plaintext, "unwrap")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_kms::operation::decrypt::DecryptOutput;
+    use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_plaintext_key_is_taken_out_of_the_output_and_checked_for_size() {
+        let generate = mock!(Client::generate_data_key).then_output(|| {
+            GenerateDataKeyOutput::builder()
+                .plaintext(Blob::new(vec![7u8; 32]))
+                .ciphertext_blob(Blob::new(vec![1u8; 64]))
+                .build()
+        });
+        let short = mock!(Client::decrypt)
+            .then_output(|| DecryptOutput::builder().plaintext(Blob::new(vec![7u8; 16])).build());
+        let keys =
+            KmsDataKeys::new(mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&generate, &short]), "k", "dev");
+        let fresh = keys.generate().await.unwrap();
+        assert_eq!((&fresh.plaintext[..], fresh.wrapped.len()), (&[7u8; 32][..], 64));
+        let err = keys.unwrap(b"wrapped").await.unwrap_err();
+        assert!(err.to_string().contains("expected a 32-byte AES-256 key, got 16 bytes"), "{err}");
+    }
+}
