@@ -106,7 +106,9 @@ async fn seed(ddb: &aws_sdk_dynamodb::Client, cipher: &dyn Cipher, from: usize, 
             conversation = ConversationId::new();
         }
         let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
-        let m = Message::new(conversation, role, content(i), time::OffsetDateTime::now_utc());
+        let mut m = Message::new(conversation, role, content(i), time::OffsetDateTime::now_utc());
+        // Set before sealing: the AAD covers the model.
+        m.model = Some("bench".into());
         let sealed = cipher.seal(m.content.as_bytes(), &m.aad()).await.unwrap();
         let item = to_item(
             &SealedMessage {
@@ -116,7 +118,7 @@ async fn seed(ddb: &aws_sdk_dynamodb::Client, cipher: &dyn Cipher, from: usize, 
                 role,
                 content: sealed.blob,
                 wrapped_key: sealed.wrapped_key,
-                model: Some("bench".into()),
+                model: m.model.clone(),
                 usage: None,
             },
             i64::MAX / 2,

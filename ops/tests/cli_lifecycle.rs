@@ -77,6 +77,7 @@ async fn deploy_rag_on_off_status_and_cleanup_twice() {
 
     // `--export` goes first: when it cannot write its file, nothing is deleted.
     let export = std::env::temp_dir().join(format!("opsctl-cleanup-export-{}.jsonl", std::process::id()));
+    malformed_items_are_reported_and_stop_cleanup(&t, &sdk, &status["outputs"], &export).await;
     std::fs::write(&export, "already here").unwrap();
     let refused = opsctl(&t, &["cleanup", "--yes", "--export", export.to_str().unwrap()]);
     assert!(!refused.status.success());
@@ -142,4 +143,90 @@ async fn prod_cleanup_keeps_the_key_of_the_retained_data_and_says_how_to_delete_
     let described = kms.describe_key().key_id(&key).send().await.expect("the key still exists");
     let state = described.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str().to_owned());
     assert_eq!(state.as_deref(), Some("Enabled"), "the key is not scheduled for deletion");
+}
+
+/// A good message, a garbage item and an idempotency record in the table: `export --all` writes
+/// the message, reports the garbage item and exits non-zero, passing over the record;
+/// `cleanup --export` then deletes nothing. The message and the garbage item are removed after.
+async fn malformed_items_are_reported_and_stop_cleanup(
+    t: &Path,
+    sdk: &aws_config::SdkConfig,
+    outputs: &serde_json::Value,
+    export: &Path,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use chatbot_core::aws::dynamodb::to_item;
+    use chatbot_core::aws::envelope::EnvelopeCipher;
+    use chatbot_core::aws::kms::KmsDataKeys;
+    use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage};
+    use chatbot_core::ports::Cipher;
+
+    let table = outputs["TableName"].as_str().unwrap();
+    let key = outputs["KeyArn"].as_str().unwrap();
+    let db = aws_sdk_dynamodb::Client::new(sdk);
+    let cipher = EnvelopeCipher::new(KmsDataKeys::new(aws_sdk_kms::Client::new(sdk), key, "dev"));
+    let conv = ConversationId::new();
+    let m = Message::new(conv, Role::User, "the good message".into(), time::OffsetDateTime::now_utc());
+    let sealed = cipher.seal(m.content.as_bytes(), &m.aad()).await.unwrap();
+    let good = SealedMessage {
+        conversation_id: conv,
+        message_id: m.message_id,
+        sort_key: m.sort_key.clone(),
+        role: m.role,
+        content: sealed.blob,
+        wrapped_key: sealed.wrapped_key,
+        model: None,
+        usage: None,
+    };
+    db.put_item().table_name(table).set_item(Some(to_item(&good, i64::MAX / 2))).send().await.unwrap();
+    let garbage_key = "2026-01-01T00:00:00.000000Z#garbage";
+    let put = |pk: String, sk: &str| {
+        db.put_item()
+            .table_name(table)
+            .item("conversation_id", AttributeValue::S(pk))
+            .item("timestamp", AttributeValue::S(sk.to_owned()))
+            .item("content", AttributeValue::S("secret garbage".into()))
+    };
+    put(conv.to_string(), garbage_key).send().await.unwrap();
+    put("idempotency#0123abcd".into(), "record").send().await.unwrap();
+
+    let out = opsctl(t, &["export", "--all", "--out", export.to_str().unwrap(), "--output", "json"]);
+    assert!(!out.status.success(), "a failed item makes the export fail");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["messages"], 1, "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "the idempotency record is not a failure: {report}");
+    assert_eq!(failed[0]["item"], format!("{conv}/{garbage_key}"));
+    assert!(failed[0]["reason"].as_str().unwrap().contains("`message_id` is missing"), "{report}");
+    assert!(!report.to_string().contains("secret garbage"), "{report}");
+    let written = std::fs::read_to_string(export).unwrap();
+    assert_eq!(written.lines().count(), 1);
+    assert!(written.contains("the good message"), "{written}");
+    let plain = opsctl(t, &["export", "--all", "--out", export.with_extension("txt").to_str().unwrap()]);
+    assert!(!plain.status.success());
+    assert!(
+        text(&plain.stdout).contains(&format!("{conv}/{garbage_key}: attribute")),
+        "{}",
+        text(&plain.stdout)
+    );
+    std::fs::remove_file(export).unwrap();
+    std::fs::remove_file(export.with_extension("txt")).unwrap();
+
+    let refused = opsctl(t, &["cleanup", "--yes", "--export", export.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("nothing was deleted") && stderr.contains(garbage_key), "{stderr}");
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    assert!(cfn.describe_stacks().stack_name("chatbot-dev").send().await.is_ok(), "the stack must remain");
+    std::fs::remove_file(export).unwrap();
+
+    for sk in [good.sort_key.to_string(), garbage_key.to_owned()] {
+        db.delete_item()
+            .table_name(table)
+            .key("conversation_id", AttributeValue::S(conv.to_string()))
+            .key("timestamp", AttributeValue::S(sk))
+            .send()
+            .await
+            .unwrap();
+    }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::envelope::EnvelopeCipher;
-use chatbot_core::fakes::{InMemoryConversationStore, LocalKeyring, RecordingMetrics, StaticSecret};
+use chatbot_core::fakes::{
+    InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, StaticSecret,
+};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
 use opsctl::local::gateway;
@@ -19,6 +21,7 @@ const TOKEN: &str = "gateway-token-0123456789";
 async fn start() -> (u16, tokio::sync::oneshot::Sender<()>) {
     let app = ChatApp {
         store: Arc::new(InMemoryConversationStore::new()),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model: Arc::new(ExtractiveModel::new()),
         retriever: None,
@@ -160,4 +163,54 @@ async fn bad_input_gets_the_documented_errors_and_never_a_500() {
 async fn the_gateway_listens_on_loopback_only() {
     let listener = gateway::bind(0).await.unwrap();
     assert_eq!(listener.local_addr().unwrap().ip().to_string(), "127.0.0.1");
+}
+
+/// The header reaches the handler from the wire: the same key twice is one model call and two
+/// identical replies; a key that is not visible ASCII is refused, not ignored.
+#[tokio::test]
+async fn an_idempotency_key_is_honoured_over_http() {
+    let store = Arc::new(InMemoryConversationStore::new());
+    let model = Arc::new(chatbot_core::fakes::ScriptedModel::new("m"));
+    let app = ChatApp {
+        store: store.clone(),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+        cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
+        model: model.clone(),
+        retriever: None,
+        metrics: Arc::new(RecordingMetrics::default()),
+        auth: Authenticator::Disabled,
+        settings: ChatSettings::default(),
+    };
+    let listener = gateway::bind(0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway::serve(listener, Arc::new(app), async move {
+        let _ = stopped.await;
+    }));
+    let send = |key: &'static [u8]| async move {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let body = br#"{"message":"hello"}"#;
+        let mut head =
+            b"POST /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nIdempotency-Key: ".to_vec();
+        head.extend_from_slice(key);
+        head.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+        stream.write_all(&head).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let status: u16 = String::from_utf8_lossy(&raw[9..12]).parse().unwrap();
+        (status, raw[split + 4..].to_vec())
+    };
+    let (first_status, first) = send(b"retry-me-1").await;
+    let (again_status, again) = send(b"retry-me-1").await;
+    assert_eq!((first_status, again_status), (200, 200), "{}", String::from_utf8_lossy(&first));
+    assert_eq!(first, again);
+    assert_eq!(model.prompts().len(), 1, "one model call");
+    assert_eq!(store.len(), 2, "two stored messages");
+
+    let (status, body) = send(b"caf\xe9").await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("Idempotency-Key"));
+    let _ = stop.send(());
 }

@@ -545,3 +545,31 @@ fn nothing_is_public_or_costly_by_default() {
     }
     assert!(buckets >= 2, "found {buckets} buckets");
 }
+
+/// The chat Lambda's table access: exactly the calls its adapters make (Query for history,
+/// PutItem for messages and idempotency claims, UpdateItem for the idempotency record's later
+/// states), on the conversations table itself: no index, no other table, no Scan or delete.
+#[test]
+fn the_chat_role_reaches_the_conversations_table_with_exactly_the_calls_it_makes() {
+    let docs: Vec<(Template, Value)> = templates::all().into_iter().map(|t| (t, parse(&t))).collect();
+    let statements = all_statements(&docs);
+    let conversations: Vec<&Statement<'_>> =
+        statements.iter().filter(|s| s.body["Sid"].as_str() == Some("Conversations")).collect();
+    assert_eq!(conversations.len(), 1, "one Conversations statement");
+    let s = conversations[0];
+    assert_eq!(s.file, "security.yaml");
+    assert_eq!(list(&s.body["Action"]), ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]);
+    let resources = list(&s.body["Resource"]);
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert!(resources[0].ends_with(":table/chatbot-conversations-${Environment}"), "{resources:?}");
+}
+
+/// A browser client may send `Idempotency-Key` when CORS is on.
+#[test]
+fn cors_allows_the_idempotency_key_header() {
+    let compute = templates::all().into_iter().find(|t| t.file == "compute.yaml").expect("compute.yaml");
+    let doc = parse(&compute);
+    let cors = untag(&doc["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]);
+    let allowed = list(&cors.as_sequence().expect("!If [condition, config, NoValue]")[1]["AllowHeaders"]);
+    assert_eq!(allowed, ["authorization", "content-type", "idempotency-key"]);
+}

@@ -43,6 +43,18 @@ async fn locate(ctx: &Ctx) -> anyhow::Result<Api> {
     Ok(Api { token: deployed.token().await?, url: deployed.api_url })
 }
 
+/// Attempts per message: a timeout or a 409 (the same message still being answered) is retried
+/// under the same `Idempotency-Key`, so the message is stored and answered once.
+const ATTEMPTS: usize = 3;
+
+/// A fresh key per message.
+fn idempotency_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for an Idempotency-Key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The reply, or the API's error as one readable line.
 async fn send(
     client: &reqwest::Client,
@@ -54,13 +66,31 @@ async fn send(
     if let Some(c) = conversation {
         body["conversation_id"] = json!(c);
     }
-    let response = client
-        .post(format!("{}/chat", api.url))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))?;
+    let key = idempotency_key()?;
+    let mut attempt = 1;
+    let response = loop {
+        let sent = client
+            .post(format!("{}/chat", api.url))
+            .bearer_auth(&api.token)
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await;
+        let retry_in = match &sent {
+            Err(e) if e.is_timeout() || e.is_connect() => Duration::from_secs(1),
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                let secs = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+                Duration::from_secs(secs.unwrap_or(2).min(10))
+            }
+            _ => break sent,
+        };
+        if attempt == ATTEMPTS {
+            break sent;
+        }
+        attempt += 1;
+        tokio::time::sleep(retry_in).await;
+    }
+    .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))?;
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let value: Value =

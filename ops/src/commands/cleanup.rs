@@ -32,9 +32,12 @@ pub async fn run(args: CleanupArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             format!("exporting the conversations to {} failed, so nothing was deleted", out.display())
         })?;
         if !summary.failed.is_empty() {
+            let listed: Vec<String> =
+                summary.failed.iter().take(10).map(|f| format!("{} ({})", f.item, f.reason)).collect();
             anyhow::bail!(
-                "{} message(s) could not be decrypted, so nothing was deleted; the others are in {}",
+                "{} item(s) could not be read or decrypted, so nothing was deleted: {}; the others are in {}",
                 summary.failed.len(),
+                listed.join("; "),
                 out.display()
             );
         }

@@ -2,6 +2,10 @@
 //! the same envelope cipher the chat Lambda uses, as JSON Lines of
 //! `{conversation_id, timestamp, role, content, model}`.
 //!
+//! An item that is malformed or does not decrypt is reported (its key and why, never content)
+//! and left out; the others are written, and the exit status is 1. Idempotency records share the
+//! table; they are not messages and are passed over.
+//!
 //! It streams: one page of items is read, decrypted and written before the next is asked for,
 //! so memory stays flat however large the table. The file is written beside its final name
 //! and renamed when complete, readable by its owner only: it holds the conversations in clear.
@@ -13,8 +17,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chatbot_core::aws::dynamodb::from_item;
+use chatbot_core::aws::dynamodb::{from_item, reason, sort_key_of};
 use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::aws::idempotency::is_idempotency_record;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::domain::message::ConversationId;
 use chatbot_core::handlers::chat::open_with;
@@ -43,7 +48,7 @@ pub async fn run(args: ExportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let failed = summary.failed.len();
     ctx.out.emit(
         &json!({"file": args.out, "messages": summary.messages, "conversations": summary.conversations,
-                "undecryptable": summary.failed}),
+                "failed": summary.failed}),
         || {
             let mut text = format!(
                 "exported {} message(s) of {} conversation(s) to {}",
@@ -53,9 +58,11 @@ pub async fn run(args: ExportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             );
             if failed > 0 {
                 text.push_str(&format!(
-                    "\n{failed} message(s) could not be decrypted and are not in the file: {}",
-                    summary.failed.join(", ")
+                    "\n{failed} item(s) could not be read or decrypted and are not in the file:"
                 ));
+                for f in &summary.failed {
+                    text.push_str(&format!("\n  {}: {}", f.item, f.reason));
+                }
             }
             text
         },
@@ -66,8 +73,24 @@ pub async fn run(args: ExportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 pub struct Summary {
     pub messages: usize,
     pub conversations: usize,
-    /// `conversation_id/timestamp` of each message that would not decrypt.
-    pub failed: Vec<String>,
+    /// Each item that was malformed or would not decrypt.
+    pub failed: Vec<Failed>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failed {
+    /// `conversation_id/timestamp`, as far as the item has them.
+    pub item: String,
+    /// What is wrong with it, without any of its content.
+    pub reason: String,
+}
+
+fn label(item: &Item) -> String {
+    let conversation: String = item
+        .get("conversation_id")
+        .and_then(|v| v.as_s().ok())
+        .map_or_else(|| "?".to_owned(), |s| s.chars().take(100).collect());
+    format!("{conversation}/{}", sort_key_of(item).unwrap_or_else(|| "?".to_owned()))
 }
 
 /// Writes one conversation, or all of them, to `out` as JSON Lines.
@@ -117,8 +140,16 @@ pub async fn export(
                 }
             };
             for item in items.unwrap_or_default() {
-                let sealed =
-                    from_item(&item).map_err(|e| anyhow::anyhow!("a stored message is malformed: {e}"))?;
+                if is_idempotency_record(&item) {
+                    continue;
+                }
+                let sealed = match from_item(&item) {
+                    Ok(sealed) => sealed,
+                    Err(e) => {
+                        summary.failed.push(Failed { item: label(&item), reason: reason(e) });
+                        continue;
+                    }
+                };
                 let label = format!("{}/{}", sealed.conversation_id, sealed.sort_key);
                 let conversation_id = sealed.conversation_id.to_string();
                 match open_with(&cipher, sealed).await {
@@ -132,7 +163,7 @@ pub async fn export(
                             summary.conversations += 1;
                         }
                     }
-                    Err(_) => summary.failed.push(label),
+                    Err(e) => summary.failed.push(Failed { item: label, reason: e.to_string() }),
                 }
             }
             match next {

@@ -109,6 +109,9 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
     let (parts, body) = req.into_parts();
     let authorization =
         parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
+    let idempotency_key =
+        parts.headers.get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -133,6 +136,7 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
         method: parts.method,
         path: parts.uri.path().to_owned(),
         authorization,
+        idempotency_key,
         body,
         request_id,
     };

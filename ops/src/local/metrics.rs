@@ -6,8 +6,9 @@
 //!   runs in place of the chat, ingest and retrieve Lambdas. As on AWS, Errors counts failed
 //!   invocations (an ingest event Lambda would retry), not error replies.
 //! - `AWS/ApiGateway` Count, 4xx, 5xx, Latency per `ApiId`, for the chat API's requests.
-//! - `Chatbot` tokens and latencies per `Environment` and `Function`: the names the Lambdas emit
-//!   as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into these metrics on AWS.
+//! - `Chatbot` tokens, latencies and skipped history items per `Environment` and `Function`: the
+//!   names the Lambdas emit as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into
+//!   these metrics on AWS.
 //!
 //! Data points are buffered and sent in batches by [`LocalMetrics::spawn_publisher`]; a failed
 //! batch is kept for the next attempt, up to a bound, so a busy emulator delays metrics rather
@@ -163,6 +164,12 @@ impl MetricsSink for LocalMetrics {
                 f64::from(m.key_service_requests),
                 StandardUnit::Count,
             ),
+            self.handler_metric(
+                "chat",
+                "HistoryItemsSkipped",
+                f64::from(m.history_items_skipped),
+                StandardUnit::Count,
+            ),
         ];
         if let Some(r) = m.retrieval_latency {
             data.push(self.handler_metric("chat", "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
@@ -244,5 +251,29 @@ mod tests {
         let dims: Vec<_> =
             pending[7].dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
         assert_eq!(dims, [("Environment", "dev"), ("Function", "ingest")]);
+    }
+
+    #[tokio::test]
+    async fn a_turn_publishes_its_skipped_history_items_as_the_lambda_emits_them() {
+        let m = LocalMetrics::new("dev", "abc123");
+        let turn = TurnMetrics {
+            input_tokens: 1,
+            output_tokens: 1,
+            model_latency: Duration::ZERO,
+            retrieval_latency: None,
+            handler_overhead: Duration::ZERO,
+            key_service_requests: 0,
+            history_items_skipped: 1,
+        };
+        m.record_turn(&turn).await;
+        let pending = m.pending.lock().unwrap();
+        let (namespace, skipped) = pending
+            .iter()
+            .find(|(_, d)| d.metric_name() == Some("HistoryItemsSkipped"))
+            .expect("HistoryItemsSkipped is published");
+        assert_eq!((*namespace, skipped.value()), ("Chatbot", Some(1.0)));
+        let dims: Vec<_> =
+            skipped.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, [("Environment", "dev"), ("Function", "chat")]);
     }
 }

@@ -130,18 +130,21 @@ async fn chat_app_with(
             Arc::new(OpenAiChatModel::from_env(base_url, model, OPENAI_TIMEOUT)?)
         }
     };
+    let table = Arc::new(DynamoConversationStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &wiring.table_name,
+        Duration::from_secs(30 * 86_400),
+    ));
     Ok(ChatApp {
-        store: Arc::new(DynamoConversationStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &wiring.table_name,
-            Duration::from_secs(30 * 86_400),
-        )),
+        store: table.clone(),
+        idempotency: table,
         cipher: Arc::new(EnvelopeCipher::new(keys)),
         model,
         retriever,
         metrics: Arc::new(LogMetrics),
         auth: Authenticator::Token(auth),
-        settings: ChatSettings::default(),
+        // A local model may take up to its timeout; a repeat must not take over a live request.
+        settings: ChatSettings { idempotency_lease: OPENAI_TIMEOUT * 2, ..ChatSettings::default() },
     })
 }
 

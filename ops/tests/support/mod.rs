@@ -4,8 +4,7 @@
 #[path = "../../../runtime/core/tests/support/moto.rs"]
 pub mod moto;
 
-#[path = "../../../runtime/core/tests/support/isolate.rs"]
-pub mod isolate;
+pub use moto::isolate;
 
 #[path = "../../../runtime/core/tests/support/private_files.rs"]
 pub mod private_files;

@@ -19,10 +19,13 @@ fn to_api_request(req: Request) -> ApiRequest {
     let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
     let authorization =
         req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
+    let idempotency_key =
+        req.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = bytes::Bytes::copy_from_slice(req.body().as_ref());
-    ApiRequest { method, path, authorization, body, request_id }
+    ApiRequest { method, path, authorization, idempotency_key, body, request_id }
 }
 
 #[cfg(test)]
@@ -30,12 +33,15 @@ mod tests {
     use super::*;
     use chatbot_core::auth::Authenticator;
     use chatbot_core::aws::envelope::EnvelopeCipher;
-    use chatbot_core::fakes::{InMemoryConversationStore, LocalKeyring, RecordingMetrics, ScriptedModel};
+    use chatbot_core::fakes::{
+        InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, ScriptedModel,
+    };
     use chatbot_core::handlers::ChatSettings;
 
     fn app() -> Arc<ChatApp> {
         Arc::new(ChatApp {
             store: Arc::new(InMemoryConversationStore::new()),
+            idempotency: Arc::new(InMemoryIdempotencyStore::default()),
             cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
             model: Arc::new(ScriptedModel::new("fake-model")),
             retriever: None,
@@ -63,6 +69,15 @@ mod tests {
             "isBase64Encoded": false
         });
         lambda_http::request::from_str(&json.to_string()).expect("a valid HTTP API event")
+    }
+
+    #[test]
+    fn the_idempotency_key_header_is_carried_to_the_handler() {
+        let mut req = event("POST", "/chat", Some(r#"{"message":"hello"}"#));
+        assert_eq!(to_api_request(req).idempotency_key, None);
+        req = event("POST", "/chat", Some(r#"{"message":"hello"}"#));
+        req.headers_mut().insert("idempotency-key", http::HeaderValue::from_static("key-1"));
+        assert_eq!(to_api_request(req).idempotency_key.as_deref(), Some("key-1"));
     }
 
     #[tokio::test]

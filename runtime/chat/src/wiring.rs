@@ -31,12 +31,15 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
     };
     let retention = Duration::from_secs(u64::from(config.retention_days) * 86_400);
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.kms_key_id, &config.environment);
+    // Messages and idempotency records share the conversations table.
+    let table = Arc::new(DynamoConversationStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &config.table_name,
+        retention,
+    ));
     Ok(ChatApp {
-        store: Arc::new(DynamoConversationStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            &config.table_name,
-            retention,
-        )),
+        store: table.clone(),
+        idempotency: table,
         cipher: Arc::new(EnvelopeCipher::new(keys)),
         model: Arc::new(BedrockChatModel::new(
             aws_sdk_bedrockruntime::Client::new(aws),

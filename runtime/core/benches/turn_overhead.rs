@@ -35,6 +35,7 @@ fn setup(rt: &Runtime) -> (ChatApp, ApiRequest) {
         let auth = TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.expect("token");
         let app = ChatApp {
             store: Arc::new(InMemoryConversationStore::new()),
+            idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
             cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("bench"))),
             model: Arc::new(ScriptedModel::new("bench-model")),
             retriever: None,
@@ -66,6 +67,7 @@ fn request(body: String) -> ApiRequest {
         method: http::Method::POST,
         path: "/chat".into(),
         authorization: Some(format!("Bearer {TOKEN}")),
+        idempotency_key: None,
         body: body.into(),
         request_id: "bench".into(),
     }

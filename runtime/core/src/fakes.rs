@@ -3,7 +3,7 @@
 //! None of these is ever wired into a deployed Lambda. `LocalKeyring` stands in for KMS with a
 //! random master key that lives only in memory.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,83 +14,15 @@ use zeroize::Zeroizing;
 
 use crate::aws::envelope::{self, DataKey, DataKeyProvider, KeyBytes};
 use crate::domain::api::Usage;
-use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
+use crate::domain::message::Role;
 use crate::domain::prompt::{Prompt, RetrievedChunk};
 use crate::ports::*;
 
+mod conversations;
+pub use conversations::{InMemoryConversationStore, InMemoryIdempotencyStore};
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/// A conversation table in a `BTreeMap`, ordered like the DynamoDB table.
-#[derive(Default)]
-pub struct InMemoryConversationStore {
-    items: Mutex<BTreeMap<(ConversationId, SortKey), SealedMessage>>,
-    queries: AtomicUsize,
-    fail_appends: AtomicBool,
-}
-
-impl InMemoryConversationStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every stored message of a conversation, oldest first, as stored (sealed).
-    pub fn stored(&self, conversation: &ConversationId) -> Vec<SealedMessage> {
-        lock(&self.items).iter().filter(|((c, _), _)| c == conversation).map(|(_, m)| m.clone()).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        lock(&self.items).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn queries(&self) -> usize {
-        self.queries.load(Ordering::SeqCst)
-    }
-
-    pub fn fail_appends(&self, fail: bool) {
-        self.fail_appends.store(fail, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl ConversationStore for InMemoryConversationStore {
-    async fn recent(
-        &self,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Vec<SealedMessage>, StoreError> {
-        self.queries.fetch_add(1, Ordering::SeqCst);
-        let items = lock(&self.items);
-        let mut newest: Vec<_> = items
-            .iter()
-            .rev()
-            .filter(|((c, _), _)| c == conversation)
-            .take(limit)
-            .map(|(_, m)| m.clone())
-            .collect();
-        newest.reverse();
-        Ok(newest)
-    }
-
-    async fn append(&self, message: &SealedMessage) -> Result<(), StoreError> {
-        if self.fail_appends.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("in-memory store set to fail".into()));
-        }
-        let key = (message.conversation_id, message.sort_key.clone());
-        let mut items = lock(&self.items);
-        if items.contains_key(&key) {
-            return Err(StoreError::Unavailable("an item with this key exists".into()));
-        }
-        items.insert(key, message.clone());
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

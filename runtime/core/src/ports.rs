@@ -10,7 +10,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::domain::api::Usage;
-use crate::domain::message::{ConversationId, SealedMessage};
+use crate::domain::message::{ConversationId, SealedMessage, SortKey};
 use crate::domain::prompt::{Prompt, RetrievedChunk};
 
 // ---------------------------------------------------------------------------------------------
@@ -24,19 +24,103 @@ pub enum StoreError {
     Unavailable(String),
     #[error("a stored message is malformed: {0}")]
     Corrupt(String),
+    /// A conditional write found another item (or another request's record) in its place.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+}
+
+/// A stored item of a conversation that could not be read as a message, named without content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedItem {
+    /// The item's sort key, when it is a string.
+    pub sort_key: Option<String>,
+    /// Which attribute is missing or malformed; never any attribute's value.
+    pub reason: String,
+}
+
+/// The newest items of a conversation: the messages, oldest first, and the items skipped
+/// because they were malformed, so one bad item cannot break every later turn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    pub messages: Vec<SealedMessage>,
+    pub skipped: Vec<SkippedItem>,
 }
 
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// The newest `limit` messages of a conversation, returned oldest first, in one query.
-    async fn recent(
-        &self,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Vec<SealedMessage>, StoreError>;
+    /// The newest `limit` items of a conversation, in one query.
+    async fn recent(&self, conversation: &ConversationId, limit: usize) -> Result<History, StoreError>;
 
-    /// Stores one message; never overwrites an existing one.
+    /// Stores one message; never overwrites an existing one. Storing the very message that is
+    /// already there (same key, same message id: a retried write that had landed) succeeds.
     async fn append(&self, message: &SealedMessage) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency records, beside the conversations in the same table
+
+/// Where an idempotency key stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyState {
+    /// A request is answering under the key.
+    Pending,
+    /// The request that held it failed; a retry may take over at once.
+    Released,
+    /// Answered: the response, sealed.
+    Complete(Sealed),
+}
+
+/// What one `Idempotency-Key` has done so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The SHA-256 of the request the key was first used with.
+    pub request_sha256: String,
+    /// A random token of the request holding the record: each write is conditional on it.
+    pub attempt: String,
+    pub state: IdempotencyState,
+    /// When the holder claimed or took over the record, Unix seconds.
+    pub started_at: i64,
+    /// The turn's user message, once stored: a takeover answers it instead of storing it again.
+    pub user_message: Option<(ConversationId, SortKey)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was new (or its record had expired): the caller now holds it.
+    Claimed,
+    /// The key is in use: its record.
+    Existing(IdempotencyRecord),
+}
+
+/// Records keyed by the SHA-256 of an idempotency key (`key` below), kept for the retention of
+/// the conversations. Every write but the claim is conditional on the caller's `attempt`, and
+/// fails with [`StoreError::Conflict`] once another request took the record over.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Creates a pending record held by `attempt`, unless an unexpired one exists.
+    async fn claim(
+        &self,
+        key: &str,
+        request_sha256: &str,
+        attempt: &str,
+        now: i64,
+    ) -> Result<Claim, StoreError>;
+    /// Moves a stale or released record from `previous` to `attempt`; `false` when another
+    /// request took it first.
+    async fn take_over(&self, key: &str, previous: &str, attempt: &str, now: i64)
+    -> Result<bool, StoreError>;
+    /// Notes the stored user message.
+    async fn user_message_stored(
+        &self,
+        key: &str,
+        attempt: &str,
+        conversation: &ConversationId,
+        sort_key: &SortKey,
+    ) -> Result<(), StoreError>;
+    /// Lets a retry take over at once: the turn failed.
+    async fn release(&self, key: &str, attempt: &str) -> Result<(), StoreError>;
+    /// Stores the sealed response.
+    async fn complete(&self, key: &str, attempt: &str, response: &Sealed) -> Result<(), StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -55,7 +139,7 @@ pub enum CipherError {
     KeyService { operation: &'static str, reason: String },
     #[error(
         "message content failed authentication: it was altered, or it belongs to another item \
-         (conversation, timestamp or role differ)"
+         (its conversation, key, message id, role, model or token counts differ)"
     )]
     Authentication,
     #[error("malformed encrypted blob: {0}")]
@@ -203,6 +287,8 @@ pub struct TurnMetrics {
     pub handler_overhead: Duration,
     /// Calls to the key service (KMS) the turn made: 0 on a warm turn. `opsctl cost` bills them.
     pub key_service_requests: u32,
+    /// History items left out of the prompt because they were malformed or did not decrypt.
+    pub history_items_skipped: u32,
 }
 
 /// What ingesting one document reports.

@@ -143,6 +143,7 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
     let store = Arc::new(InMemoryConversationStore::new());
     let app = ChatApp {
         store: store.clone(),
+        idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model: Arc::new(model),
         retriever: None,
@@ -154,6 +155,7 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
         method: http::Method::POST,
         path: "/chat".into(),
         authorization: None,
+        idempotency_key: None,
         body: r#"{"message":"hello"}"#.into(),
         request_id: "r1".into(),
     };

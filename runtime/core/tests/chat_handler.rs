@@ -6,11 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::envelope::EnvelopeCipher;
-use chatbot_core::domain::message::{ConversationId, Role};
+use chatbot_core::domain::api::Usage;
+use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage, aad_v1};
 use chatbot_core::domain::prompt::{RetrievedChunk, Turn};
 use chatbot_core::fakes::*;
+use chatbot_core::handlers::chat::{OpenError, open_with};
 use chatbot_core::handlers::{ApiRequest, ChatApp, ChatSettings, route};
-use chatbot_core::ports::{Cipher, ModelError, Retriever, Sealed};
+use chatbot_core::ports::{Cipher, CipherError, ModelError, Retriever, Sealed};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -32,6 +34,7 @@ async fn harness_with(history_length: usize, retriever: Option<Arc<dyn Retriever
     let auth = TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap();
     let app = ChatApp {
         store: store.clone(),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
         cipher: cipher.clone(),
         model: model.clone(),
         retriever,
@@ -51,6 +54,7 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         method,
         path: path.to_owned(),
         authorization: auth.map(str::to_owned),
+        idempotency_key: None,
         body: body.into(),
         request_id: "req-123".to_owned(),
     }
@@ -327,4 +331,96 @@ async fn a_warm_turn_makes_no_key_service_call() {
     // cold first turn, none for the warm second.
     let reported: Vec<u32> = h.metrics.turns().iter().map(|t| t.key_service_requests).collect();
     assert_eq!(reported, [1, 0]);
+}
+
+#[tokio::test]
+async fn a_garbage_item_and_a_tampered_blob_are_skipped_counted_and_the_turn_answers() {
+    let h = harness().await;
+    let conv = say(&h, None, "u1").await.json["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(say(&h, Some(&conv), "u2").await.status, 200);
+    let id = ConversationId::parse(&conv).unwrap();
+    // A foreign item in the partition, and the first reply's content altered.
+    h.store.insert_unreadable(
+        id,
+        "2000-01-01T00:00:00.000000Z#garbage",
+        "attribute `role` is missing or not a string",
+    );
+    let first_reply = h.store.stored(&id)[1].sort_key.clone();
+    assert!(h.store.edit(id, &first_reply, |m| *m.content.last_mut().unwrap() ^= 1));
+
+    let r = say(&h, Some(&conv), "u3").await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(h.metrics.turns().last().unwrap().history_items_skipped, 2);
+    // What is left still alternates and starts with the user: u1 and u2 merge where a1 was.
+    assert_eq!(
+        h.model.last_prompt().unwrap().turns,
+        turns(&[(Role::User, "u1\n\nu2"), (Role::Assistant, "echo: u2"), (Role::User, "u3")])
+    );
+    assert_eq!(h.metrics.turns()[0].history_items_skipped, 0);
+}
+
+type Edit = Box<dyn Fn(&mut SealedMessage)>;
+
+#[tokio::test]
+async fn changing_message_id_model_or_token_counts_makes_a_stored_item_fail_to_open() {
+    let h = harness().await;
+    h.model.then_reply("the reply");
+    let conv = say(&h, None, "hello").await.json["conversation_id"].as_str().unwrap().to_owned();
+    let reply = h.store.stored(&ConversationId::parse(&conv).unwrap()).remove(1);
+    assert!(open_with(h.cipher.as_ref(), reply.clone()).await.is_ok());
+    let usage = reply.usage.unwrap();
+    let edits: [(&str, Edit); 5] = [
+        ("message_id", Box::new(|m| m.message_id = uuid::Uuid::new_v4())),
+        ("model", Box::new(|m| m.model = Some("another-model".into()))),
+        ("model removed", Box::new(|m| m.model = None)),
+        (
+            "input_tokens",
+            Box::new(move |m| m.usage = Some(Usage { input_tokens: usage.input_tokens + 1, ..usage })),
+        ),
+        (
+            "output_tokens",
+            Box::new(move |m| m.usage = Some(Usage { output_tokens: usage.output_tokens + 1, ..usage })),
+        ),
+    ];
+    for (name, edit) in edits {
+        let mut m = reply.clone();
+        edit(&mut m);
+        let err = open_with(h.cipher.as_ref(), m).await.unwrap_err();
+        assert!(matches!(err, OpenError::Cipher(CipherError::Authentication)), "{name}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_v1_blob_still_opens_and_a_v2_blob_relabelled_v1_does_not() {
+    let h = harness().await;
+    let mut m = Message::new(
+        ConversationId::new(),
+        Role::User,
+        "old message".into(),
+        time::OffsetDateTime::now_utc(),
+    );
+    // As the code before AAD v2 sealed it: version byte 1, AAD `v1|conversation|timestamp|role`.
+    let old =
+        h.cipher.seal(m.content.as_bytes(), &aad_v1(&m.conversation_id, &m.sort_key, m.role)).await.unwrap();
+    let mut blob = old.blob;
+    blob[0] = 1;
+    let sealed = |content: Vec<u8>, m: &Message| SealedMessage {
+        conversation_id: m.conversation_id,
+        message_id: m.message_id,
+        sort_key: m.sort_key.clone(),
+        role: m.role,
+        content,
+        wrapped_key: old.wrapped_key.clone(),
+        model: m.model.clone(),
+        usage: m.usage,
+    };
+    assert_eq!(open_with(h.cipher.as_ref(), sealed(blob, &m)).await.unwrap().content, "old message");
+
+    m.model = Some("m".into());
+    let new = h.cipher.seal(m.content.as_bytes(), &m.aad()).await.unwrap();
+    assert_eq!(new.blob[0], 2);
+    assert!(open_with(h.cipher.as_ref(), sealed(new.blob.clone(), &m)).await.is_ok());
+    let mut relabelled = new.blob;
+    relabelled[0] = 1;
+    assert!(open_with(h.cipher.as_ref(), sealed(relabelled, &m)).await.is_err(), "no downgrade to v1");
 }

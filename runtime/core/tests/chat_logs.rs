@@ -33,6 +33,7 @@ async fn say(app: &ChatApp, body: Value) -> Value {
         method: http::Method::POST,
         path: "/chat".into(),
         authorization: Some(format!("Bearer {TOKEN}")),
+        idempotency_key: None,
         body: body.to_string().into(),
         request_id: "req-123".into(),
     };
@@ -52,8 +53,10 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let model = Arc::new(ScriptedModel::new("fake-model"));
+    let store = Arc::new(InMemoryConversationStore::new());
     let app = ChatApp {
-        store: Arc::new(InMemoryConversationStore::new()),
+        store: store.clone(),
+        idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model: model.clone(),
         retriever: None,
@@ -71,6 +74,18 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     model.then_fail(ModelError::Failed { reason: "boom".into() });
     say(&app, json!({"conversation_id": conv, "message": "another private message"})).await;
 
+    // Two unreadable items: a tampered blob and a foreign item. The turn skips and logs both.
+    let id = chatbot_core::domain::message::ConversationId::parse(&conv).unwrap();
+    let tampered = store.stored(&id)[0].sort_key.clone();
+    assert!(store.edit(id, &tampered, |m| *m.content.last_mut().unwrap() ^= 1));
+    store.insert_unreadable(
+        id,
+        "2000-01-01T00:00:00.000000Z#x",
+        "attribute `content` is missing or not binary",
+    );
+    let third = say(&app, json!({"conversation_id": conv, "message": "a third private message"})).await;
+    assert!(third["reply"].is_string(), "{third}");
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let line = logs
         .lines()
@@ -81,6 +96,15 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
     assert_eq!(v["request_id"], "req-123");
     assert!(v["duration_ms"].is_u64() && v["input_tokens"].is_u64() && v["output_tokens"].is_u64());
     assert!(logs.contains("model call failed"), "the failure is logged:\n{logs}");
+    let skipped: Vec<Value> =
+        logs.lines().filter(|l| l.contains("skipped a")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(skipped.len(), 2, "one line per skipped item:\n{logs}");
+    for line in &skipped {
+        assert_eq!(line["conversation_id"], conv.as_str(), "{line}");
+        assert!(line["sort_key"].is_string() && line["error"].is_string(), "{line}");
+    }
+    assert_eq!(skipped[0]["sort_key"], "2000-01-01T00:00:00.000000Z#x");
+    assert!(skipped[1]["error"].as_str().unwrap().contains("failed authentication"), "{}", skipped[1]);
     for secret in ["private message", "secret reply", TOKEN] {
         assert!(!logs.contains(secret), "logs leak {secret:?}:\n{logs}");
     }

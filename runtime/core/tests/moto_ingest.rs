@@ -212,6 +212,7 @@ impl Versioned {
             retriever: Some(Arc::new(retriever)),
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Disabled,
+            idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
             settings: ChatSettings::default(),
         };
         let req = ApiRequest {
@@ -220,6 +221,7 @@ impl Versioned {
             authorization: None,
             body: bytes::Bytes::from(json!({ "message": question }).to_string()),
             request_id: "versions".into(),
+            idempotency_key: None,
         };
         let resp = route(&app, &req).await;
         assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body()));

@@ -146,10 +146,10 @@ async fn answer(State(c): State<Arc<Collection>>, req: Request) -> Response {
     if let Some((status, body)) = c.scripted.lock().unwrap().get_mut(&route).and_then(VecDeque::pop_front) {
         return reply(status, body);
     }
-    if let Some(stored) = c.stored.lock().unwrap().as_mut() {
-        if let Some(response) = answer_from(stored, &c.bulk_failure_after, &route, &seen) {
-            return response;
-        }
+    if let Some(stored) = c.stored.lock().unwrap().as_mut()
+        && let Some(response) = answer_from(stored, &c.bulk_failure_after, &route, &seen)
+    {
+        return response;
     }
     match route.as_str() {
         "HEAD /chunks" => reply(if c.exists.load(Ordering::SeqCst) { 200 } else { 404 }, ""),

@@ -7,20 +7,20 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::api::Usage;
 use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
-use crate::ports::{ConversationStore, StoreError};
+use crate::ports::{ConversationStore, History, SkippedItem, StoreError};
 
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub struct DynamoConversationStore {
-    client: Client,
-    table: String,
-    retention: Duration,
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) retention: Duration,
 }
 
 impl DynamoConversationStore {
@@ -31,9 +31,17 @@ impl DynamoConversationStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The `ttl` of an item written now.
+    pub(crate) fn expiry(&self) -> i64 {
+        OffsetDateTime::now_utc().unix_timestamp()
+            + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2)
+    }
 }
 
-fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
+pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E>,
+) -> StoreError {
     match err.as_service_error().and_then(|e| e.code()) {
         Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
             StoreError::Throttled
@@ -44,13 +52,9 @@ fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(err: SdkEr
 
 #[async_trait]
 impl ConversationStore for DynamoConversationStore {
-    async fn recent(
-        &self,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Vec<SealedMessage>, StoreError> {
+    async fn recent(&self, conversation: &ConversationId, limit: usize) -> Result<History, StoreError> {
         if limit == 0 {
-            return Ok(Vec::new());
+            return Ok(History::default());
         }
         // Strongly consistent: a follow-up sent right after a reply must see that reply.
         let out = self
@@ -65,25 +69,65 @@ impl ConversationStore for DynamoConversationStore {
             .send()
             .await
             .map_err(store_error)?;
-        let mut messages = out.items().iter().map(from_item).collect::<Result<Vec<_>, StoreError>>()?;
-        messages.reverse();
-        Ok(messages)
+        let mut history = History::default();
+        // Newest first from the query; the history is oldest first.
+        for item in out.items().iter().rev() {
+            match from_item(item) {
+                Ok(m) => history.messages.push(m),
+                Err(e) => {
+                    history.skipped.push(SkippedItem { sort_key: sort_key_of(item), reason: reason(e) })
+                }
+            }
+        }
+        Ok(history)
     }
 
     async fn append(&self, message: &SealedMessage) -> Result<(), StoreError> {
-        let expires = OffsetDateTime::now_utc().unix_timestamp()
-            + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
-        self.client
+        let sent = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(message, expires)))
+            .set_item(Some(to_item(message, self.expiry())))
             // A sort key is unique by construction; refuse to overwrite rather than lose a message.
             .condition_expression("attribute_not_exists(#ts)")
             .expression_attribute_names("#ts", "timestamp")
+            // What is there when the condition fails, without a second call.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(existing) = err.as_service_error().and_then(|e| match e {
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                Some(c.item.clone().unwrap_or_default())
+            }
+            _ => None,
+        }) else {
+            return Err(store_error(err));
+        };
+        // The SDK retries a write whose response was lost; the item it finds is its own first
+        // attempt, and the message is stored.
+        let stored_id = existing.get("message_id").and_then(|v| v.as_s().ok());
+        if stored_id.is_some_and(|id| Uuid::try_parse(id).ok() == Some(message.message_id)) {
+            return Ok(());
+        }
+        Err(StoreError::Conflict(format!("another item is stored at {}", message.sort_key)))
+    }
+}
+
+/// An item's sort key for a log line, if it is a string, capped in length (it is not content,
+/// but whoever wrote a malformed item chose it).
+pub fn sort_key_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
+    item.get("timestamp").and_then(|v| v.as_s().ok()).map(|s| s.chars().take(100).collect())
+}
+
+/// What is wrong with an item, from [`from_item`]'s error: an attribute name, never a value.
+pub fn reason(err: StoreError) -> String {
+    match err {
+        StoreError::Corrupt(why) => why,
+        other => other.to_string(),
     }
 }
 

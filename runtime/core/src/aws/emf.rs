@@ -49,6 +49,8 @@ impl EmfMetrics {
             ("ModelLatency", "Milliseconds", Value::from(ms(m.model_latency))),
             ("HandlerOverhead", "Milliseconds", Value::from(ms(m.handler_overhead))),
             ("KmsRequests", "Count", Value::from(m.key_service_requests)),
+            // Always sent, 0 included, so an alarm on it sees data rather than missing data.
+            ("HistoryItemsSkipped", "Count", Value::from(m.history_items_skipped)),
         ];
         if let Some(r) = m.retrieval_latency {
             metrics.push(("RetrievalLatency", "Milliseconds", Value::from(ms(r))));
@@ -124,6 +126,7 @@ mod tests {
             retrieval_latency: Some(Duration::from_micros(12_500)),
             handler_overhead: Duration::from_micros(1_234),
             key_service_requests: 2,
+            history_items_skipped: 1,
         };
         let v: Value = serde_json::from_str(&sink.turn_line(&m, 1_700_000_000_000)).unwrap();
         let aws = &v["_aws"];
@@ -141,6 +144,7 @@ mod tests {
         assert_eq!(v["RetrievalLatency"], 12.5);
         assert_eq!(v["HandlerOverhead"], 1.234);
         assert_eq!(v["KmsRequests"], 2);
+        assert_eq!(v["HistoryItemsSkipped"], 1);
         assert_eq!(v["Environment"], "dev");
         assert_eq!(v["Function"], "chat");
     }
@@ -155,10 +159,11 @@ mod tests {
             retrieval_latency: None,
             handler_overhead: Duration::ZERO,
             key_service_requests: 0,
+            history_items_skipped: 0,
         };
         let v: Value = serde_json::from_str(&sink.turn_line(&m, 0)).unwrap();
         assert!(v.get("RetrievalLatency").is_none());
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 5);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 6);
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! A data key from the key service encrypts up to 1,000 messages or 5 minutes' worth, then is
 //! replaced. Each message is AES-256-GCM with a random 96-bit nonce and AAD that names its item,
 //! so a blob copied onto another item fails to open. Unwrapped keys are kept in a bounded LRU
-//! keyed by the wrapped blob, so a warm turn makes no key-service call at all.
+//! keyed by the wrapped blob for 5 minutes, so a warm turn makes no key-service call at all and a
+//! key does not outlive its use in memory by long.
+//!
+//! The blob's first byte is its version. Both versions share one layout; the version tells the
+//! caller which AAD the blob was sealed with (see `domain::message`): 2 for every blob written
+//! now, 1 for blobs written before the AAD covered the message id, model and token counts.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -18,7 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::ports::{Cipher, CipherError, Sealed};
 
-const VERSION: u8 = 1;
+/// The version byte of every blob written now.
+pub const VERSION: u8 = 2;
+/// Blobs written before AAD v2; still opened.
+pub const LEGACY_VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -39,9 +47,12 @@ pub trait DataKeyProvider: Send + Sync {
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeyCachePolicy {
+    /// How long one data key encrypts new messages.
     pub max_age: Duration,
     pub max_messages: u32,
     pub unwrapped_capacity: NonZeroUsize,
+    /// How long an unwrapped key stays cached after it was unwrapped (or generated).
+    pub unwrapped_max_age: Duration,
 }
 
 impl Default for KeyCachePolicy {
@@ -50,6 +61,7 @@ impl Default for KeyCachePolicy {
             max_age: Duration::from_secs(300),
             max_messages: 1_000,
             unwrapped_capacity: NonZeroUsize::new(256).unwrap_or(NonZeroUsize::MIN),
+            unwrapped_max_age: Duration::from_secs(300),
         }
     }
 }
@@ -61,9 +73,14 @@ struct CurrentKey {
     uses: u32,
 }
 
+struct CachedKey {
+    key: Arc<KeyBytes>,
+    since: Instant,
+}
+
 struct CacheState {
     current: Option<CurrentKey>,
-    unwrapped: LruCache<Vec<u8>, Arc<KeyBytes>>,
+    unwrapped: LruCache<Vec<u8>, CachedKey>,
 }
 
 pub struct EnvelopeCipher<P> {
@@ -119,19 +136,30 @@ impl<P: DataKeyProvider> EnvelopeCipher<P> {
         let key = Arc::new(fresh.plaintext);
         let wrapped: Arc<[u8]> = fresh.wrapped.into();
         let mut state = self.lock();
-        state.unwrapped.put(wrapped.to_vec(), key.clone());
+        state.unwrapped.put(wrapped.to_vec(), CachedKey { key: key.clone(), since: Instant::now() });
         state.current =
             Some(CurrentKey { key: key.clone(), wrapped: wrapped.clone(), created: Instant::now(), uses: 1 });
         Ok((key, wrapped))
     }
 
+    /// A cached unwrapped key, unless it has been cached for too long (then it is dropped).
+    fn cached_key(&self, wrapped: &[u8]) -> Option<Arc<KeyBytes>> {
+        let mut state = self.lock();
+        let cached = state.unwrapped.get(wrapped)?;
+        if cached.since.elapsed() < self.policy.unwrapped_max_age {
+            return Some(cached.key.clone());
+        }
+        state.unwrapped.pop(wrapped);
+        None
+    }
+
     async fn decryption_key(&self, wrapped: &[u8]) -> Result<Arc<KeyBytes>, CipherError> {
-        if let Some(k) = self.lock().unwrapped.get(wrapped) {
-            return Ok(k.clone());
+        if let Some(k) = self.cached_key(wrapped) {
+            return Ok(k);
         }
         self.key_service_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = Arc::new(self.provider.unwrap(wrapped).await?);
-        self.lock().unwrapped.put(wrapped.to_vec(), key.clone());
+        self.lock().unwrapped.put(wrapped.to_vec(), CachedKey { key: key.clone(), since: Instant::now() });
         Ok(key)
     }
 }
@@ -172,8 +200,8 @@ pub fn encrypt(key: &KeyBytes, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, 
 fn check_shape(blob: &[u8]) -> Result<(), CipherError> {
     match blob.first() {
         None => Err(CipherError::Malformed("empty blob")),
-        Some(&VERSION) if blob.len() >= 1 + NONCE_LEN + TAG_LEN => Ok(()),
-        Some(&VERSION) => Err(CipherError::Malformed("blob shorter than nonce and tag")),
+        Some(&(VERSION | LEGACY_VERSION)) if blob.len() >= 1 + NONCE_LEN + TAG_LEN => Ok(()),
+        Some(&(VERSION | LEGACY_VERSION)) => Err(CipherError::Malformed("blob shorter than nonce and tag")),
         Some(_) => Err(CipherError::Malformed("unknown blob version")),
     }
 }
@@ -297,5 +325,70 @@ mod tests {
         let prod = EnvelopeCipher::new(dev.provider().with_environment("prod"));
         let err = prod.open(&sealed, b"a").await.unwrap_err();
         assert!(matches!(err, CipherError::KeyService { operation: "unwrap", .. }), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unwrapped_keys_expire_five_minutes_after_unwrapping() {
+        let writer = cipher();
+        let sealed = writer.seal(b"m", b"a").await.unwrap();
+        let reader = EnvelopeCipher::new(writer.provider().clone());
+        let before = reader.provider().unwrapped();
+        reader.open(&sealed, b"a").await.unwrap();
+        tokio::time::advance(Duration::from_secs(299)).await;
+        reader.open(&sealed, b"a").await.unwrap();
+        assert_eq!(reader.provider().unwrapped() - before, 1, "still cached at 299 s");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        reader.open(&sealed, b"a").await.unwrap();
+        assert_eq!(reader.provider().unwrapped() - before, 2, "unwrapped again after 5 minutes");
+        // The writer's own cache of the key it generated expires the same way.
+        let calls = writer.provider().unwrapped();
+        writer.open(&sealed, b"a").await.unwrap();
+        assert_eq!(writer.provider().unwrapped() - calls, 1);
+    }
+
+    /// Sealed by the code before AAD v2 (version byte 1, AAD `v1|conversation|timestamp|role`),
+    /// under the data key 00 01 .. 1f.
+    const V1_BLOB: &str = "010707070707070707070707077818cf281b6ab9d4a4f875eff234d4dae018ad05ba7259a34377b249bd89da7293c27b88d8";
+    const V1_AAD: &[u8] = b"v1|6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11|2026-01-01T00:00:00.000000Z#00000000-0000-0000-0000-000000000000|user";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn fixture_key() -> KeyBytes {
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.iter_mut().enumerate().for_each(|(i, b)| *b = u8::try_from(i).unwrap());
+        key
+    }
+
+    #[test]
+    fn a_v1_blob_written_before_aad_v2_still_opens() {
+        let blob = hex(V1_BLOB);
+        assert_eq!(blob[0], LEGACY_VERSION);
+        assert_eq!(&decrypt(&fixture_key(), &blob, V1_AAD).unwrap()[..], b"written before AAD v2");
+    }
+
+    #[test]
+    fn versions_other_than_1_and_2_are_refused() {
+        let blob = hex(V1_BLOB);
+        for version in [0u8, 3, 9, 255] {
+            let mut other = blob.clone();
+            other[0] = version;
+            let err = decrypt(&fixture_key(), &other, V1_AAD).unwrap_err();
+            assert!(matches!(err, CipherError::Malformed("unknown blob version")), "{version}: {err}");
+        }
+        let mut relabelled = blob;
+        relabelled[0] = VERSION;
+        assert!(decrypt(&fixture_key(), &relabelled, V1_AAD).is_ok(), "the version byte is a label only");
+    }
+
+    /// What can be checked of zeroization: the types holding key material wipe themselves on
+    /// drop (the AES key schedule through the `aes` crate's `zeroize` feature).
+    #[test]
+    fn key_material_types_zeroize_on_drop() {
+        fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroize_on_drop::<KeyBytes>();
+        zeroize_on_drop::<Zeroizing<Vec<u8>>>();
+        zeroize_on_drop::<aes_gcm::aes::Aes256>();
     }
 }

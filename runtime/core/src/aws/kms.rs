@@ -47,18 +47,25 @@ where
     CipherError::KeyService { operation, reason }
 }
 
-fn to_key(bytes: &[u8], operation: &'static str) -> Result<KeyBytes, CipherError> {
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| CipherError::KeyService {
-        operation,
-        reason: format!("expected a 32-byte AES-256 key, got {} bytes", bytes.len()),
-    })?;
-    Ok(Zeroizing::new(arr))
+/// Takes the plaintext key out of the SDK's output by value, so the only copy left behind is
+/// wiped when it drops.
+fn to_key(blob: Blob, operation: &'static str) -> Result<KeyBytes, CipherError> {
+    let bytes = Zeroizing::new(blob.into_inner());
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != key.len() {
+        return Err(CipherError::KeyService {
+            operation,
+            reason: format!("expected a 32-byte AES-256 key, got {} bytes", bytes.len()),
+        });
+    }
+    key.copy_from_slice(&bytes);
+    Ok(key)
 }
 
 #[async_trait]
 impl DataKeyProvider for KmsDataKeys {
     async fn generate(&self) -> Result<DataKey, CipherError> {
-        let out = self
+        let mut out = self
             .client
             .generate_data_key()
             .key_id(&self.key_id)
@@ -71,13 +78,13 @@ impl DataKeyProvider for KmsDataKeys {
             operation: "generate",
             reason: format!("GenerateDataKey returned no {what}"),
         };
-        let plaintext = out.plaintext().ok_or_else(|| missing("plaintext"))?;
-        let wrapped = out.ciphertext_blob().ok_or_else(|| missing("ciphertext blob"))?;
-        Ok(DataKey { plaintext: to_key(plaintext.as_ref(), "generate")?, wrapped: wrapped.as_ref().to_vec() })
+        let plaintext = out.plaintext.take().ok_or_else(|| missing("plaintext"))?;
+        let wrapped = out.ciphertext_blob.take().ok_or_else(|| missing("ciphertext blob"))?;
+        Ok(DataKey { plaintext: to_key(plaintext, "generate")?, wrapped: wrapped.into_inner() })
     }
 
     async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError> {
-        let out = self
+        let mut out = self
             .client
             .decrypt()
             .key_id(&self.key_id)
@@ -86,10 +93,37 @@ impl DataKeyProvider for KmsDataKeys {
             .send()
             .await
             .map_err(|e| key_service_error("unwrap", e))?;
-        let plaintext = out.plaintext().ok_or_else(|| CipherError::KeyService {
+        let plaintext = out.plaintext.take().ok_or_else(|| CipherError::KeyService {
             operation: "unwrap",
             reason: "Decrypt returned no plaintext".to_owned(),
         })?;
-        to_key(plaintext.as_ref(), "unwrap")
+        to_key(plaintext, "unwrap")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_kms::operation::decrypt::DecryptOutput;
+    use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_plaintext_key_is_taken_out_of_the_output_and_checked_for_size() {
+        let generate = mock!(Client::generate_data_key).then_output(|| {
+            GenerateDataKeyOutput::builder()
+                .plaintext(Blob::new(vec![7u8; 32]))
+                .ciphertext_blob(Blob::new(vec![1u8; 64]))
+                .build()
+        });
+        let short = mock!(Client::decrypt)
+            .then_output(|| DecryptOutput::builder().plaintext(Blob::new(vec![7u8; 16])).build());
+        let keys =
+            KmsDataKeys::new(mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&generate, &short]), "k", "dev");
+        let fresh = keys.generate().await.unwrap();
+        assert_eq!((&fresh.plaintext[..], fresh.wrapped.len()), (&[7u8; 32][..], 64));
+        let err = keys.unwrap(b"wrapped").await.unwrap_err();
+        assert!(err.to_string().contains("expected a 32-byte AES-256 key, got 16 bytes"), "{err}");
     }
 }

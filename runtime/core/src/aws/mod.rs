@@ -4,6 +4,7 @@ pub mod bedrock;
 pub mod dynamodb;
 pub mod emf;
 pub mod envelope;
+pub mod idempotency;
 pub mod kms;
 pub mod opensearch;
 pub mod retriever;

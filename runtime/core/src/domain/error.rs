@@ -15,6 +15,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    Conflict,
+    IdempotencyKeyReused,
     RateLimited,
     ModelUnavailable,
     Internal,
@@ -28,6 +30,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::Internal => "internal",
@@ -71,6 +75,27 @@ impl ApiError {
 
     pub fn payload_too_large(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::PayloadTooLarge, 413, message)
+    }
+
+    /// 409: a request with the same `Idempotency-Key` is still being answered.
+    pub fn conflict(retry_after: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                ErrorCode::Conflict,
+                409,
+                "a request with this Idempotency-Key is still being answered; retry after the delay in Retry-After",
+            )
+        }
+    }
+
+    /// 422: the `Idempotency-Key` was first used with another request body.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            ErrorCode::IdempotencyKeyReused,
+            422,
+            "this Idempotency-Key was used for another request; send a new key for a new message",
+        )
     }
 
     pub fn rate_limited(retry_after: u32) -> Self {

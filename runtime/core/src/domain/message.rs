@@ -98,6 +98,11 @@ impl SortKey {
         &self.0
     }
 
+    /// The message id the key ends with.
+    pub fn message_id(&self) -> Option<Uuid> {
+        Uuid::try_parse(self.0.split_once('#')?.1).ok()
+    }
+
     /// The instant in the key, to microsecond precision.
     pub fn time(&self) -> Option<OffsetDateTime> {
         let stamp = self.0.split_once('#')?.0.strip_suffix('Z')?;
@@ -149,15 +154,68 @@ impl Message {
         }
     }
 
-    /// Additional authenticated data binding a content blob to this exact item:
-    /// `v1|conversation_id|timestamp|role`.
+    /// Additional authenticated data binding a content blob to this exact item, for sealing.
     pub fn aad(&self) -> Vec<u8> {
-        aad(&self.conversation_id, &self.sort_key, self.role)
+        aad_v2(&AadFields {
+            conversation_id: &self.conversation_id,
+            sort_key: &self.sort_key,
+            message_id: &self.message_id,
+            role: self.role,
+            model: self.model.as_deref(),
+            usage: self.usage,
+        })
     }
 }
 
-pub fn aad(conversation_id: &ConversationId, sort_key: &SortKey, role: Role) -> Vec<u8> {
+/// The attributes of a stored item that its content blob is bound to.
+pub struct AadFields<'a> {
+    pub conversation_id: &'a ConversationId,
+    pub sort_key: &'a SortKey,
+    pub message_id: &'a Uuid,
+    pub role: Role,
+    pub model: Option<&'a str>,
+    pub usage: Option<Usage>,
+}
+
+/// The AAD of blobs with version byte 1, written before v2: `v1|conversation_id|timestamp|role`.
+/// It leaves the message id, model and token counts unbound; such blobs stay readable.
+pub fn aad_v1(conversation_id: &ConversationId, sort_key: &SortKey, role: Role) -> Vec<u8> {
     format!("v1|{conversation_id}|{sort_key}|{role}").into_bytes()
+}
+
+/// The AAD of blobs with version byte 2: every attribute a writer could change unnoticed.
+///
+/// Each string is length-prefixed and each optional field carries a presence byte, so no two
+/// different items encode alike (a `|` in a model id, or `None` against `Some("")`).
+pub fn aad_v2(f: &AadFields<'_>) -> Vec<u8> {
+    let mut out = b"chatbot/message/v2".to_vec();
+    push_field(&mut out, f.conversation_id.to_string().as_bytes());
+    push_field(&mut out, f.sort_key.as_str().as_bytes());
+    push_field(&mut out, f.message_id.hyphenated().to_string().as_bytes());
+    push_field(&mut out, f.role.as_str().as_bytes());
+    match f.model {
+        None => out.push(0),
+        Some(model) => {
+            out.push(1);
+            push_field(&mut out, model.as_bytes());
+        }
+    }
+    match f.usage {
+        None => out.push(0),
+        Some(u) => {
+            out.push(1);
+            out.extend_from_slice(&u.input_tokens.to_be_bytes());
+            out.extend_from_slice(&u.output_tokens.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// A length-prefixed field of an AAD. Stored strings are far below 4 GiB; a longer one would
+/// saturate the prefix, and such an item cannot be stored in DynamoDB anyway.
+pub fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
 /// A message as stored: the content is an encrypted blob plus its wrapped data key.
@@ -174,8 +232,20 @@ pub struct SealedMessage {
 }
 
 impl SealedMessage {
+    /// The AAD its content was sealed with: the blob's version byte says which scheme. A v2 blob
+    /// relabelled as v1 does not open, since its tag was made over the v2 AAD.
     pub fn aad(&self) -> Vec<u8> {
-        aad(&self.conversation_id, &self.sort_key, self.role)
+        match self.content.first() {
+            Some(1) => aad_v1(&self.conversation_id, &self.sort_key, self.role),
+            _ => aad_v2(&AadFields {
+                conversation_id: &self.conversation_id,
+                sort_key: &self.sort_key,
+                message_id: &self.message_id,
+                role: self.role,
+                model: self.model.as_deref(),
+                usage: self.usage,
+            }),
+        }
     }
 }
 
@@ -223,13 +293,65 @@ mod tests {
     }
 
     #[test]
-    fn aad_binds_conversation_key_and_role() {
+    fn aad_v1_binds_conversation_key_and_role() {
         let conv = ConversationId::parse("6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11").unwrap();
         let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
-        let aad = aad(&conv, &key, Role::User);
+        let aad = aad_v1(&conv, &key, Role::User);
         assert_eq!(
             String::from_utf8(aad).unwrap(),
             "v1|6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11|2026-01-01T00:00:00.000000Z#00000000-0000-0000-0000-000000000000|user"
         );
+    }
+
+    fn fields(model: Option<&str>, usage: Option<Usage>) -> Vec<u8> {
+        let conv = ConversationId::parse("6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11").unwrap();
+        let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
+        aad_v2(&AadFields {
+            conversation_id: &conv,
+            sort_key: &key,
+            message_id: &Uuid::nil(),
+            role: Role::Assistant,
+            model,
+            usage,
+        })
+    }
+
+    #[test]
+    fn aad_v2_tells_apart_every_field_and_no_model_from_an_empty_one() {
+        let usage = Some(Usage { input_tokens: 1, output_tokens: 2 });
+        let variants = [
+            fields(None, None),
+            fields(Some(""), None),
+            fields(Some("a|b"), None),
+            fields(Some("a"), usage),
+            fields(Some("a"), Some(Usage { input_tokens: 2, output_tokens: 1 })),
+            fields(Some("a"), Some(Usage { input_tokens: 1, output_tokens: 3 })),
+            // Without length prefixes this model id would read as "a" followed by token counts.
+            fields(Some("a\u{1}\0\0\0\u{1}\0\0\0\u{2}"), None),
+        ];
+        for (i, a) in variants.iter().enumerate() {
+            for b in &variants[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn a_sealed_message_picks_its_aad_by_blob_version() {
+        let id = Uuid::new_v4();
+        let mut m = SealedMessage {
+            conversation_id: ConversationId::new(),
+            message_id: id,
+            sort_key: SortKey::new(datetime!(2026-01-01 00:00 UTC), id),
+            role: Role::User,
+            content: vec![1, 0, 0],
+            wrapped_key: vec![],
+            model: None,
+            usage: None,
+        };
+        assert_eq!(m.aad(), aad_v1(&m.conversation_id, &m.sort_key, m.role));
+        m.content[0] = 2;
+        assert!(m.aad().starts_with(b"chatbot/message/v2"));
+        assert_eq!(m.sort_key.message_id(), Some(id));
     }
 }

@@ -1,10 +1,11 @@
-//! `POST /chat`: one conversation turn, in the order DESIGN §4 gives.
+//! `POST /chat`: one conversation turn, in the order DESIGN §4 gives, once per idempotency key.
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::idempotency::{self, Begin, Held};
 use super::{ApiRequest, ChatApp};
 use crate::domain::api::{ChatRequest, ChatResponse, Citation};
 use crate::domain::error::ApiError;
@@ -21,119 +22,186 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
 
     // 1. Authenticate, then validate.
     app.auth.verify(req.authorization.as_deref()).await?;
+    let key = idempotency::key_hash(req.idempotency_key.as_deref())?;
     let request = ChatRequest::parse(&req.body)?;
-    let (conversation_id, is_new) = match request.conversation_id {
-        Some(id) => (id, false),
-        None => (ConversationId::new(), true),
+    let turn = Turn { app, request_id, started, key_calls_before };
+    let Some(key) = key else {
+        return turn.run(request, None).await;
     };
-    let conv = conversation_id.to_string();
-
-    // 2. Load the last N messages (a new conversation has none to load).
-    let history = if is_new { Vec::new() } else { load_history(app, &conversation_id, request_id).await? };
-
-    // 3. Persist the user message before calling the model, so a model failure loses nothing.
-    let now = OffsetDateTime::now_utc();
-    let at = history.last().map_or(now, |m| m.sort_key.next_time(now));
-    let user = Message::new(conversation_id, Role::User, request.message, at);
-    persist(app, &user).await.map_err(|e| {
-        tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the user message");
-        ApiError::internal()
-    })?;
-
-    // 4. Retrieve context when RAG is on.
-    let (context, retrieval_latency) = retrieve(app, &user.content, request_id).await;
-
-    // 5. Call the model.
-    let prompt = build_prompt(
-        &app.settings.system_prompt,
-        &history,
-        app.settings.history_length,
-        &context,
-        &user.content,
-    );
-    let model_started = Instant::now();
-    let reply = app.model.complete(&prompt).await.map_err(|e| {
-        tracing::warn!(request_id, conversation_id = %conv, model = app.model.id(), error = %e, "model call failed; the user message is stored");
-        model_error(&e)
-    })?;
-    let model_latency = model_started.elapsed();
-
-    // 6. Persist the reply. If that fails the caller still gets it: it is theirs, and the
-    // history merely lacks it (the next prompt merges the unanswered user turns).
-    let mut assistant = Message::new(
-        conversation_id,
-        Role::Assistant,
-        reply.text,
-        user.sort_key.next_time(OffsetDateTime::now_utc()),
-    );
-    assistant.model = Some(reply.model.clone());
-    assistant.usage = Some(reply.usage);
-    if let Err(e) = persist(app, &assistant).await {
-        tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the reply; returning it anyway");
+    let held = match idempotency::begin(app, key, &request, request_id).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(held) => held,
+    };
+    let result = turn.run(request, Some(&held)).await;
+    match &result {
+        Ok(response) => held.complete(app, response, request_id).await,
+        Err(_) => held.release(app, request_id).await,
     }
-
-    // 7. Metrics.
-    let total = started.elapsed();
-    let handler_overhead =
-        total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
-    app.metrics
-        .record_turn(&TurnMetrics {
-            input_tokens: reply.usage.input_tokens,
-            output_tokens: reply.usage.output_tokens,
-            model_latency,
-            retrieval_latency,
-            handler_overhead,
-            key_service_requests: u32::try_from(
-                app.cipher.key_service_calls().saturating_sub(key_calls_before),
-            )
-            .unwrap_or(u32::MAX),
-        })
-        .await;
-    tracing::info!(
-        request_id,
-        conversation_id = %conv,
-        model = %reply.model,
-        duration_ms = millis(total),
-        model_latency_ms = millis(model_latency),
-        input_tokens = reply.usage.input_tokens,
-        output_tokens = reply.usage.output_tokens,
-        history = history.len(),
-        "chat turn"
-    );
-
-    // 8. Reply.
-    let citations = match context {
-        ContextSlot::Retrieved(chunks) => chunks
-            .into_iter()
-            .map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score })
-            .collect(),
-        ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
-    };
-    Ok(ChatResponse {
-        conversation_id: conv,
-        message_id: assistant.message_id.to_string(),
-        reply: assistant.content,
-        model: reply.model,
-        citations,
-        usage: reply.usage,
-    })
+    result
 }
 
+struct Turn<'a> {
+    app: &'a ChatApp,
+    request_id: &'a str,
+    started: Instant,
+    key_calls_before: u64,
+}
+
+impl Turn<'_> {
+    async fn run(&self, request: ChatRequest, held: Option<&Held>) -> Result<ChatResponse, ApiError> {
+        let Turn { app, request_id, started, key_calls_before } = *self;
+        // A takeover of an earlier attempt answers the user message that attempt stored.
+        let resumed = held.and_then(|h| h.user_message.clone());
+        let (conversation_id, is_new) = match (&resumed, request.conversation_id) {
+            (Some((id, _)), _) => (*id, false),
+            (None, Some(id)) => (id, false),
+            (None, None) => (ConversationId::new(), true),
+        };
+        let conv = conversation_id.to_string();
+
+        // 2. Load the last N messages (a new conversation has none to load).
+        let mut history =
+            if is_new { History::default() } else { load_history(app, &conversation_id, request_id).await? };
+
+        // 3. Persist the user message before calling the model, so a model failure loses nothing.
+        let user = match resumed {
+            Some((_, sort_key)) => {
+                history.messages.retain(|m| m.sort_key < sort_key);
+                let message_id = sort_key.message_id().ok_or_else(ApiError::internal)?;
+                let (role, content) = (Role::User, request.message);
+                Message { conversation_id, message_id, sort_key, role, content, model: None, usage: None }
+            }
+            None => {
+                let now = OffsetDateTime::now_utc();
+                let at = history.messages.last().map_or(now, |m| m.sort_key.next_time(now));
+                let user = Message::new(conversation_id, Role::User, request.message, at);
+                persist(app, &user).await.map_err(|e| {
+                    tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the user message");
+                    ApiError::internal()
+                })?;
+                if let Some(held) = held {
+                    held.user_message_stored(app, &user, request_id).await;
+                }
+                user
+            }
+        };
+
+        // 4. Retrieve context when RAG is on.
+        let (context, retrieval_latency) = retrieve(app, &user.content, request_id).await;
+
+        // 5. Call the model.
+        let prompt = build_prompt(
+            &app.settings.system_prompt,
+            &history.messages,
+            app.settings.history_length,
+            &context,
+            &user.content,
+        );
+        let model_started = Instant::now();
+        let reply = app.model.complete(&prompt).await.map_err(|e| {
+            tracing::warn!(request_id, conversation_id = %conv, model = app.model.id(), error = %e, "model call failed; the user message is stored");
+            model_error(&e)
+        })?;
+        let model_latency = model_started.elapsed();
+
+        // 6. Persist the reply. If that fails the caller still gets it: it is theirs, and the
+        // history merely lacks it (the next prompt merges the unanswered user turns).
+        let mut assistant = Message::new(
+            conversation_id,
+            Role::Assistant,
+            reply.text,
+            user.sort_key.next_time(OffsetDateTime::now_utc()),
+        );
+        assistant.model = Some(reply.model.clone());
+        assistant.usage = Some(reply.usage);
+        if let Err(e) = persist(app, &assistant).await {
+            tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the reply; returning it anyway");
+        }
+
+        // 7. Metrics.
+        let total = started.elapsed();
+        let handler_overhead =
+            total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
+        app.metrics
+            .record_turn(&TurnMetrics {
+                input_tokens: reply.usage.input_tokens,
+                output_tokens: reply.usage.output_tokens,
+                model_latency,
+                retrieval_latency,
+                handler_overhead,
+                key_service_requests: u32::try_from(
+                    app.cipher.key_service_calls().saturating_sub(key_calls_before),
+                )
+                .unwrap_or(u32::MAX),
+                history_items_skipped: history.skipped,
+            })
+            .await;
+        tracing::info!(
+            request_id,
+            conversation_id = %conv,
+            model = %reply.model,
+            duration_ms = millis(total),
+            model_latency_ms = millis(model_latency),
+            input_tokens = reply.usage.input_tokens,
+            output_tokens = reply.usage.output_tokens,
+            history = history.messages.len(),
+            history_skipped = history.skipped,
+            "chat turn"
+        );
+
+        // 8. Reply.
+        let citations = match context {
+            ContextSlot::Retrieved(chunks) => chunks
+                .into_iter()
+                .map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score })
+                .collect(),
+            ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
+        };
+        Ok(ChatResponse {
+            conversation_id: conv,
+            message_id: assistant.message_id.to_string(),
+            reply: assistant.content,
+            model: reply.model,
+            citations,
+            usage: reply.usage,
+        })
+    }
+}
+
+/// The history a turn can use, and how many stored items it had to leave out.
+#[derive(Default)]
+struct History {
+    messages: Vec<Message>,
+    skipped: u32,
+}
+
+/// Loads the history, skipping what cannot be read: one bad item (malformed, tampered, under a
+/// key that will not unwrap) must not turn every later turn into a 500. Each skip is logged with
+/// the item's key and the kind of error, never content, and counted in the turn's metrics.
 async fn load_history(
     app: &ChatApp,
     conversation_id: &ConversationId,
     request_id: &str,
-) -> Result<Vec<Message>, ApiError> {
-    let sealed = app.store.recent(conversation_id, app.settings.history_length).await.map_err(|e| {
+) -> Result<History, ApiError> {
+    let stored = app.store.recent(conversation_id, app.settings.history_length).await.map_err(|e| {
         tracing::error!(request_id, conversation_id = %conversation_id, error = %e, "could not load history");
         ApiError::internal()
     })?;
-    let mut history = Vec::with_capacity(sealed.len());
-    for s in sealed {
-        history.push(open(app, s).await.map_err(|e| {
-            tracing::error!(request_id, conversation_id = %conversation_id, error = %e, "could not decrypt history");
-            ApiError::internal()
-        })?);
+    let mut history = History { messages: Vec::with_capacity(stored.messages.len()), skipped: 0 };
+    for item in &stored.skipped {
+        history.skipped += 1;
+        let sort_key = item.sort_key.as_deref().unwrap_or("(not a string)");
+        tracing::warn!(request_id, conversation_id = %conversation_id, sort_key, error = %item.reason, "skipped a malformed history item");
+    }
+    for s in stored.messages {
+        let sort_key = s.sort_key.clone();
+        match open(app, s).await {
+            Ok(m) => history.messages.push(m),
+            Err(e) => {
+                history.skipped += 1;
+                tracing::warn!(request_id, conversation_id = %conversation_id, sort_key = %sort_key, error = %e, "skipped a history item that did not open");
+            }
+        }
     }
     Ok(history)
 }

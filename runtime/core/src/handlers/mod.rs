@@ -5,10 +5,12 @@
 
 pub mod chat;
 pub mod health;
+pub mod idempotency;
 pub mod ingest;
 pub mod retrieve;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Response, header};
@@ -17,7 +19,7 @@ use serde::Serialize;
 use crate::auth::Authenticator;
 use crate::domain::error::ApiError;
 use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_SYSTEM_PROMPT};
-use crate::ports::{ChatModel, Cipher, ConversationStore, MetricsSink, Retriever};
+use crate::ports::{ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever};
 
 pub use chat::chat_turn;
 
@@ -27,9 +29,13 @@ pub struct ApiRequest {
     pub method: Method,
     pub path: String,
     pub authorization: Option<String>,
+    /// The `Idempotency-Key` header, as sent; the handler validates it.
+    pub idempotency_key: Option<String>,
     pub body: Bytes,
     pub request_id: String,
 }
+
+pub const DEFAULT_IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct ChatSettings {
@@ -38,6 +44,9 @@ pub struct ChatSettings {
     /// Passages asked of the retriever when RAG is on.
     pub retrieval_k: usize,
     pub version: String,
+    /// How long a request may hold an idempotency key before a repeat may take it over: longer
+    /// than the request can run (the chat Lambda's 30 s timeout), so a live request keeps it.
+    pub idempotency_lease: Duration,
 }
 
 impl Default for ChatSettings {
@@ -47,6 +56,7 @@ impl Default for ChatSettings {
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
             retrieval_k: 5,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            idempotency_lease: DEFAULT_IDEMPOTENCY_LEASE,
         }
     }
 }
@@ -54,6 +64,8 @@ impl Default for ChatSettings {
 /// Everything a chat turn runs against.
 pub struct ChatApp {
     pub store: Arc<dyn ConversationStore>,
+    /// The idempotency records; the same table as `store` in AWS.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub cipher: Arc<dyn Cipher>,
     pub model: Arc<dyn ChatModel>,
     /// `Some` when RAG is on.

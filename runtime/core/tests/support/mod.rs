@@ -7,3 +7,5 @@ pub mod moto;
 pub mod pdf;
 #[allow(dead_code)]
 pub mod rag_app;
+#[allow(dead_code)]
+pub mod tables;

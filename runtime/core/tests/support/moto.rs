@@ -16,7 +16,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 
 #[path = "isolate.rs"]
-mod isolate;
+pub mod isolate;
 
 const INSTALL_HINT: &str = "the moto server is not installed. Run the README's test command (`scripts/test`), \
 which installs it into .venv/, or install it by hand: \

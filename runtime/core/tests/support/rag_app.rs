@@ -48,6 +48,7 @@ pub async fn rag_app(documents: &[(&str, &str)], model: Arc<dyn ChatModel>, toke
     });
     ChatApp {
         store: Arc::new(InMemoryConversationStore::new()),
+        idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
         cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
         model,
         retriever: Some(Arc::new(retriever)),
@@ -65,6 +66,7 @@ pub async fn ask(app: &ChatApp, token: &str, message: &str) -> Value {
         method: Method::POST,
         path: "/chat".into(),
         authorization: Some(format!("Bearer {token}")),
+        idempotency_key: None,
         body: Bytes::from(json!({ "message": message }).to_string()),
         request_id: "rag-test".into(),
     };
