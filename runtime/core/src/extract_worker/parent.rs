@@ -36,8 +36,10 @@ pub struct IsolatedExtraction {
 }
 
 impl IsolatedExtraction {
-    /// Half the ingest Lambda's 1024 MB: its own process peaks near 60 MiB while a worker runs
-    /// (SDK clients, the document, the result), so both fit with room for the runtime.
+    /// Half the ingest Lambda's 1024 MB, for one worker at a time. The parent refusing the
+    /// compression bomb of runtime/ingest/tests/bomb_memory.rs peaked at 36 MiB (with in-memory
+    /// S3 and index), the worker at 270 MiB: room for the SDK clients, a 20 MiB document and
+    /// its text besides. A normal PDF's worker stays under 40 MiB.
     pub const MEMORY_BYTES: u64 = 512 << 20;
     /// A 500-page PDF reads in about a second of CPU; twenty leave room for a slow vCPU share.
     pub const CPU_SECONDS: u64 = 20;
