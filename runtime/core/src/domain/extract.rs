@@ -253,6 +253,18 @@ mod tests {
     }
 
     #[test]
+    fn nesting_past_the_readers_limit_is_refused_not_a_stack_overflow() {
+        // lopdf gives up at 100 levels; the worker process covers a reader that would not.
+        let nested = pdf::deeply_nested_pdf(50_000);
+        assert!(matches!(
+            extract("docs/n.pdf", &nested, &ExtractLimits::default()),
+            Err(ExtractError::MalformedPdf(_))
+        ));
+        let shallow = extract("docs/n.pdf", &pdf::deeply_nested_pdf(20), &ExtractLimits::default());
+        assert_eq!(shallow.map(|d| d.title), Ok("Nested".to_owned()));
+    }
+
+    #[test]
     fn pdf_text_stops_accumulating_as_soon_as_it_passes_the_limit() {
         let line = "x".repeat(100);
         let pages: Vec<[&str; 1]> = (0..40).map(|_| [line.as_str()]).collect();
