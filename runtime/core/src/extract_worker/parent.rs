@@ -165,15 +165,17 @@ fn judge(
     let memory = || ExtractError::NeedsTooMuchMemory { limit_mib: isolation.memory_bytes >> 20 };
     let cpu = || ExtractError::UsedTooMuchCpu { seconds: isolation.cpu_seconds };
     let overflowed = stderr.contains("has overflowed its stack");
+    // Past the bound the pipe was closed under the worker, which then ends however it ends.
+    if let Ok(None) = output {
+        let max = protocol::max_response_bytes(limits);
+        return Ok(Err(ExtractError::ReaderCrashed(format!("its result was over {max} bytes"))));
+    }
     match (reaped.status.code(), reaped.status.signal()) {
         (Some(EXIT_DONE), _) => Ok(match output {
             Ok(Some(bytes)) => protocol::read_response(&bytes, limits).unwrap_or_else(|e| {
                 Err(ExtractError::ReaderCrashed(format!("its result was unreadable: {e}")))
             }),
-            Ok(None) => Err(ExtractError::ReaderCrashed(format!(
-                "its result was over {max} bytes",
-                max = protocol::max_response_bytes(limits)
-            ))),
+            Ok(None) => Err(ExtractError::ReaderCrashed("its result was over the bound".into())),
             Err(e) => Err(ExtractError::ReaderCrashed(format!("its result could not be read: {e}"))),
         }),
         (Some(code @ (EXIT_BAD_REQUEST | EXIT_NO_LIMITS)), _) => {
