@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "../../core/benches/support/proc_status.rs"]
+mod proc_status;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,19 +18,11 @@ use chatbot_core::handlers::ingest::{
 };
 use chatbot_core::ports::VectorIndex;
 use nix::sys::resource::{UsageWho, getrusage};
+use proc_status::status_kib;
 use support::{bomb, lambda_worker, pdf};
 
 /// The ingest function's MemorySize in templates/ai.yaml.
 const LAMBDA_MIB: u64 = 1024;
-
-fn status_kib(name: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn a_bomb_among_good_documents_is_rejected_once_within_the_lambdas_memory() {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../core/tests/support/pdf.rs"]
+#[path = "../../../core/tests/support/pdf.rs"]
 pub mod pdf;
 
 use chatbot_core::extract_worker::IsolatedExtraction;
