@@ -1,4 +1,5 @@
-//! Small PDFs written with lopdf, one line of text per page, for extraction tests.
+//! PDFs for extraction tests: small ones written with lopdf, one line of text per page, and
+//! hostile ones written byte by byte (a compression bomb, a deeply nested document).
 
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
