@@ -4,11 +4,21 @@
 
 use std::process::ExitCode;
 
+use chatbot_core::extract_worker;
 use clap::Parser;
 use opsctl::cli::{Cli, Command, LocalCommand};
 
+fn main() -> ExitCode {
+    // The local target's ingestion reads each document in opsctl re-invoked as a worker. Checked
+    // before clap, so the worker is no subcommand and `opsctl --help` never shows it.
+    if extract_worker::requested() {
+        return extract_worker::run();
+    }
+    run_cli()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     let function_log = matches!(cli.command, Command::Local(LocalCommand::Serve))
         .then(|| opsctl::commands::logs::local_log_path(cli.global.env));

@@ -167,6 +167,11 @@ fn the_local_target_from_up_to_down() {
         ingest_log.contains("document done") && ingest_log.contains("key=docs/lighthouse-log.pdf"),
         "{ingest_log}"
     );
+    // As on AWS, each document was read by a worker process: opsctl re-invoked.
+    assert!(
+        ingest_log.contains("extraction worker done") && ingest_log.contains("peak_rss_kib="),
+        "{ingest_log}"
+    );
     let retrieve_log =
         String::from_utf8_lossy(&opsctl.run(&["logs", "retrieve", "--since", "5m"]).stdout).into_owned();
     assert!(retrieve_log.contains("retrieval done"), "{retrieve_log}");

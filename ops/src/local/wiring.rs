@@ -15,7 +15,8 @@ use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::domain::extract::ExtractLimits;
-use chatbot_core::handlers::ingest::{IngestApp, IngestSettings};
+use chatbot_core::extract_worker::IsolatedExtraction;
+use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
 use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
@@ -100,11 +101,19 @@ pub async fn services(
             embedder: rag.embedder.clone(),
             index: rag.index.clone(),
             metrics: sink,
-            settings: IngestSettings::default(),
+            settings: local_ingest_settings()?,
         })),
         _ => None,
     };
     Ok(Services { chat: Arc::new(chat), ingest, metrics })
+}
+
+/// As on AWS: documents are read by a worker, here opsctl itself re-invoked, under the same
+/// memory and CPU limits as in the ingest Lambda.
+fn local_ingest_settings() -> anyhow::Result<IngestSettings> {
+    let isolation = IsolatedExtraction::this_executable()
+        .context("finding the opsctl executable, which reads each document as a worker")?;
+    Ok(IngestSettings { extraction: Extraction::Isolated(isolation), ..IngestSettings::default() })
 }
 
 /// The chat handler's dependencies for the local target.

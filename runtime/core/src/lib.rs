@@ -11,6 +11,7 @@ pub mod bounded;
 pub mod config;
 pub mod digest;
 pub mod domain;
+pub mod extract_worker;
 pub mod fakes;
 pub mod handlers;
 pub mod local;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chatbot_core::ErrorCode;
 use chatbot_core::domain::api::ChatRequest;
+use chatbot_core::domain::extract::{ExtractError, extract};
 use chatbot_core::domain::message::SortKey;
 use time::macros::datetime;
 
@@ -72,4 +73,29 @@ fn envelope_decrypt_a_sort_key_at_the_end_of_time_does_not_overflow() {
     ];
     let input = [&[2u8][..], &item.join(&0xFF)].concat();
     fuzz_checks::envelope_decrypt(&input);
+}
+
+// extract_chunk, pdf_compression_bomb and pdf_deeply_nested: the seeds of
+// runtime/core/tests/support/pdf.rs's `compression_bomb_pdf(8, 7 << 20)` and
+// `deeply_nested_pdf(800)`, after the selector byte 2 (a .pdf key). With the default limits the
+// bomb's streams each stay under the in-process 16 MiB and parse into gigabytes, which only the
+// worker's memory limit stops (runtime/ingest/tests/isolated_extraction.rs); under the fuzz
+// limits the first stream stops inflating at 64 KiB, so replaying them costs little.
+#[test]
+fn extract_chunk_a_compression_bomb_and_a_deeply_nested_pdf_are_refused_cheaply() {
+    let read = |name: &str| std::fs::read(seeds_dir("extract_chunk").join(name)).expect("a committed seed");
+    let started = std::time::Instant::now();
+    let bomb = read("pdf_compression_bomb");
+    assert_eq!(bomb[0] % 6, 2, "the selector names docs/a.pdf");
+    fuzz_checks::extract_chunk(&bomb);
+    assert_eq!(
+        extract("docs/a.pdf", &bomb[1..], &fuzz_checks::LIMITS),
+        Err(ExtractError::StreamTooLarge { limit: fuzz_checks::LIMITS.max_stream_bytes })
+    );
+
+    let nested = read("pdf_deeply_nested");
+    fuzz_checks::extract_chunk(&nested);
+    let refused = extract("docs/a.pdf", &nested[1..], &fuzz_checks::LIMITS);
+    assert!(matches!(refused, Err(ExtractError::MalformedPdf(_))), "lopdf stops at 100 levels: {refused:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }

@@ -4,16 +4,26 @@
 
 mod wiring;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use chatbot_core::config::RagConfig;
 use chatbot_core::domain::document_event::parse_event;
+use chatbot_core::extract_worker;
 use chatbot_core::handlers::ingest::{IngestApp, handle_events, lambda_result};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
+fn main() -> Result<ExitCode, Error> {
+    // Each document is read by this executable re-invoked as a worker, before any runtime.
+    if extract_worker::requested() {
+        return Ok(extract_worker::run());
+    }
+    serve().map(|()| ExitCode::SUCCESS)
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn serve() -> Result<(), Error> {
     chatbot_core::telemetry::init_json_logs();
     let config = RagConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

@@ -8,11 +8,19 @@ use chatbot_core::aws::opensearch::OpenSearchIndex;
 use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, TitanEmbedder};
 use chatbot_core::config::{ConfigError, RagConfig};
-use chatbot_core::handlers::ingest::{IngestApp, IngestSettings};
+use chatbot_core::extract_worker::IsolatedExtraction;
+use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
 
-pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, ConfigError> {
+pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lambda_runtime::Error> {
     let bucket = config.documents_bucket.clone().ok_or(ConfigError::Missing(vec!["DOCUMENTS_BUCKET"]))?;
-    let settings = IngestSettings { concurrency: DEFAULT_CONCURRENCY, ..IngestSettings::default() };
+    // Uploaded documents are untrusted: each is read by a worker under memory and CPU limits.
+    let isolation = IsolatedExtraction::this_executable()
+        .map_err(|e| format!("finding the running executable, which reads each document as a worker: {e}"))?;
+    let settings = IngestSettings {
+        concurrency: DEFAULT_CONCURRENCY,
+        extraction: Extraction::Isolated(isolation),
+        ..IngestSettings::default()
+    };
     let index = OpenSearchIndex::new(
         aws,
         &config.collection_endpoint,

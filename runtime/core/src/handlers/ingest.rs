@@ -27,6 +27,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::domain::chunking::chunk_text;
 use crate::domain::document_event::DocumentEvent;
 use crate::domain::extract::{DocumentKind, ExtractError, ExtractLimits, ExtractedText, extract};
+use crate::extract_worker::{IsolatedExtraction, extract_isolated};
 use crate::ports::{
     DocumentSource, Embedder, IndexedChunk, IndexedVersion, IngestMetrics, MetricsSink, RagError, VectorIndex,
 };
@@ -45,12 +46,27 @@ impl Default for RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where documents are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Extraction {
+    /// On a blocking thread of this process, bounded only by [`ExtractLimits`]' checks: for
+    /// documents the caller trusts (tests, benchmarks). A hostile PDF can exhaust this
+    /// process's memory or stack, and with it every document of the event.
+    #[default]
+    InProcess,
+    /// In a worker process under memory, CPU and time limits: for documents from outside, as
+    /// the ingest Lambda and opsctl's local ingestion read them.
+    Isolated(IsolatedExtraction),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
     /// Embedding calls in flight at once for one document.
     pub concurrency: usize,
     pub limits: ExtractLimits,
-    /// Time allowed for one document, from download to indexed.
+    pub extraction: Extraction,
+    /// Time allowed for one document, from download to indexed. Running out is transient (it
+    /// may be throttled embedding); an isolated extraction's own deadline, shorter, is not.
     pub document_timeout: Duration,
     pub retry: RetryPolicy,
 }
@@ -60,6 +76,7 @@ impl Default for IngestSettings {
         Self {
             concurrency: 8,
             limits: ExtractLimits::default(),
+            extraction: Extraction::InProcess,
             document_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
         }
@@ -236,7 +253,7 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     let sha256 = crate::digest::sha256_hex(&document.bytes);
     // "Unchanged" means the index holds every chunk this content makes, so the content is
     // chunked before the index is asked: a re-index cut short is repaired, not skipped.
-    let extracted = extract_off_thread(key, document.bytes, app.settings.limits).await?;
+    let extracted = extract_off_thread(key, document.bytes, &app.settings).await?;
     let texts = chunk_text(extracted.kind, &extracted.text);
     let whole = IndexedVersion::Whole { sha256: sha256.clone(), chunks: texts.len() };
     if app.index.indexed_version(key).await? == whole {
@@ -269,20 +286,40 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     Ok(Outcome::Indexed { chunks: chunks.len() })
 }
 
-/// PDF parsing is CPU-bound and third-party: it runs on a blocking thread, so it neither stalls
-/// the runtime nor, if it panics on a hostile file, takes the other documents down with it.
+/// PDF parsing is CPU-bound and third-party: it runs on a blocking thread, so it does not stall
+/// the runtime, and with [`Extraction::Isolated`] in a worker process, so that a hostile file
+/// can exhaust only the worker. A limit the worker hits is the document's permanent failure; a
+/// worker that cannot start is a transient one.
 async fn extract_off_thread(
     key: &str,
     bytes: Vec<u8>,
-    limits: ExtractLimits,
+    settings: &IngestSettings,
 ) -> Result<ExtractedText, IngestError> {
     let owned_key = key.to_owned();
-    match tokio::task::spawn_blocking(move || extract(&owned_key, &bytes, &limits)).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(IngestError::Unreadable(ExtractError::MalformedPdf(
-            "the PDF reader crashed on this file".into(),
-        ))),
-    }
+    let limits = settings.limits;
+    let isolation = match &settings.extraction {
+        Extraction::InProcess => {
+            return match tokio::task::spawn_blocking(move || extract(&owned_key, &bytes, &limits)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(ExtractError::ReaderCrashed("it panicked".into()).into()),
+            };
+        }
+        Extraction::Isolated(isolation) => isolation.clone(),
+    };
+    let run = tokio::task::spawn_blocking(move || extract_isolated(&isolation, &owned_key, bytes, &limits))
+        .await
+        .map_err(|e| IngestError::Transient(format!("the extraction task failed: {e}")))?
+        .map_err(|e| IngestError::Transient(e.to_string()))?;
+    let refused = run.result.as_ref().err().map(ToString::to_string);
+    tracing::info!(
+        key,
+        peak_rss_kib = run.peak_rss_kib,
+        cpu_ms = u64::try_from(run.cpu.as_millis()).unwrap_or(u64::MAX),
+        elapsed_ms = u64::try_from(run.elapsed.as_millis()).unwrap_or(u64::MAX),
+        refused = refused.as_deref(),
+        "extraction worker done"
+    );
+    Ok(run.result?)
 }
 
 /// Embeds every text, `concurrency` calls at a time, keeping the order. One call per text: that
@@ -387,5 +424,31 @@ mod tests {
         assert!(!IngestError::from(RagError::Rejected("too big".into())).is_transient());
         assert!(!IngestError::Unreadable(ExtractError::Unsupported).is_transient());
         assert!(IngestError::TimedOut(Duration::from_secs(1)).is_transient());
+    }
+
+    #[test]
+    fn a_limit_hit_while_reading_is_rejected_once_while_the_document_timeout_is_retried() {
+        let report = |key: &str, result| DocumentReport { key: key.into(), result };
+        let limits = [
+            ExtractError::TookTooLong { seconds: 60 },
+            ExtractError::UsedTooMuchCpu { seconds: 20 },
+            ExtractError::NeedsTooMuchMemory { limit_mib: 512 },
+            ExtractError::NestedTooDeeply,
+            ExtractError::StreamTooLarge { limit: 16 << 20 },
+            ExtractError::ReaderCrashed("killed by SIGSEGV (a segmentation fault)".into()),
+        ];
+        for limit in limits {
+            let message = limit.to_string();
+            let reports = [
+                report("docs/good.md", Ok(Outcome::Indexed { chunks: 2 })),
+                report("docs/bomb.pdf", Err(IngestError::Unreadable(limit))),
+            ];
+            let ok = lambda_result(&reports).unwrap_or_else(|e| panic!("{message}: asked for a retry: {e}"));
+            assert_eq!(ok["documents"][1]["rejected"], message.as_str());
+        }
+        let err =
+            lambda_result(&[report("docs/slow.pdf", Err(IngestError::TimedOut(Duration::from_secs(120))))])
+                .unwrap_err();
+        assert_eq!(err, "1 document(s) failed and will be retried: docs/slow.pdf");
     }
 }

@@ -223,8 +223,12 @@ fn stored_message(input: &[u8]) {
 const KEYS: [&str; 6] =
     ["docs/a.md", "docs/a.txt", "docs/a.pdf", "docs/A.MARKDOWN", "docs/a.text", "docs/a.html"];
 
-/// Small limits, so fuzz inputs reach every limit and chunking stays fast.
-const LIMITS: ExtractLimits = ExtractLimits { max_bytes: 12_000, max_pages: 8, max_chars: 10_000 };
+/// Small limits, so fuzz inputs reach every limit and chunking stays fast. A stream inflates to
+/// 64 KiB at most: what a 12,000-byte input can hold of them then parses in tens of MiB, well
+/// under libFuzzer's RSS limit, where the default 16 MiB would let a few streams take gigabytes
+/// (the Lambda bounds that with its worker process, which the fuzz target does not run).
+pub const LIMITS: ExtractLimits =
+    ExtractLimits { max_bytes: 12_000, max_pages: 8, max_chars: 10_000, max_stream_bytes: 64 * 1024 };
 
 pub fn extract_chunk(data: &[u8]) {
     let Some((&selector, bytes)) = data.split_first() else { return };
@@ -264,6 +268,16 @@ fn extract_error(kind: DocumentKind, bytes: &[u8], err: &ExtractError) {
         (_, ExtractError::TooLarge { size, .. }) => assert!(*size > LIMITS.max_bytes),
         (_, ExtractError::TooMuchText { chars, .. }) => assert!(*chars > LIMITS.max_chars),
         (_, ExtractError::NoText) => {}
+        (
+            _,
+            ExtractError::NeedsTooMuchMemory { .. }
+            | ExtractError::TookTooLong { .. }
+            | ExtractError::UsedTooMuchCpu { .. }
+            | ExtractError::NestedTooDeeply,
+        ) => panic!("in-process extraction reported a worker's limit: {err}"),
+        (DocumentKind::Pdf, ExtractError::StreamTooLarge { limit }) => {
+            assert_eq!(*limit, LIMITS.max_stream_bytes)
+        }
         (DocumentKind::Pdf, ExtractError::NotUtf8(_)) => panic!("a PDF was read as text"),
         (DocumentKind::Pdf, _) => {}
         (_, ExtractError::NotUtf8(at)) => assert!(text_of(bytes).is_none() && *at < bytes.len()),

@@ -1,4 +1,5 @@
-//! Small PDFs written with lopdf, one line of text per page, for extraction tests.
+//! PDFs for extraction tests: small ones written with lopdf, one line of text per page, and
+//! hostile ones written byte by byte (a compression bomb, a deeply nested document).
 
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
@@ -44,4 +45,106 @@ pub fn sample_pdf(pages: &[&[&str]]) -> Vec<u8> {
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("write the PDF");
     out
+}
+
+/// A PDF written byte by byte, for shapes lopdf's writer cannot make: `objects[i]` is the body
+/// of object `i + 1`, object 1 is the catalog, and the cross-reference table is exact.
+pub fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+            .as_bytes(),
+    );
+    out
+}
+
+/// A stream object's body: `dict` (without its `<< >>`) around `data` as it is stored.
+pub fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\nendstream");
+    body
+}
+
+/// The first five objects of a one-page PDF that shows `line`: catalog, pages, page, content,
+/// font. `extra` goes into the page dictionary.
+fn one_page(line: &str, extra: &str) -> Vec<Vec<u8>> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({line}) Tj ET");
+    vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+             /Resources << /Font << /F1 5 0 R >> >> {extra} >>"
+        )
+        .into_bytes(),
+        stream_object("", content.as_bytes()),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
+    ]
+}
+
+/// `data` deflated `times` over: each pass takes the last one's output, as a
+/// `/Filter [/FlateDecode /FlateDecode]` stream is read back.
+pub fn deflate(data: impl IntoIterator<Item = Vec<u8>>, times: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for piece in data {
+        encoder.write_all(&piece).expect("deflate into memory");
+    }
+    let mut out = encoder.finish().expect("deflate into memory");
+    for _ in 1..times {
+        out = deflate([out], 1);
+    }
+    out
+}
+
+/// A compression bomb: a one-page PDF that reads "Quarterly report", plus `streams` object
+/// streams, each stored deflated twice, that inflate to one array of `zeros` integers each
+/// (2 bytes apiece, so `2 * zeros` bytes). A PDF reader that loads object streams eagerly holds
+/// every integer as an object: far more memory than the inflated bytes, which themselves stay
+/// under a per-stream decompression limit of a few tens of MiB.
+pub fn compression_bomb_pdf(streams: usize, zeros: usize) -> Vec<u8> {
+    let mut objects = one_page("Quarterly report", "");
+    for s in 0..streams {
+        let header = format!("{} 0 ", 1000 + s);
+        let pieces = std::iter::once(format!("{header}[").into_bytes())
+            .chain((0..zeros / 4096).map(|_| b"0 ".repeat(4096)))
+            .chain(std::iter::once(b"0 ".repeat(zeros % 4096)))
+            .chain(std::iter::once(b"]".to_vec()));
+        let data = deflate(pieces, 2);
+        objects.push(stream_object(
+            &format!("/Type /ObjStm /N 1 /First {} /Filter [/FlateDecode /FlateDecode]", header.len()),
+            &data,
+        ));
+    }
+    raw_pdf(&objects)
+}
+
+/// A one-page PDF that reads "Nested", with arrays and dictionaries nested `depth` deep: in an
+/// object of their own, in the page dictionary and in the page's content stream.
+pub fn deeply_nested_pdf(depth: usize) -> Vec<u8> {
+    let arrays = [b"[".repeat(depth), b"]".repeat(depth)].concat();
+    let dicts = [b"<< /A ".repeat(depth), b">> ".repeat(depth)].concat();
+    let mut objects = one_page("Nested", "/Annots 6 0 R /Extra 7 0 R");
+    objects.push(arrays.clone());
+    objects.push(dicts);
+    let content = [&b"BT /F1 12 Tf 72 700 Td "[..], &arrays, b" TJ ET"].concat();
+    objects.push(stream_object("", &content));
+    // The page also draws the nested content stream after its own.
+    objects[2] = String::from_utf8_lossy(&objects[2])
+        .replace("/Contents 4 0 R", "/Contents [4 0 R 8 0 R]")
+        .into_bytes();
+    raw_pdf(&objects)
 }
