@@ -2,8 +2,8 @@
 //! of an environment without extra flags, and `local down` stops exactly what `up` started.
 //!
 //! The file lives under the local data folder (`.local/` in the working directory, ignored by
-//! git; `OPSCTL_LOCAL_DIR` moves it), one folder per environment, readable by its owner only:
-//! it holds the local API token.
+//! git; `OPSCTL_LOCAL_DIR` moves it), one folder per environment, readable by its owner only,
+//! like everything in that folder.
 
 use std::path::{Path, PathBuf};
 
