@@ -1,7 +1,9 @@
 //! The command line: clap types only.
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::aws::AwsArgs;
+pub use crate::config::{Env, OutputFormat, Target};
 pub use crate::package::{Arch, Function};
 
 const EXAMPLES: &str = "\
@@ -28,15 +30,8 @@ pub struct GlobalArgs {
     /// The environment to act on.
     #[arg(long, global = true, value_enum, default_value_t = Env::Dev, env = "OPSCTL_ENV")]
     pub env: Env,
-    /// AWS Region (default: AWS_REGION or the profile's region).
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// Named AWS profile (default: AWS_PROFILE or `default`).
-    #[arg(long, global = true)]
-    pub profile: Option<String>,
-    /// Send every AWS call to this endpoint, such as an emulator (default: AWS_ENDPOINT_URL).
-    #[arg(long, global = true)]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -46,41 +41,6 @@ pub struct GlobalArgs {
     /// More logging (-v, -vv).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Env {
-    Dev,
-    Staging,
-    Prod,
-}
-
-impl Env {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Env::Dev => "dev",
-            Env::Staging => "staging",
-            Env::Prod => "prod",
-        }
-    }
-}
-
-impl std::fmt::Display for Env {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Target {
-    Aws,
-    Local,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,7 +232,7 @@ pub struct DashboardArgs {
     #[arg(long, value_enum, default_value = "1h")]
     pub range: crate::dashboard::model::TimeRange,
     /// How often to refresh: 30s, 2m or plain seconds; at least 5 s.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::commands::dashboard::parse_interval)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::dashboard::parse_interval)]
     pub interval: std::time::Duration,
     /// Fetch once and print one frame as text (or, with --output json, the data) and exit.
     #[arg(long)]

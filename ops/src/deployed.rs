@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use aws_config::SdkConfig;
 
-use crate::cli::{Env, Target};
-use crate::commands::token;
+use crate::config::{Env, Target};
 use crate::local::state;
-use crate::{Ctx, stack};
+use crate::{stack, token};
 
 pub struct Deployed {
     pub env: Env,
@@ -23,10 +22,8 @@ pub struct Deployed {
 }
 
 impl Deployed {
-    pub async fn locate(ctx: &Ctx) -> anyhow::Result<Self> {
-        let env = ctx.global.env;
-        let target = ctx.global.target;
-        let sdk = ctx.sdk().await?;
+    /// The environment `env` deployed on `target`, reached through `sdk`.
+    pub async fn locate(sdk: SdkConfig, env: Env, target: Target) -> anyhow::Result<Self> {
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
         let info = stack::describe(&cfn, &stack::root_name(env)).await?.with_context(|| match target {
             Target::Local => {

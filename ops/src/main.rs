@@ -21,9 +21,9 @@ fn main() -> ExitCode {
 async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     let function_log = matches!(cli.command, Command::Local(LocalCommand::Serve))
-        .then(|| opsctl::commands::logs::local_log_path(cli.global.env));
+        .then(|| opsctl::logs::local_log_path(cli.global.env));
     opsctl::logging::init(cli.global.verbose, function_log.as_deref());
-    match opsctl::run(cli).await {
+    match opsctl::commands::run(cli).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", opsctl::errors::explain(&err));

@@ -2,30 +2,20 @@
 //! conversation, against the environment's API on AWS or on the local target alike.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::Ctx;
+use crate::chat::ChatClient;
 use crate::cli::ChatArgs;
-use crate::deployed::Deployed;
-
-struct Api {
-    url: String,
-    token: String,
-}
+use crate::ctx::Ctx;
 
 pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let api = locate(ctx).await?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(90))
-        .build()
-        .context("building the HTTP client")?;
+    let api = ChatClient::new(&ctx.deployed().await?).await?;
     let Some(message) = args.message else {
-        return repl(ctx, &client, &api, args.conversation).await;
+        return repl(ctx, &api, args.conversation).await;
     };
-    match send(&client, &api, &message, args.conversation.as_deref()).await? {
+    match api.send(&message, args.conversation.as_deref()).await? {
         Ok(reply) => {
             show(ctx, &reply)?;
             Ok(ExitCode::SUCCESS)
@@ -35,76 +25,6 @@ pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// The API's URL and token: the gateway of the local target, or the stack's `ApiUrl` on AWS.
-async fn locate(ctx: &Ctx) -> anyhow::Result<Api> {
-    let deployed = Deployed::locate(ctx).await?;
-    Ok(Api { token: deployed.token().await?, url: deployed.api_url })
-}
-
-/// Attempts per message: a timeout or a 409 (the same message still being answered) is retried
-/// under the same `Idempotency-Key`, so the message is stored and answered once.
-const ATTEMPTS: usize = 3;
-
-/// A fresh key per message.
-fn idempotency_key() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("no randomness for an Idempotency-Key: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The reply, or the API's error as one readable line.
-async fn send(
-    client: &reqwest::Client,
-    api: &Api,
-    message: &str,
-    conversation: Option<&str>,
-) -> anyhow::Result<Result<Value, String>> {
-    let mut body = json!({ "message": message });
-    if let Some(c) = conversation {
-        body["conversation_id"] = json!(c);
-    }
-    let key = idempotency_key()?;
-    let mut attempt = 1;
-    let response = loop {
-        let sent = client
-            .post(format!("{}/chat", api.url))
-            .bearer_auth(&api.token)
-            .header("Idempotency-Key", &key)
-            .json(&body)
-            .send()
-            .await;
-        let retry_in = match &sent {
-            Err(e) if e.is_timeout() || e.is_connect() => Duration::from_secs(1),
-            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
-                let secs = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-                Duration::from_secs(secs.unwrap_or(2).min(10))
-            }
-            _ => break sent,
-        };
-        if attempt == ATTEMPTS {
-            break sent;
-        }
-        attempt += 1;
-        tokio::time::sleep(retry_in).await;
-    }
-    .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))?;
-    let status = response.status();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let value: Value =
-        response.json().await.with_context(|| format!("{} answered {status} without JSON", api.url))?;
-    if status.is_success() {
-        return Ok(Ok(value));
-    }
-    let code = value["error"]["code"].as_str().unwrap_or("error");
-    let text = value["error"]["message"].as_str().unwrap_or("no message");
-    let mut line = format!("{status}: {code}: {text}");
-    if let Some(secs) = retry_after {
-        line.push_str(&format!(" (retry after {secs} s)"));
-    }
-    Ok(Err(line))
 }
 
 fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
@@ -136,8 +56,7 @@ fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
 /// goes on, so nothing typed before is lost.
 async fn repl(
     ctx: &Ctx,
-    client: &reqwest::Client,
-    api: &Api,
+    api: &ChatClient,
     mut conversation: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     use rustyline::error::ReadlineError;
@@ -155,7 +74,7 @@ async fn repl(
             continue;
         }
         let _ = editor.add_history_entry(message);
-        match send(client, api, message, conversation.as_deref()).await {
+        match api.send(message, conversation.as_deref()).await {
             Ok(Ok(reply)) => {
                 if let Some(id) = reply["conversation_id"].as_str() {
                     conversation = Some(id.to_owned());

@@ -4,24 +4,21 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::Ctx;
 use crate::cli::DashboardArgs;
+use crate::ctx::Ctx;
 use crate::dashboard::cloudwatch::CloudWatchSource;
 use crate::dashboard::model::Source;
 use crate::dashboard::state::{Action, App};
 use crate::dashboard::{terminal, view};
 use crate::dashboards::Spec;
-use crate::deployed::Deployed;
 
 /// `--once` without a terminal to measure: wide enough for every panel's labels.
 const ONCE_SIZE: (u16, u16) = (120, 40);
-const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 pub async fn run(args: DashboardArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let spec = Spec::embedded()?;
-    let deployed = Deployed::locate(ctx).await?;
+    let deployed = ctx.deployed().await?;
     let env = deployed.env.as_str();
     let api_id = deployed.outputs.get("ApiId").cloned();
     let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, api_id, deployed.rag);
@@ -56,42 +53,14 @@ fn once_size() -> (u16, u16) {
     (width.max(view::MIN_WIDTH), ONCE_SIZE.1)
 }
 
-/// `30s`, `2m` or plain seconds; at least 5 s, so that a dashboard left open stays within
-/// CloudWatch's free API calls.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.strip_suffix('s') {
-        Some(n) => (n, 1),
-        None => match text.strip_suffix('m') {
-            Some(n) => (n, 60),
-            None => (text, 1),
-        },
-    };
-    let n: u64 =
-        number.trim().parse().map_err(|_| format!("`{text}` is not a duration such as 30s, 2m or 45"))?;
-    let interval = Duration::from_secs(n.saturating_mul(unit));
-    if interval < MIN_INTERVAL {
-        return Err(format!("the interval must be at least {}s", MIN_INTERVAL.as_secs()));
-    }
-    Ok(interval)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn intervals_accept_seconds_and_minutes_and_refuse_too_short_ones() {
-        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_interval("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_interval("4s").unwrap_err().contains("at least 5s"));
-        assert!(parse_interval("1h").unwrap_err().contains("not a duration"));
-        assert!(parse_interval("").is_err());
-    }
-
-    #[test]
     fn the_arguments_parse_with_their_defaults() {
+        use std::time::Duration;
+
         use clap::Parser;
 
         use crate::cli::{Cli, Command};

@@ -1,140 +1,36 @@
-//! `opsctl local up|down|status`: the whole chatbot on this machine (DESIGN §9).
-//!
-//! `up` starts the emulator, deploys the embedded templates to it through the same deploy path
-//! as AWS, then starts the gateway (`opsctl local serve`) in the background. Both are recorded in
-//! the state file, so `--target local` finds them and `down` stops exactly them.
+//! `opsctl local up|down|status|serve`: the whole chatbot on this machine, through
+//! [`crate::local::lifecycle`].
 
-use std::os::unix::fs::DirBuilderExt;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{Arch, DeployArgs, GlobalArgs, LocalCommand, LocalUpArgs, Target};
-use crate::commands::{deploy, token};
-use crate::local::metrics::LocalMetrics;
-use crate::local::openai::ModelSpec;
-use crate::local::process::{self, EMULATOR_MARK, GATEWAY_MARK};
-use crate::local::state::{self, LocalState, Process};
-use crate::local::{gateway, wiring};
-use crate::package::Function;
-use crate::{Ctx, output, stack};
-
-/// The Lambda zips deployed to the emulator: it stores code without running it, and on the
-/// local target the gateway runs the handlers in-process. A valid empty zip whose comment says so.
-const PLACEHOLDER_NOTE: &[u8] = b"opsctl local target: no code, the gateway runs the handlers";
-
-/// How often the gateway publishes metrics to the emulator: well within a dashboard refresh.
-const METRICS_INTERVAL: Duration = Duration::from_secs(10);
+use crate::cli::{LocalCommand, LocalUpArgs};
+use crate::ctx::Ctx;
+use crate::local::lifecycle::{self, UpOptions, model_label};
+use crate::local::state;
 
 pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match cmd {
         LocalCommand::Up(args) => up(args, ctx).await,
         LocalCommand::Down => down(ctx),
         LocalCommand::Status => status(ctx),
-        LocalCommand::Serve => serve(ctx).await,
+        LocalCommand::Serve => {
+            lifecycle::serve(ctx.env).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
-}
-
-fn local_global(g: &GlobalArgs) -> GlobalArgs {
-    GlobalArgs { target: Target::Local, region: None, profile: None, endpoint_url: None, ..g.clone() }
 }
 
 async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let env = ctx.global.env;
-    if let Some(existing) = state::load(env)? {
-        if process::is_ours(existing.emulator.pid, EMULATOR_MARK) {
-            bail!(
-                "the local target of {env} is already running: emulator {}, gateway {} (pids {}{}). \
-                 Stop it first with `opsctl local down --env {env}`",
-                existing.emulator_url(),
-                existing.gateway_url().unwrap_or_else(|| "not started".into()),
-                existing.emulator.pid,
-                existing.gateway.as_ref().map(|g| format!(", {}", g.pid)).unwrap_or_default(),
-            );
-        }
-        // Left by a crash or a reboot: nothing of it runs any more.
-        state::remove(env)?;
-    }
-    let python = process::emulator_python()?;
-    let dir = state::private_env_dir(env)?;
-    let gateway_port = match args.port {
-        Some(p) if process::port_open(p) => {
-            bail!("port {p} on 127.0.0.1 is in use: pick another with --port")
-        }
-        Some(p) => p,
-        None => process::free_port()?,
-    };
-
-    eprintln!("starting the emulator ...");
-    let port = process::free_port()?;
-    let log = dir.join("emulator.log");
-    let serve_args = vec![EMULATOR_MARK.to_owned(), "-p".to_owned(), port.to_string()];
-    let pid = process::spawn_detached(&python, &serve_args, &log, process::AwsVariables::Remove)?;
-    let mut local = LocalState {
-        env: env.as_str().to_owned(),
-        emulator: Process { pid, port },
-        gateway: None,
-        rag: args.rag,
-        model: args.model.clone(),
-        started_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
-    };
-    state::save(&local, env)?;
-    let started = async {
-        process::wait_for_port(port, pid, "emulator", &log, Duration::from_secs(60))?;
-        eprintln!("deploying the templates to the emulator ...");
-        let code_dir = dir.join("lambda");
-        for f in Function::ALL {
-            let folder = code_dir.join(f.name());
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&folder)?;
-            std::io::Write::write_all(
-                &mut state::create_private(&folder.join("bootstrap.zip"))?,
-                &placeholder_zip(),
-            )?;
-        }
-        let deploy_ctx = Ctx { global: local_global(&ctx.global), out: output::Output::quiet() };
-        let args = DeployArgs {
-            yes: true,
-            enable_rag: args.rag,
-            no_package: true,
-            arch: Arch::X86_64,
-            param: Vec::new(),
-            code_dir: Some(code_dir),
-        };
-        if deploy::run(args, &deploy_ctx).await? != ExitCode::SUCCESS {
-            bail!("deploying to the emulator failed (see above); its log is {}", log.display());
-        }
-        eprintln!("starting the gateway ...");
-        let exe = std::env::current_exe().context("locating the opsctl binary")?;
-        let gw_log = dir.join("gateway.log");
-        let gw_args: Vec<String> =
-            ["--env", env.as_str(), "local", "serve"].iter().map(|s| (*s).to_owned()).collect();
-        local.gateway = Some(Process { pid: 0, port: gateway_port });
-        state::save(&local, env)?;
-        let gw_pid = process::spawn_detached(&exe, &gw_args, &gw_log, process::AwsVariables::Inherit)?;
-        local.gateway = Some(Process { pid: gw_pid, port: gateway_port });
-        state::save(&local, env)?;
-        process::wait_for_port(gateway_port, gw_pid, "gateway", &gw_log, Duration::from_secs(60))
-    };
-    if let Err(e) = started.await {
-        // Leave nothing half-started behind.
-        stop_all(&local);
-        state::remove(env)?;
-        return Err(e);
-    }
-    let sdk = crate::aws::sdk_config(&local_global(&ctx.global)).await?;
-    let token = token::read(&aws_sdk_ssm::Client::new(&sdk), &token::parameter_name(env))
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "<token: opsctl token show --target local>".into());
+    let env = ctx.env;
+    let options = UpOptions { port: args.port, rag: args.rag, model: args.model };
+    let up = lifecycle::up(env, &options, ctx.ui.as_ref()).await?;
+    let (local, token) = (&up.local, &up.token);
     let url = local.gateway_url().unwrap_or_default();
     let report = json!({"env": env.as_str(), "gateway": url, "emulator": local.emulator_url(), "rag": local.rag,
         "model": local.model.to_string(),
-        "token_parameter": token::parameter_name(env)});
+        "token_parameter": crate::token::parameter_name(env)});
     ctx.out.emit(&report, || {
         format!(
             "the local target of {env} is up\n  gateway   {url}  (127.0.0.1 only)\n  emulator  {}\n  model     {}\n  RAG       {}\n\n\
@@ -149,44 +45,14 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn model_label(model: &ModelSpec) -> String {
-    match model {
-        ModelSpec::Local => "local/extractive (a development double: it quotes, it does not reason)".into(),
-        other => other.to_string(),
-    }
-}
-
-fn placeholder_zip() -> Vec<u8> {
-    let mut zip = vec![0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    zip.extend_from_slice(&(PLACEHOLDER_NOTE.len() as u16).to_le_bytes());
-    zip.extend_from_slice(PLACEHOLDER_NOTE);
-    zip
-}
-
-fn stop_all(local: &LocalState) -> Vec<String> {
-    let mut stopped = Vec::new();
-    if let Some(g) = &local.gateway
-        && g.pid != 0
-        && process::stop(g.pid, GATEWAY_MARK).unwrap_or(false)
-    {
-        stopped.push(format!("gateway (pid {}, port {})", g.pid, g.port));
-    }
-    if process::stop(local.emulator.pid, EMULATOR_MARK).unwrap_or(false) {
-        stopped.push(format!("emulator (pid {}, port {})", local.emulator.pid, local.emulator.port));
-    }
-    stopped
-}
-
 fn down(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let env = ctx.global.env;
-    let Some(local) = state::load(env)? else {
+    let env = ctx.env;
+    let Some(stopped) = lifecycle::down(env)? else {
         ctx.out.emit(&json!({"env": env.as_str(), "stopped": []}), || {
             format!("the local target of {env} is not running: nothing to stop")
         })?;
         return Ok(ExitCode::SUCCESS);
     };
-    let stopped = stop_all(&local);
-    state::remove(env)?;
     ctx.out.emit(&json!({"env": env.as_str(), "stopped": stopped}), || {
         if stopped.is_empty() {
             format!("the local target of {env} had already stopped; its state is cleared")
@@ -198,19 +64,14 @@ fn down(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let env = ctx.global.env;
-    let Some(local) = state::load(env)? else {
+    let env = ctx.env;
+    let Some(health) = lifecycle::status(env)? else {
         ctx.out.emit(&json!({"env": env.as_str(), "running": false}), || {
             format!("the local target of {env} is not running; start it with `opsctl local up --env {env}`")
         })?;
         return Ok(ExitCode::FAILURE);
     };
-    let emulator_up =
-        process::is_ours(local.emulator.pid, EMULATOR_MARK) && process::port_open(local.emulator.port);
-    let gateway_up = local
-        .gateway
-        .as_ref()
-        .is_some_and(|g| process::is_ours(g.pid, GATEWAY_MARK) && process::port_open(g.port));
+    let (local, emulator_up, gateway_up) = (&health.local, health.emulator_up, health.gateway_up);
     let report = json!({"env": env.as_str(), "running": emulator_up && gateway_up, "rag": local.rag,
         "started_at": local.started_at, "emulator": {"url": local.emulator_url(), "pid": local.emulator.pid, "up": emulator_up},
         "gateway": {"url": local.gateway_url(), "pid": local.gateway.as_ref().map(|g| g.pid), "up": gateway_up}});
@@ -236,61 +97,4 @@ fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         text
     })?;
     Ok(if emulator_up && gateway_up { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// The gateway process: wired to the stack deployed on the emulator, serving until SIGTERM.
-async fn serve(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let env = ctx.global.env;
-    let local = state::load(env)?.context("no local state: `opsctl local up` starts the gateway")?;
-    let port = local.gateway.as_ref().map(|g| g.port).context("the local state names no gateway port")?;
-    let global = local_global(&ctx.global);
-    let sdk = crate::aws::sdk_config(&global).await?;
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let info = stack::describe(&cfn, &stack::root_name(env))
-        .await?
-        .context("the stack is not deployed on the emulator: run `opsctl local up` again")?;
-    let output = |key: &str| {
-        info.outputs
-            .get(key)
-            .cloned()
-            .with_context(|| format!("the stack on the emulator has no {key} output"))
-    };
-    let wiring = wiring::LocalWiring {
-        environment: env.as_str().to_owned(),
-        table_name: output("TableName")?,
-        key_id: output("KeyArn")?,
-        token_parameter: output("TokenParameter")?,
-        index_path: local.rag.then(|| state::env_dir(env).join("vectors.sqlite")),
-        documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
-        model: local.model.clone(),
-        model_latency: Duration::ZERO,
-    };
-    let metrics = LocalMetrics::new(env.as_str(), &output("ApiId")?);
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
-    let publisher = metrics.clone().spawn_publisher(cloudwatch.clone(), METRICS_INTERVAL);
-    let services = wiring::services(&sdk, &wiring, Some(metrics.clone())).await?;
-    let listener = gateway::bind(port).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    eprintln!("gateway for {env} on http://127.0.0.1:{port}");
-    gateway::serve(listener, services, shutdown_signal()).await?;
-    publisher.abort();
-    // The last requests' metrics, so a run that ends right after them still shows them.
-    if let Err(e) = metrics.flush(&cloudwatch).await {
-        eprintln!("could not publish the last metrics to the emulator: {e}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use comfy_table::Table;
 
-use crate::Ctx;
+use crate::ctx::Ctx;
 use crate::cli::PackageArgs;
 use crate::package::{self, Artifact, Function, Workspace};
 

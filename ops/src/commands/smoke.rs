@@ -1,185 +1,35 @@
-//! `opsctl smoke [--junit FILE]`: the checks of DESIGN §8 against whatever the environment points
-//! to, AWS or the local target. Each check reports pass or fail with its duration; the exit
-//! status is 1 when any failed. Every conversation and document the checks create is deleted
-//! at the end, whatever happened before.
+//! `opsctl smoke [--junit FILE]`: the checks of [`crate::smoke`] against whatever the environment
+//! points to, AWS or the local target, one line each as they finish; the exit status is 1 when
+//! any failed.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
-use aws_sdk_dynamodb::types::AttributeValue;
+use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::Ctx;
 use crate::cli::SmokeArgs;
-use crate::commands::docs::{self, Upload};
-use crate::deployed::Deployed;
-
-mod junit;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail(String),
-    Skip(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct CheckResult {
-    pub name: &'static str,
-    pub verdict: Verdict,
-    pub detail: String,
-    pub duration: Duration,
-}
-
-struct Runner<'a> {
-    ctx: &'a Ctx,
-    results: Vec<CheckResult>,
-}
-
-impl Runner<'_> {
-    async fn check<T>(
-        &mut self,
-        name: &'static str,
-        check: impl std::future::Future<Output = anyhow::Result<(T, String)>>,
-    ) -> Option<T> {
-        let started = Instant::now();
-        let (verdict, detail, value) = match check.await {
-            Ok((value, detail)) => (Verdict::Pass, detail, Some(value)),
-            Err(e) => (Verdict::Fail(format!("{e:#}")), String::new(), None),
-        };
-        self.record(CheckResult { name, verdict, detail, duration: started.elapsed() });
-        value
-    }
-
-    fn skip(&mut self, name: &'static str, why: &str) {
-        self.record(CheckResult {
-            name,
-            verdict: Verdict::Skip(why.into()),
-            detail: String::new(),
-            duration: Duration::ZERO,
-        });
-    }
-
-    fn record(&mut self, r: CheckResult) {
-        if !self.ctx.out.is_json() {
-            let (mark, text) = match &r.verdict {
-                Verdict::Pass => ("PASS", r.detail.clone()),
-                Verdict::Fail(why) => ("FAIL", why.clone()),
-                Verdict::Skip(why) => ("SKIP", why.clone()),
-            };
-            let text = crate::printable::printable(&text);
-            println!("{mark}  {:<12} {:>7.0} ms  {text}", r.name, r.duration.as_secs_f64() * 1000.0);
-        }
-        self.results.push(r);
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn post(
-        &self,
-        body: impl Into<reqwest::Body>,
-        token: Option<&str>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut req = self
-            .http
-            .post(format!("{}/chat", self.url))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.with_context(|| format!("could not reach {}/chat", self.url))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-    }
-
-    async fn chat(&self, message: &str, conversation: Option<&str>) -> anyhow::Result<Value> {
-        let mut body = json!({ "message": message });
-        if let Some(c) = conversation {
-            body["conversation_id"] = json!(c);
-        }
-        let (status, reply) = self.post(body.to_string(), Some(&self.token)).await?;
-        ensure!(
-            status == 200,
-            "POST /chat answered {status}: {}",
-            reply["error"]["message"].as_str().unwrap_or("?")
-        );
-        Ok(reply)
-    }
-}
+use crate::ctx::Ctx;
+use crate::smoke::{self, CheckResult, Verdict, junit, target_name};
 
 pub async fn run(args: SmokeArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let d = Deployed::locate(ctx).await?;
-    let api = Api {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(90)).build()?,
-        token: d.token().await?,
-        url: d.api_url.clone(),
+    let d = ctx.deployed().await?;
+    let json = ctx.out.is_json();
+    let mut print = |r: &CheckResult| {
+        if !json {
+            print_line(r);
+        }
     };
-    let nonce = format!("{:08x}", rand_u32());
-    let code_word = format!("heron-{nonce}");
-    let mut runner = Runner { ctx, results: Vec::new() };
-    let mut conversations: Vec<String> = Vec::new();
-    let started = Instant::now();
-
-    runner.check("health", health(&api)).await;
-    let first = format!("Please remember this code word for later: {code_word}.");
-    let conversation = runner.check("chat", first_turn(&api, &first)).await;
-    if let Some(id) = &conversation {
-        conversations.push(id.clone());
-        runner.check("memory", second_turn(&api, id, &code_word)).await;
-        runner.check("ciphertext", ciphertext(&d, id, &code_word)).await;
-    } else {
-        for name in ["memory", "ciphertext"] {
-            runner.record(CheckResult {
-                name,
-                verdict: Verdict::Fail("needs the chat check, which failed".into()),
-                detail: String::new(),
-                duration: Duration::ZERO,
-            });
-        }
-    }
-    runner
-        .check("bad_json", status_of(&api, "{\"message\": \"cut sh".to_owned(), Some(&api.token), 400))
-        .await;
-    let oversize = json!({ "message": "x".repeat(40 * 1024) }).to_string();
-    runner.check("oversize", status_of(&api, oversize, Some(&api.token), 413)).await;
-    runner.check("no_token", status_of(&api, json!({"message": "hello"}).to_string(), None, 401)).await;
-
-    let mut uploaded: Option<String> = None;
-    if d.rag {
-        let rag =
-            Rag { ctx, d: &d, api: &api, nonce: &nonce, timeout: Duration::from_secs(args.rag_timeout) };
-        uploaded = runner.check("rag_upload", rag.upload()).await;
-        if let Some(key) = &uploaded {
-            runner.check("rag_answer", rag.ask(key, &mut conversations)).await;
-            if runner.check("rag_delete", rag.delete(key)).await.is_some() {
-                uploaded = None;
-            }
-        }
-    } else {
-        for name in ["rag_upload", "rag_answer", "rag_delete"] {
-            runner.skip(name, "RAG is off in this environment");
-        }
-    }
-    runner.check("cleanup", cleanup(ctx, &d, &conversations, uploaded.as_deref())).await;
-
-    let failed = runner.results.iter().filter(|r| matches!(r.verdict, Verdict::Fail(_))).count();
-    let passed = runner.results.iter().filter(|r| r.verdict == Verdict::Pass).count();
-    let elapsed = started.elapsed();
+    let run = smoke::run(&d, ctx.ui.as_ref(), Duration::from_secs(args.rag_timeout), &mut print).await?;
+    let elapsed = run.elapsed;
+    let failed = run.results.iter().filter(|r| matches!(r.verdict, Verdict::Fail(_))).count();
+    let passed = run.results.iter().filter(|r| r.verdict == Verdict::Pass).count();
     if let Some(path) = &args.junit {
         let suite = format!("opsctl smoke {} ({})", d.env, target_name(&d));
-        std::fs::write(path, junit::render(&suite, &runner.results, elapsed))
+        std::fs::write(path, junit::render(&suite, &run.results, elapsed))
             .with_context(|| format!("writing the JUnit report {}", path.display()))?;
     }
-    let checks: Vec<Value> = runner
+    let checks: Vec<Value> = run
         .results
         .iter()
         .map(|r| {
@@ -205,213 +55,12 @@ pub async fn run(args: SmokeArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn target_name(d: &Deployed) -> &'static str {
-    match d.target {
-        crate::cli::Target::Aws => "aws",
-        crate::cli::Target::Local => "local",
-    }
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    // A clock-derived fallback is enough for a name that only has to be unlikely to clash.
-    if getrandom::getrandom(&mut b).is_err() {
-        return std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-    }
-    u32::from_le_bytes(b)
-}
-
-async fn health(api: &Api) -> anyhow::Result<((), String)> {
-    let resp = api
-        .http
-        .get(format!("{}/health", api.url))
-        .send()
-        .await
-        .with_context(|| format!("could not reach {}/health", api.url))?;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    ensure!(status == 200 && body["status"] == "ok", "GET /health answered {status}: {body}");
-    Ok(((), format!("version {}, rag {}", body["version"].as_str().unwrap_or("?"), body["rag_enabled"])))
-}
-
-async fn first_turn(api: &Api, message: &str) -> anyhow::Result<(String, String)> {
-    let reply = api.chat(message, None).await?;
-    let text = reply["reply"].as_str().unwrap_or_default();
-    ensure!(!text.trim().is_empty(), "the reply is empty");
-    let id = reply["conversation_id"].as_str().context("the reply has no conversation_id")?.to_owned();
-    Ok((id.clone(), format!("conversation {id}, model {}", reply["model"].as_str().unwrap_or("?"))))
-}
-
-async fn second_turn(api: &Api, conversation: &str, code_word: &str) -> anyhow::Result<((), String)> {
-    let reply = api
-        .chat("What code word did I ask you to remember? Answer with the code word only.", Some(conversation))
-        .await?;
-    let text = reply["reply"].as_str().unwrap_or_default();
-    ensure!(
-        text.contains(code_word),
-        "the second reply does not recall the first turn's code word {code_word}: {text:?}"
-    );
-    Ok(((), "the second turn recalled the first".into()))
-}
-
-/// The stored items of the conversation hold ciphertext: neither turn's words appear in them.
-async fn ciphertext(d: &Deployed, conversation: &str, code_word: &str) -> anyhow::Result<((), String)> {
-    let table = d.output("TableName")?;
-    let items = conversation_items(d, table, conversation).await?;
-    ensure!(items.len() >= 4, "expected at least 4 stored messages (2 turns), found {}", items.len());
-    for item in &items {
-        let Some(AttributeValue::B(blob)) = item.get("content") else {
-            bail!("a stored message has no binary `content` attribute");
-        };
-        let blob = blob.as_ref();
-        ensure!(
-            !blob.windows(code_word.len()).any(|w| w == code_word.as_bytes()),
-            "a stored message holds the code word in clear"
-        );
-        let phrase = b"remember this code word";
-        ensure!(!blob.windows(phrase.len()).any(|w| w == phrase), "a stored message holds its text in clear");
-    }
-    Ok(((), format!("{} stored messages, none in clear", items.len())))
-}
-
-type Item = std::collections::HashMap<String, AttributeValue>;
-
-async fn conversation_items(d: &Deployed, table: &str, conversation: &str) -> anyhow::Result<Vec<Item>> {
-    let db = aws_sdk_dynamodb::Client::new(&d.sdk);
-    let mut pages = db
-        .query()
-        .table_name(table)
-        .key_condition_expression("conversation_id = :c")
-        .expression_attribute_values(":c", AttributeValue::S(conversation.to_owned()))
-        .into_paginator()
-        .items()
-        .send();
-    let mut items = Vec::new();
-    while let Some(item) = pages.next().await {
-        items.push(item.with_context(|| format!("reading the conversation from {table}"))?);
-    }
-    Ok(items)
-}
-
-async fn status_of(
-    api: &Api,
-    body: String,
-    token: Option<&str>,
-    expected: u16,
-) -> anyhow::Result<((), String)> {
-    let (status, reply) = api.post(body, token).await?;
-    ensure!(status == expected, "expected {expected}, got {status}: {reply}");
-    let code = reply["error"]["code"].as_str().context("the error has no §4 `error.code`")?;
-    Ok(((), format!("{status} {code}")))
-}
-
-struct Rag<'a> {
-    ctx: &'a Ctx,
-    d: &'a Deployed,
-    api: &'a Api,
-    nonce: &'a str,
-    timeout: Duration,
-}
-
-impl Rag<'_> {
-    fn harbour(&self) -> String {
-        format!("Quillmere-{}", self.nonce)
-    }
-
-    async fn upload(&self) -> anyhow::Result<(String, String)> {
-        let dir = std::env::temp_dir().join(format!("opsctl-smoke-{}", self.nonce));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("smoke-{}.md", self.nonce));
-        let text = format!(
-            "# Smoke test document {nonce}\n\nThis document was generated by `opsctl smoke` and is deleted when it ends.\n\n\
-             ## The secret harbour\n\nThe secret harbour of the smoke test is called {harbour}. Boats reach {harbour} at dawn.\n",
-            nonce = self.nonce,
-            harbour = self.harbour()
-        );
-        std::fs::write(&path, &text)?;
-        let key = format!("{}smoke-{}.md", docs::PREFIX, self.nonce);
-        let upload = Upload { path: path.clone(), key: key.clone(), size: text.len() as u64 };
-        let result = docs::put_files(self.ctx, self.d, &[upload], self.timeout).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        let results = result?;
-        let chunks = results.first().and_then(|r| r["indexed_chunks"].as_u64());
-        match chunks {
-            Some(n) if n > 0 => Ok((key, format!("{n} chunk(s) indexed"))),
-            // Uploaded but not indexed: still ours to delete.
-            _ => bail!("the document was not indexed: {}", results.first().cloned().unwrap_or_default()),
-        }
-    }
-
-    /// Asks about the document's made-up fact until the answer names it and cites the document.
-    /// On AWS a fresh write takes a while to become searchable (OpenSearch Serverless has no
-    /// refresh), so the question is repeated for up to a minute; every conversation it opens is
-    /// recorded for the cleanup.
-    async fn ask(&self, key: &str, conversations: &mut Vec<String>) -> anyhow::Result<((), String)> {
-        let patience = match self.d.target {
-            crate::cli::Target::Aws => Duration::from_secs(60),
-            crate::cli::Target::Local => Duration::ZERO,
-        };
-        let deadline = Instant::now() + patience;
-        loop {
-            let reply = self.api.chat("What is the secret harbour of the smoke test called?", None).await?;
-            if let Some(id) = reply["conversation_id"].as_str() {
-                conversations.push(id.to_owned());
-            }
-            let text = reply["reply"].as_str().unwrap_or_default();
-            let cited = reply["citations"].as_array().is_some_and(|c| c.iter().any(|c| c["source"] == key));
-            if text.contains(&self.harbour()) && cited {
-                return Ok(((), format!("answered from {key}, cited")));
-            }
-            if Instant::now() >= deadline {
-                ensure!(
-                    text.contains(&self.harbour()),
-                    "the answer does not name {}: {text:?}",
-                    self.harbour()
-                );
-                bail!("the answer does not cite {key}: {}", reply["citations"]);
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    }
-
-    async fn delete(&self, key: &str) -> anyhow::Result<((), String)> {
-        let results = docs::remove_keys(self.ctx, self.d, &[key.to_owned()], self.timeout).await?;
-        ensure!(
-            results.first().is_some_and(|r| r.get("removed").is_some()),
-            "not removed from the index: {results:?}"
-        );
-        Ok(((), format!("{key} removed")))
-    }
-}
-
-/// Deletes every message of the checks' conversations and the document if it is still there.
-async fn cleanup(
-    ctx: &Ctx,
-    d: &Deployed,
-    conversations: &[String],
-    document: Option<&str>,
-) -> anyhow::Result<((), String)> {
-    let table = d.output("TableName")?;
-    let db = aws_sdk_dynamodb::Client::new(&d.sdk);
-    let mut deleted = 0;
-    for conversation in conversations {
-        for item in conversation_items(d, table, conversation).await? {
-            let (Some(c), Some(ts)) = (item.get("conversation_id"), item.get("timestamp")) else { continue };
-            db.delete_item()
-                .table_name(table)
-                .key("conversation_id", c.clone())
-                .key("timestamp", ts.clone())
-                .send()
-                .await
-                .with_context(|| format!("deleting a message of the smoke conversation {conversation}"))?;
-            deleted += 1;
-        }
-    }
-    if let Some(key) = document {
-        docs::remove_keys(ctx, d, &[key.to_owned()], Duration::from_secs(60)).await?;
-    }
-    Ok(((), format!("{deleted} message(s) of {} conversation(s) deleted", conversations.len())))
+fn print_line(r: &CheckResult) {
+    let (mark, text) = match &r.verdict {
+        Verdict::Pass => ("PASS", r.detail.clone()),
+        Verdict::Fail(why) => ("FAIL", why.clone()),
+        Verdict::Skip(why) => ("SKIP", why.clone()),
+    };
+    let text = crate::printable::printable(&text);
+    println!("{mark}  {:<12} {:>7.0} ms  {text}", r.name, r.duration.as_secs_f64() * 1000.0);
 }

@@ -1,100 +1,19 @@
 //! `opsctl status`: the stack, its parameters and outputs, each function's code, and alarms.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use aws_sdk_cloudformation::Client as Cfn;
 use comfy_table::Table;
-use serde::Serialize;
 
-use crate::Ctx;
-use crate::stack;
-
-#[derive(Debug, Serialize)]
-struct FunctionStatus {
-    name: String,
-    code_sha256: String,
-    last_modified: String,
-    architecture: String,
-    memory_mb: i32,
-}
-
-#[derive(Debug, Serialize)]
-struct AlarmStatus {
-    name: String,
-    state: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Status {
-    stack: String,
-    status: String,
-    status_reason: Option<String>,
-    parameters: BTreeMap<String, String>,
-    outputs: BTreeMap<String, String>,
-    functions: Vec<FunctionStatus>,
-    alarms: Vec<AlarmStatus>,
-    alarms_in_alarm: usize,
-    alarms_error: Option<String>,
-}
-
-/// The shared alarm reader, as `{name, state}` with AWS's state names.
-async fn read_alarms(
-    cw: &aws_sdk_cloudwatch::Client,
-    env: crate::cli::Env,
-) -> anyhow::Result<Vec<AlarmStatus>> {
-    let rows = crate::dashboard::cloudwatch::read_alarms(cw, env.as_str()).await?;
-    Ok(rows.into_iter().map(|a| AlarmStatus { name: a.name, state: a.state.as_str().to_owned() }).collect())
-}
+use crate::ctx::Ctx;
+use crate::stack::{self, status::Status};
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let sdk = ctx.sdk().await?;
-    let env = ctx.global.env;
-    let root = stack::root_name(env);
-    let Some(info) = stack::describe(&Cfn::new(&sdk), &root).await?.filter(|s| s.status != "DELETE_COMPLETE")
-    else {
+    let env = ctx.env;
+    let Some(status) = stack::status::read(&ctx.sdk().await?, env).await? else {
+        let root = stack::root_name(env);
         let view = serde_json::json!({"stack": root, "status": "NOT_DEPLOYED"});
         ctx.out.emit(&view, || format!("{root} is not deployed: `opsctl deploy --env {env}` creates it"))?;
         return Ok(ExitCode::SUCCESS);
-    };
-
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let mut functions = Vec::new();
-    for key in ["ChatFunctionName", "IngestFunctionName", "RetrieveFunctionName"] {
-        let Some(name) = info.outputs.get(key) else { continue };
-        let c = lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .with_context(|| format!("reading {name}"))?;
-        functions.push(FunctionStatus {
-            name: name.clone(),
-            code_sha256: c.code_sha256().unwrap_or_default().to_owned(),
-            last_modified: c.last_modified().unwrap_or_default().to_owned(),
-            architecture: c.architectures().first().map(|a| a.as_str().to_owned()).unwrap_or_default(),
-            memory_mb: c.memory_size().unwrap_or_default(),
-        });
-    }
-
-    // Status stays useful when alarms cannot be read (a missing permission, an emulator without
-    // CloudWatch's protocol): the stack part is still shown, with the reason.
-    let (alarms, alarms_error) = match read_alarms(&aws_sdk_cloudwatch::Client::new(&sdk), env).await {
-        Ok(a) => (a, None),
-        Err(e) => (Vec::new(), Some(crate::errors::explain(&e))),
-    };
-    let alarms_in_alarm = alarms.iter().filter(|a| a.state == "ALARM").count();
-    let status = Status {
-        stack: root,
-        status: info.status,
-        status_reason: info.status_reason,
-        parameters: info.parameters,
-        outputs: info.outputs,
-        functions,
-        alarms,
-        alarms_in_alarm,
-        alarms_error,
     };
     ctx.out.emit(&status, || text(&status))?;
     Ok(ExitCode::SUCCESS)

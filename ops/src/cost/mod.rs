@@ -8,6 +8,7 @@ pub mod bill;
 #[cfg(test)]
 mod bill_tests;
 pub mod prices;
+pub mod report;
 pub mod usage;
 
 use anyhow::{Context, bail};

@@ -22,9 +22,6 @@ const MAX_QUERIES: usize = 500;
 /// aligned on the month's first midnight.
 const PERIOD_SECONDS: i32 = 86_400;
 
-/// Memory sizes from templates/compute.yaml and templates/ai.yaml (a test keeps them in step).
-pub const FUNCTIONS: [(&str, u32); 3] = [("chat", 512), ("ingest", 1024), ("retrieve", 512)];
-
 /// What the stack says the environment is made of.
 #[derive(Debug, Clone)]
 pub struct Resources {
@@ -217,7 +214,7 @@ impl Usage {
 
 /// The metrics the environment's alarms watch (`chatbot-<env>-…`), which is what CloudWatch bills.
 pub async fn alarm_metrics(cw: &Client, env: &str) -> anyhow::Result<u32> {
-    let alarms = crate::dashboard::cloudwatch::metric_alarms(cw, env).await?;
+    let alarms = crate::alarms::metric_alarms(cw, env).await?;
     Ok(alarms
         .iter()
         .map(|a| {
@@ -227,13 +224,10 @@ pub async fn alarm_metrics(cw: &Client, env: &str) -> anyhow::Result<u32> {
         .sum())
 }
 
-/// Billing metrics live in us-east-1 only, whatever the stack's region.
-pub const BILLING_REGION: &str = "us-east-1";
-
 /// A CloudWatch client for the billing metrics: `sdk`'s credentials and endpoint, in us-east-1.
 pub fn billing_client(sdk: &aws_config::SdkConfig) -> Client {
     let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
-        .region(aws_config::Region::new(BILLING_REGION))
+        .region(aws_config::Region::new(crate::aws::BILLING_REGION))
         .build();
     Client::from_conf(config)
 }
@@ -265,13 +259,10 @@ pub async fn billing_estimate(billing: &Client, window: &Window) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::Function;
 
     fn resources(rag: bool) -> Resources {
-        let functions = FUNCTIONS
-            .iter()
-            .filter(|(f, _)| rag || *f == "chat")
-            .map(|(f, mb)| (format!("chatbot-{f}-dev"), *mb))
-            .collect();
+        let functions = Function::deployed(rag).map(|f| (f.function_name("dev"), f.memory_mb())).collect();
         Resources {
             env: "dev".into(),
             functions,
@@ -289,7 +280,7 @@ mod tests {
     fn memory_sizes_match_the_templates() {
         let compute = include_str!("../../../templates/compute.yaml");
         let ai = include_str!("../../../templates/ai.yaml");
-        for (f, mb) in FUNCTIONS {
+        for (f, mb) in Function::ALL.map(|f| (f.name(), f.memory_mb())) {
             let text = if f == "chat" { compute } else { ai };
             let at = text.find(&format!("FunctionName: !Sub chatbot-{f}-${{Environment}}")).unwrap();
             let memory = text[at..].lines().find(|l| l.trim().starts_with("MemorySize:")).unwrap();

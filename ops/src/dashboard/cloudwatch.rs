@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, ScanBy, StateValue,
+    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy,
 };
 use aws_smithy_types::DateTime;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::model::{AlarmRow, AlarmState, CostSummary, Series, Snapshot, Source, TimeRange};
+use super::model::{CostSummary, Series, Snapshot, Source, TimeRange};
+use crate::alarms::read_alarms;
 use crate::dashboards::Spec;
 use crate::deployed::Deployed;
 
@@ -78,7 +79,7 @@ impl CloudWatchSource {
             return Some(summary.clone());
         }
         let window = crate::cost::Window::new(None, OffsetDateTime::now_utc()).ok()?;
-        match crate::commands::cost::report_for(&feed.deployed, window).await {
+        match crate::cost::report::report_for(&feed.deployed, window).await {
             Ok(report) => {
                 let summary = CostSummary {
                     month_to_date_usd: report.bill.month_to_date_usd,
@@ -205,49 +206,6 @@ impl Source for CloudWatchSource {
             cost,
         })
     }
-}
-
-/// Every metric alarm of the environment (`chatbot-<env>-…`), as CloudWatch describes them.
-pub async fn metric_alarms(cw: &Client, environment: &str) -> anyhow::Result<Vec<MetricAlarm>> {
-    use anyhow::Context;
-    let mut alarms = Vec::new();
-    let mut token = None;
-    loop {
-        let page = cw
-            .describe_alarms()
-            .alarm_name_prefix(format!("chatbot-{environment}-"))
-            .set_next_token(token)
-            .send()
-            .await
-            .context("reading the alarms (DescribeAlarms)")?;
-        alarms.extend(page.metric_alarms().iter().cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(alarms);
-        }
-    }
-}
-
-/// The environment's alarms as the dashboard and `opsctl alarms` show them, in name order.
-pub async fn read_alarms(cw: &Client, environment: &str) -> anyhow::Result<Vec<AlarmRow>> {
-    let mut alarms: Vec<AlarmRow> = metric_alarms(cw, environment)
-        .await?
-        .iter()
-        .map(|a| AlarmRow {
-            name: a.alarm_name().unwrap_or_default().to_owned(),
-            state: match a.state_value() {
-                Some(StateValue::Alarm) => AlarmState::Alarm,
-                Some(StateValue::Ok) => AlarmState::Ok,
-                _ => AlarmState::InsufficientData,
-            },
-            reason: a.state_reason().unwrap_or_default().to_owned(),
-            updated: a
-                .state_updated_timestamp()
-                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-        })
-        .collect();
-    alarms.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(alarms)
 }
 
 #[cfg(test)]

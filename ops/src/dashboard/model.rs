@@ -78,33 +78,7 @@ impl Series {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AlarmState {
-    Ok,
-    Alarm,
-    InsufficientData,
-}
-
-impl AlarmState {
-    /// CloudWatch's name for the state.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "OK",
-            Self::Alarm => "ALARM",
-            Self::InsufficientData => "INSUFFICIENT_DATA",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlarmRow {
-    pub name: String,
-    pub state: AlarmState,
-    pub reason: String,
-    /// When the state last changed, RFC 3339.
-    pub updated: Option<String>,
-}
+pub use crate::alarms::{AlarmRow, AlarmState};
 
 /// Month-to-date cost, when known.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use super::model::{Series, Snapshot, TimeRange};
 use crate::dashboards::{Panel, PanelKind, Spec};
+use crate::functions::Function;
 
 /// The functions whose Lambda panels share one slot on screen, in tab order.
-const FUNCTIONS: [&str; 3] = ["chat", "ingest", "retrieve"];
+const FUNCTIONS: [&str; 3] = Function::ALL.map(Function::name);
 
 /// A key, already decoded: the state never depends on the terminal library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,13 @@
-//! The interactive loop: a guard that owns the screen, a poller task that fetches, an input
+//! The interactive loop: a guard that owns the screen (ratatui's own `try_init`/`restore`), a poller task that fetches, an input
 //! thread that reads keys, and one channel of [`Action`]s between them and [`App::update`].
 
-use std::io::{self, Stdout};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::crossterm::{cursor, execute, terminal};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::model::{Source, TimeRange};
@@ -20,62 +18,51 @@ use super::view;
 /// soon the thread notices the loop has ended.
 const TICK: Duration = Duration::from_millis(250);
 
-/// Raw mode and the alternate screen for as long as it lives; the screen is restored on drop,
-/// on an early return with an error, and from the panic hook.
-pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+/// The screen as ratatui's `try_init` sets it up (raw mode, the alternate screen, and a panic
+/// hook that restores the terminal before the panic is printed), restored on drop: an early
+/// return with an error included.
+pub struct Screen {
+    pub terminal: DefaultTerminal,
 }
 
-impl TerminalGuard {
+impl Screen {
     pub fn enter() -> io::Result<Self> {
-        install_panic_hook();
-        terminal::enable_raw_mode()?;
+        static HOOKS: Once = Once::new();
+        // The hook in place before the dashboard, shared so that both paths below can call it.
+        let original: Arc<PanicHook> = Arc::new(std::panic::take_hook());
+        let forward = original.clone();
+        std::panic::set_hook(Box::new(move |info| forward(info)));
+        let terminal = ratatui::try_init()?;
         ENTERED.store(true, Ordering::SeqCst);
-        // Build the guard before anything else can fail so that Drop restores what was set.
-        let terminal = match Terminal::new(CrosstermBackend::new(io::stdout())) {
-            Ok(t) => t,
-            Err(e) => {
-                restore();
-                return Err(e);
-            }
-        };
-        let mut guard = Self { terminal };
-        execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
-        guard.terminal.clear()?;
-        Ok(guard)
+        HOOKS.call_once(|| {
+            // try_init's hook restores the screen, then calls the original one.
+            let restoring = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if ENTERED.swap(false, Ordering::SeqCst) {
+                    restoring(info);
+                } else {
+                    original(info);
+                }
+            }));
+        });
+        Ok(Self { terminal })
     }
 }
 
-impl Drop for TerminalGuard {
+impl Drop for Screen {
     fn drop(&mut self) {
-        restore();
+        if ENTERED.swap(false, Ordering::SeqCst) {
+            ratatui::restore();
+        }
     }
 }
 
-/// Whether the screen is ours, so that only the first of Drop and the panic hook restores it:
-/// leaving the alternate screen twice moves the cursor back over the panic message.
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Whether the screen is still ours: after ratatui's panic hook restored it (a panic in the
+/// poller, on another thread), Drop must not restore it again, since leaving the alternate
+/// screen twice moves the cursor back over the panic message.
 static ENTERED: AtomicBool = AtomicBool::new(false);
-
-/// Best effort: it runs from Drop and from the panic hook, possibly both.
-pub fn restore() {
-    if ENTERED.swap(false, Ordering::SeqCst) {
-        let _ = terminal::disable_raw_mode();
-        let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
-    }
-}
-
-/// Restores the screen before the previous hook prints the panic, which would otherwise land
-/// in the alternate screen and vanish with it.
-fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
-        }));
-    });
-}
 
 /// Runs the dashboard until the user quits.
 pub async fn run(mut app: App, source: Arc<dyn Source>, interval: Duration) -> anyhow::Result<()> {
@@ -83,7 +70,7 @@ pub async fn run(mut app: App, source: Arc<dyn Source>, interval: Duration) -> a
     let (refreshes, requests) = unbounded_channel::<TimeRange>();
     let mut poller = tokio::spawn(poll(source, app.range, interval, requests, actions.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut guard = TerminalGuard::enter()?;
+    let mut guard = Screen::enter()?;
     let input = {
         let (actions, stop) = (actions.clone(), stop.clone());
         std::thread::spawn(move || read_input(&actions, &stop))

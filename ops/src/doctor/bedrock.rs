@@ -99,7 +99,7 @@ where
             "could not reach Bedrock: {}",
             aws_smithy_types::error::display::DisplayErrorContext(err)
         );
-        let hint = crate::errors::hint(&text).map(str::to_owned);
+        let hint = crate::errors::hint(&text);
         return Check::fail(name, text, hint);
     };
     let code = service.code().unwrap_or("unknown error");
@@ -161,6 +161,6 @@ where
             format!("{detail} (access not confirmed)"),
             Some("Bedrock is busy or starting the model: retry in a minute".into()),
         ),
-        _ => Check::fail(name, detail, crate::errors::hint(code).map(str::to_owned)),
+        _ => Check::fail(name, detail, crate::errors::hint(code)),
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Check, EmulatorNeed, names};
-use crate::cli::Env;
+use crate::config::Env;
 use crate::local::process::{self, EMULATOR_MARK};
 use crate::local::state;
 

@@ -12,15 +12,18 @@ pub mod bedrock;
 pub mod emulator;
 pub mod identity;
 pub mod quotas;
+pub mod render;
 pub mod stacks;
 pub mod toolchain;
 
 use std::collections::BTreeMap;
 
+use anyhow::bail;
 use aws_config::SdkConfig;
 use serde::Serialize;
 
-use crate::cli::{Env, Target};
+use crate::config::{Env, Target};
+use crate::interact::Interaction;
 use crate::package::Arch;
 use crate::stack::StackInfo;
 
@@ -242,6 +245,26 @@ async fn remote(sdk: &SdkConfig, request: &Request, checks: &mut Vec<Check>) {
     checks.push(quotas::lambda_concurrency(&lambda, &function, reserved, ingest).await);
     let service_quotas = aws_sdk_servicequotas::Client::new(sdk);
     checks.push(quotas::model_quota(&service_quotas, &settings.chat_model_id, &region).await);
+}
+
+/// What `opsctl deploy` checks before it changes anything, given its configuration: prints the
+/// warnings and failures on stderr and fails when any check did.
+pub async fn preflight(sdk: &SdkConfig, request: &Request, ui: &dyn Interaction) -> anyhow::Result<()> {
+    let checks = run(Ok(sdk), request).await;
+    let notable = render::render(&checks, |c| matches!(c.outcome, Outcome::Warn | Outcome::Fail));
+    if !notable.is_empty() {
+        ui.note(&notable);
+    }
+    if any_failed(&checks) {
+        let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+        bail!(
+            "deploy stopped before changing anything: {failed} check{} failed (above); `opsctl doctor` \
+             lists them all",
+            if failed == 1 { "" } else { "s" }
+        );
+    }
+    ui.detail(&format!("checked before deploying: {}", render::tally(&checks)));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use aws_sdk_cloudformation::Client as Cfn;
 
 use super::{Check, names};
-use crate::cli::Env;
+use crate::config::Env;
 use crate::stack::{self, StackInfo};
 
 /// The check, and the root stack when it is deployed (its parameters are what a deploy keeps).

@@ -24,12 +24,13 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use super::metrics::LocalMetrics;
+use crate::functions::Function;
 
 /// Where the gateway takes S3 notification events for the ingestion handler.
 pub const INGEST_PATH: &str = "/_local/ingest";
 
 /// API Gateway's HTTP API refuses payloads over 10 MB; the handler refuses bodies over 32 KiB
-/// with a §4 error. Bodies between the two are read so the handler can give that error; bodies
+/// with a `payload_too_large` error. Bodies between the two are read so the handler can give that error; bodies
 /// over this bound get the same error without being read.
 pub const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
 
@@ -96,10 +97,10 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         let elapsed = started.elapsed();
         if ingest {
             let failed = response.status().is_server_error();
-            m.lambda("ingest", elapsed, failed);
+            m.lambda(Function::Ingest, elapsed, failed);
         } else {
             m.api(response.status().as_u16(), elapsed);
-            m.lambda("chat", elapsed, false);
+            m.lambda(Function::Chat, elapsed, false);
         }
     }
     response

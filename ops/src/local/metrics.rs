@@ -1,5 +1,5 @@
 //! The local target's metrics: what AWS would publish for the deployed stack, published to the
-//! emulator's CloudWatch under the same namespaces, names and dimensions (DESIGN §9), so that
+//! emulator's CloudWatch under the same namespaces, names and dimensions, so that
 //! `opsctl dashboard` and `opsctl alarms` read the local target as they read AWS.
 //!
 //! - `AWS/Lambda` Invocations, Errors, Duration per `FunctionName`, for the handlers the gateway
@@ -23,6 +23,8 @@ use chatbot_core::aws::emf::NAMESPACE;
 use chatbot_core::domain::prompt::RetrievedChunk;
 use chatbot_core::ports::{IngestMetrics, MetricsSink, RagError, Retriever, TurnMetrics};
 
+use crate::functions::Function;
+
 /// PutMetricData takes up to 1,000 data points per call; half keeps requests well under 1 MB.
 const BATCH: usize = 500;
 /// Beyond this many unsent points (the emulator down for a long time) the oldest are dropped.
@@ -44,14 +46,9 @@ impl LocalMetrics {
         })
     }
 
-    /// The deployed name of `function` (chat, ingest, retrieve), as the templates name it.
-    pub fn function_name(&self, function: &str) -> String {
-        format!("chatbot-{function}-{}", self.environment)
-    }
-
     /// One invocation of a function the gateway runs in place of its Lambda.
-    pub fn lambda(&self, function: &str, duration: Duration, failed: bool) {
-        let dims = [("FunctionName", self.function_name(function))];
+    pub fn lambda(&self, function: Function, duration: Duration, failed: bool) {
+        let dims = function.dims(&self.environment);
         self.push(
             "AWS/Lambda",
             vec![
@@ -149,9 +146,9 @@ impl LocalMetrics {
 impl MetricsSink for LocalMetrics {
     async fn record_turn(&self, m: &TurnMetrics) {
         let mut data = vec![
-            self.handler_metric("chat", "InputTokens", f64::from(m.input_tokens), StandardUnit::Count),
-            self.handler_metric("chat", "OutputTokens", f64::from(m.output_tokens), StandardUnit::Count),
-            self.handler_metric("chat", "ModelLatency", ms(m.model_latency), StandardUnit::Milliseconds),
+            self.handler_metric(Function::Chat.name(), "InputTokens", f64::from(m.input_tokens), StandardUnit::Count),
+            self.handler_metric(Function::Chat.name(), "OutputTokens", f64::from(m.output_tokens), StandardUnit::Count),
+            self.handler_metric(Function::Chat.name(), "ModelLatency", ms(m.model_latency), StandardUnit::Milliseconds),
             self.handler_metric(
                 "chat",
                 "HandlerOverhead",
@@ -172,7 +169,7 @@ impl MetricsSink for LocalMetrics {
             ),
         ];
         if let Some(r) = m.retrieval_latency {
-            data.push(self.handler_metric("chat", "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
+            data.push(self.handler_metric(Function::Chat.name(), "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
         }
         self.push(NAMESPACE, data);
     }
@@ -180,7 +177,7 @@ impl MetricsSink for LocalMetrics {
     async fn record_ingest(&self, m: &IngestMetrics) {
         self.push(
             NAMESPACE,
-            vec![self.handler_metric("ingest", "IngestedChunks", f64::from(m.chunks), StandardUnit::Count)],
+            vec![self.handler_metric(Function::Ingest.name(), "IngestedChunks", f64::from(m.chunks), StandardUnit::Count)],
         );
     }
 }
@@ -197,7 +194,7 @@ impl Retriever for CountedRetriever {
         let started = std::time::Instant::now();
         let span = tracing::info_span!("lambda", function = "retrieve");
         let result = tracing::Instrument::instrument(self.inner.retrieve(query, k), span).await;
-        self.metrics.lambda("retrieve", started.elapsed(), result.is_err());
+        self.metrics.lambda(Function::Retrieve, started.elapsed(), result.is_err());
         result
     }
 }
@@ -225,7 +222,7 @@ mod tests {
     #[tokio::test]
     async fn points_carry_the_names_and_dimensions_aws_uses() {
         let m = LocalMetrics::new("dev", "abc123");
-        m.lambda("chat", Duration::from_millis(12), false);
+        m.lambda(Function::Chat, Duration::from_millis(12), false);
         m.api(503, Duration::from_millis(15));
         m.record_ingest(&IngestMetrics { chunks: 3, duration: Duration::from_millis(5) }).await;
         let (namespaces, pending): (Vec<&str>, Vec<MetricDatum>) =

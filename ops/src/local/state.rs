@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Env;
+use crate::config::Env;
 use crate::local::openai::ModelSpec;
 
 /// The region the local target's emulator is used in.

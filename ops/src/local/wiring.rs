@@ -1,6 +1,6 @@
 //! The local target's adapters: the emulator for DynamoDB, KMS and SSM (the same adapters the
 //! chat Lambda uses, pointed at it), and the local development doubles for what the emulator
-//! lacks: the model, the embedder and the vector index (DESIGN §3, §9).
+//! lacks: the model, the embedder and the vector index (see ARCHITECTURE.md, "Ports and adapters").
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use glibc::{GlibcVersion, PROVIDED_AL2023};
 
+pub use crate::functions::Function;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
@@ -35,31 +37,6 @@ impl Arch {
             Arch::Arm64 => "arm64",
             Arch::X86_64 => "x86_64",
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Function {
-    Chat,
-    Ingest,
-    Retrieve,
-}
-
-impl Function {
-    pub const ALL: [Function; 3] = [Function::Chat, Function::Ingest, Function::Retrieve];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Chat => "chat",
-            Function::Ingest => "ingest",
-            Function::Retrieve => "retrieve",
-        }
-    }
-
-    /// The workspace package whose binary of the same name is this function.
-    pub fn package(self) -> String {
-        format!("chatbot-{}", self.name())
     }
 }
 

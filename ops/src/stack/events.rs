@@ -22,16 +22,14 @@ fn in_progress(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
 }
 
-/// Polls until the stack settles; returns its final status. Shows a spinner with the elapsed
-/// time and resource counts on a terminal.
-pub async fn wait(cfn: &Client, stack: &str, show_progress: bool) -> anyhow::Result<String> {
+/// Polls until the stack settles; returns its final status. `bar` (hidden when nobody watches)
+/// shows the elapsed time and resource counts.
+pub async fn wait(cfn: &Client, stack: &str, bar: ProgressBar) -> anyhow::Result<String> {
     let started = Instant::now();
-    let bar = if show_progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar.enable_steady_tick(Duration::from_millis(120));
     loop {
         let info = super::describe(cfn, stack)
             .await?

@@ -2,8 +2,12 @@
 
 pub mod artifacts;
 pub mod changeset;
+pub mod cleanup;
+pub mod deploy;
 pub mod events;
+pub mod rag;
 pub mod rollout;
+pub mod status;
 
 use std::collections::BTreeMap;
 
@@ -12,7 +16,7 @@ use aws_sdk_cloudformation::Client;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use crate::cli::Env;
+use crate::config::Env;
 
 pub fn root_name(env: Env) -> String {
     format!("chatbot-{env}")

@@ -197,7 +197,7 @@ fn alarms(frame: &mut Frame, app: &App, inner: Rect) {
     let wide = inner.width >= 48;
     let room = inner.height as usize;
     let shown = if rows.len() > room { room.saturating_sub(1) } else { rows.len() };
-    let prefix = format!("chatbot-{}-", app.env);
+    let prefix = crate::functions::alarm_prefix(&app.env);
     let mut lines: Vec<Line> = rows[..shown]
         .iter()
         .map(|a| {

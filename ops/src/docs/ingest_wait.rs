@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 
-use crate::Ctx;
 use crate::deployed::Deployed;
+use crate::interact::Interaction;
 
 const POLL: Duration = Duration::from_secs(5);
 
 /// What the log says of each key, or a timeout entry for those it never mentions.
 pub async fn wait(
-    ctx: &Ctx,
     d: &Deployed,
+    ui: &dyn Interaction,
     keys: &[String],
     since: DateTime,
     timeout: Duration,
@@ -27,11 +27,7 @@ pub async fn wait(
     let start = since.to_millis().unwrap_or_default() - 30_000;
     let mut verdicts: BTreeMap<&str, Value> = BTreeMap::new();
     let deadline = Instant::now() + timeout;
-    let progress = ctx.show_progress().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let progress = Some(ui.spinner()).filter(|bar| !bar.is_hidden());
     let mut last_line = Instant::now();
     loop {
         let lines = read_lines(&logs, &group, start).await?;
@@ -70,7 +66,7 @@ pub async fn wait(
         match &progress {
             Some(bar) => bar.set_message(message),
             None if last_line.elapsed() >= Duration::from_secs(15) => {
-                eprintln!("{message}");
+                ui.note(&message);
                 last_line = Instant::now();
             }
             None => {}
@@ -85,7 +81,7 @@ async fn read_lines(
     start: i64,
 ) -> anyhow::Result<Vec<String>> {
     // The group appears with the Lambda's first log line.
-    let events = crate::commands::logs::read_group(logs, group, start, None).await?.unwrap_or_default();
+    let events = crate::logs::read_group(logs, group, start, None).await?.unwrap_or_default();
     Ok(events.into_iter().map(|(_, _, message)| message).collect())
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::record;
-use crate::cli::Env;
+use crate::config::Env;
 use crate::local::state;
 
 /// Where `opsctl local serve` writes its handlers' logs.
@@ -140,7 +140,7 @@ mod tests {
             r#"{"timestamp":"2026-11-25T10:10:00Z","message":"gateway ready"}"#.to_owned(),
             line("chat", "2026-11-25T10:11:00Z", "other"),
         ];
-        let since = crate::commands::logs::parse_since("2026-11-25T10:10:00Z", 0).unwrap();
+        let since = crate::logs::parse_since("2026-11-25T10:10:00Z", 0).unwrap();
         let got = select(&lines, "chat", since, &Pattern::parse("turn").unwrap());
         assert_eq!(got.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["new turn"]);
         assert_eq!(select(&lines, "chat", since, &Pattern::default()).len(), 2);

@@ -1,0 +1,99 @@
+//! An environment's state: the stack, its parameters and outputs, each function's code, and
+//! the alarms.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use aws_sdk_cloudformation::Client as Cfn;
+use serde::Serialize;
+
+use crate::aws::Sdk;
+use crate::config::Env;
+use crate::functions::Function;
+use crate::stack;
+
+#[derive(Debug, Serialize)]
+pub struct FunctionStatus {
+    pub name: String,
+    pub code_sha256: String,
+    pub last_modified: String,
+    pub architecture: String,
+    pub memory_mb: i32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlarmStatus {
+    pub name: String,
+    pub state: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub stack: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    pub functions: Vec<FunctionStatus>,
+    pub alarms: Vec<AlarmStatus>,
+    pub alarms_in_alarm: usize,
+    pub alarms_error: Option<String>,
+}
+
+/// The shared alarm reader, as `{name, state}` with AWS's state names.
+async fn read_alarms(
+    cw: &aws_sdk_cloudwatch::Client,
+    env: Env,
+) -> anyhow::Result<Vec<AlarmStatus>> {
+    let rows = crate::alarms::read_alarms(cw, env.as_str()).await?;
+    Ok(rows.into_iter().map(|a| AlarmStatus { name: a.name, state: a.state.as_str().to_owned() }).collect())
+}
+
+/// The environment's state, or `None` when its stack is not deployed.
+pub async fn read(sdk: &Sdk, env: Env) -> anyhow::Result<Option<Status>> {
+    let sdk = &sdk.config;
+    let root = stack::root_name(env);
+    let Some(info) = stack::describe(&Cfn::new(sdk), &root).await?.filter(|s| s.status != "DELETE_COMPLETE")
+    else {
+        return Ok(None);
+    };
+
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let mut functions = Vec::new();
+    for key in Function::ALL.map(Function::output_key) {
+        let Some(name) = info.outputs.get(key) else { continue };
+        let c = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .with_context(|| format!("reading {name}"))?;
+        functions.push(FunctionStatus {
+            name: name.clone(),
+            code_sha256: c.code_sha256().unwrap_or_default().to_owned(),
+            last_modified: c.last_modified().unwrap_or_default().to_owned(),
+            architecture: c.architectures().first().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            memory_mb: c.memory_size().unwrap_or_default(),
+        });
+    }
+
+    // Status stays useful when alarms cannot be read (a missing permission, an emulator without
+    // CloudWatch's protocol): the stack part is still shown, with the reason.
+    let (alarms, alarms_error) = match read_alarms(&aws_sdk_cloudwatch::Client::new(sdk), env).await {
+        Ok(a) => (a, None),
+        Err(e) => (Vec::new(), Some(crate::errors::explain(&e))),
+    };
+    let alarms_in_alarm = alarms.iter().filter(|a| a.state == "ALARM").count();
+    let status = Status {
+        stack: root,
+        status: info.status,
+        status_reason: info.status_reason,
+        parameters: info.parameters,
+        outputs: info.outputs,
+        functions,
+        alarms,
+        alarms_in_alarm,
+        alarms_error,
+    };
+    Ok(Some(status))
+}
