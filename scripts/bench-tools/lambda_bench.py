@@ -2,7 +2,7 @@
 
 1. Cold start: the time from just before the process is spawned to its first `next` poll, for
    the release `chat` binary (with its token read from SSM, and with AUTH_MODE=none, which makes
-   no network call) and for python_handler.py, the original design's baseline. The three run in
+   no network call) and for python_handler.py, the Python baseline. The three run in
    turn, round after round, so that a burst of load on the machine hits them alike.
 2. AWS calls per turn: the same binary, its AWS endpoint set to aws_proxy.py, answers a new
    conversation for ten turns; then a second process, cold, continues that conversation for five

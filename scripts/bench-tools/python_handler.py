@@ -1,9 +1,10 @@
-"""The cold-start baseline for scripts/bench: the chat handler as the original, Python design
-would have started. As that design had it, it imports boto3 and creates its DynamoDB, KMS and
-Bedrock runtime clients at module import, then polls the Lambda Runtime API for its first event.
+"""The cold-start baseline for scripts/bench: the chat handler as a Python Lambda (the usual
+alternative to a Rust one) would start. Like a typical boto3 handler, it imports boto3 and creates
+its DynamoDB, KMS and Bedrock runtime clients at module import, then polls the Lambda Runtime API
+for its first event.
 
 A real Python Lambda also loads the runtime's own bootstrap (awslambdaric) before the handler
-module, so this is a lower bound for what that design would pay.
+module, so this is a lower bound for what such a Lambda would pay.
 """
 
 import json

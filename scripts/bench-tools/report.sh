@@ -205,7 +205,7 @@ the same code for arm64), given the stack's environment (\`CHATBOT_ENV\`, \`TABL
 \`KMS_KEY_ID\`, \`API_TOKEN_PARAMETER\`, region, dummy credentials, \`AWS_LAMBDA_*\`) and the moto
 server as its endpoint, on which its init reads the token (one SSM \`GetParameter\`, answered by
 Python on loopback). The baseline is \`scripts/bench-tools/python_handler.py\` run by
-Python $(kv lambda cold_start_python version) (the original design says Python 3.12; boto3
+Python $(kv lambda cold_start_python version) (this machine's Python, not necessarily a Lambda runtime's version; boto3
 $(kv lambda cold_start_python boto3)): it imports boto3 and creates its three clients at import,
 then polls the same server. A real Python Lambda also loads its runtime bootstrap first, so the
 baseline is a lower bound. The three kinds run in turn, round after round, after
