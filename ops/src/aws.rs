@@ -35,7 +35,12 @@ pub struct AwsArgs {
 impl AwsArgs {
     /// An emulator at `url`, in `region`, with its dummy credentials.
     pub fn emulator(url: impl Into<String>, region: &str) -> Self {
-        Self { region: Some(region.to_owned()), profile: None, endpoint_url: Some(url.into()), emulator: true }
+        Self {
+            region: Some(region.to_owned()),
+            profile: None,
+            endpoint_url: Some(url.into()),
+            emulator: true,
+        }
     }
 
     pub fn is_emulator(&self) -> bool {
@@ -65,8 +70,13 @@ impl AwsArgs {
     pub async fn load(&self) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if self.emulator {
-            let credentials =
-                aws_credential_types::Credentials::new(EMULATOR_KEY, EMULATOR_KEY, None, None, "opsctl-local");
+            let credentials = aws_credential_types::Credentials::new(
+                EMULATOR_KEY,
+                EMULATOR_KEY,
+                None,
+                None,
+                "opsctl-local",
+            );
             loader = loader.credentials_provider(credentials);
         } else if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);

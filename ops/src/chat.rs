@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use chatbot_core::domain::api::ChatResponse;
+use chatbot_core::domain::error::ErrorBody;
 use serde_json::{Value, json};
 
 use crate::deployed::Deployed;
@@ -20,12 +22,17 @@ pub struct ChatClient {
 impl ChatClient {
     /// The API's URL and token: the gateway of the local target, or the stack's `ApiUrl` on AWS.
     pub async fn new(deployed: &Deployed) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(TIMEOUT).build().context("building the HTTP client")?;
+        let client =
+            reqwest::Client::builder().timeout(TIMEOUT).build().context("building the HTTP client")?;
         Ok(Self { token: deployed.token().await?, url: deployed.api_url.clone(), client })
     }
 
     /// The reply, or the API's error as one readable line.
-    pub async fn send(&self, message: &str, conversation: Option<&str>) -> anyhow::Result<Result<Value, String>> {
+    pub async fn send(
+        &self,
+        message: &str,
+        conversation: Option<&str>,
+    ) -> anyhow::Result<Result<ChatResponse, String>> {
         send(&self.client, self, message, conversation).await
     }
 }
@@ -47,7 +54,7 @@ async fn send(
     api: &ChatClient,
     message: &str,
     conversation: Option<&str>,
-) -> anyhow::Result<Result<Value, String>> {
+) -> anyhow::Result<Result<ChatResponse, String>> {
     let mut body = json!({ "message": message });
     if let Some(c) = conversation {
         body["conversation_id"] = json!(c);
@@ -82,14 +89,17 @@ async fn send(
     let value: Value =
         response.json().await.with_context(|| format!("{} answered {status} without JSON", api.url))?;
     if status.is_success() {
-        return Ok(Ok(value));
+        let reply = serde_json::from_value(value)
+            .with_context(|| format!("{} answered {status} with a body that is not a chat reply", api.url))?;
+        return Ok(Ok(reply));
     }
-    let code = value["error"]["code"].as_str().unwrap_or("error");
-    let text = value["error"]["message"].as_str().unwrap_or("no message");
+    // API Gateway's own refusals ({"message": "..."}) are not the API's error body.
+    let error = serde_json::from_value::<ErrorBody>(value).ok().map(|b| b.error);
+    let code = error.as_ref().map_or("error", |e| e.code.as_str());
+    let text = error.as_ref().map_or("no message", |e| e.message.as_str());
     let mut line = format!("{status}: {code}: {text}");
     if let Some(secs) = retry_after {
         line.push_str(&format!(" (retry after {secs} s)"));
     }
     Ok(Err(line))
 }
-

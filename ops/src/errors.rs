@@ -28,7 +28,9 @@ pub enum Known {
         "no AWS credentials found: set AWS_PROFILE, run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )]
     NoCredentials,
-    #[error("AWS denied the call: grant your identity the permission named above, or use a profile that has it")]
+    #[error(
+        "AWS denied the call: grant your identity the permission named above, or use a profile that has it"
+    )]
     AccessDenied,
     #[error(
         "the stack is stuck in UPDATE_ROLLBACK_FAILED: run `aws cloudformation continue-update-rollback --stack-name <stack>` (skipping resources that cannot roll back), then deploy again"
@@ -205,7 +207,8 @@ mod tests {
     #[test]
     fn sdk_layers_collapse_to_code_and_message() {
         // Moved from a test of the text parser: the same SDK error, now as the SDK types it.
-        let err = service_error("NoSuchBucket", "The specified bucket does not exist").context("reading s3://b/k");
+        let err =
+            service_error("NoSuchBucket", "The specified bucket does not exist").context("reading s3://b/k");
         assert_eq!(explain(&err), "reading s3://b/k: NoSuchBucket: The specified bucket does not exist");
         let denied = service_error("AccessDenied", "no").context("listing");
         assert!(explain(&denied).contains("hint: AWS denied the call"), "{}", explain(&denied));

@@ -87,10 +87,8 @@ impl Function {
     /// The alarms observability.yaml defines on this function.
     pub fn alarm_names(self, env: impl Display) -> Vec<String> {
         let prefix = alarm_prefix(env);
-        let mut names = vec![
-            format!("{prefix}{}-error-rate", self.name()),
-            format!("{prefix}{}-throttles", self.name()),
-        ];
+        let mut names =
+            vec![format!("{prefix}{}-error-rate", self.name()), format!("{prefix}{}-throttles", self.name())];
         match self {
             Function::Chat => names.push(format!("{prefix}model-latency")),
             Function::Ingest => names.push(format!("{prefix}ingest-dlq-depth")),

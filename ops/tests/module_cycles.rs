@@ -111,7 +111,8 @@ fn paths_in(module: &str, code: &str) -> Vec<String> {
     };
     let mut out = Vec::new();
     for line_start in code.lines().map(str::trim_start) {
-        let Some(tree) = line_start.strip_prefix("pub use ").or_else(|| line_start.strip_prefix("use ")) else {
+        let Some(tree) = line_start.strip_prefix("pub use ").or_else(|| line_start.strip_prefix("use "))
+        else {
             continue;
         };
         if !(tree.starts_with("crate::") || tree.starts_with("super::")) {
@@ -128,7 +129,8 @@ fn paths_in(module: &str, code: &str) -> Vec<String> {
         let mut from = 0;
         while let Some(at) = code[from..].find(start) {
             let at = from + at;
-            let before_ok = code[..at].chars().last().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != ':');
+            let before_ok =
+                code[..at].chars().last().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != ':');
             let len = code[at..]
                 .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
                 .unwrap_or(code.len() - at);
@@ -286,7 +288,8 @@ fn a_planted_cycle_is_found_and_named() {
     std::fs::write(dir.join("lib.rs"), "pub mod alarms;\npub mod stack;\npub mod leaf;\n").unwrap();
     // A comment naming crate::leaf is not an import.
     std::fs::write(dir.join("leaf.rs"), "// crate::alarms::x\npub fn f() {}\n").unwrap();
-    std::fs::write(dir.join("alarms.rs"), "use crate::stack::{self, deploy::Plan};\nuse crate::leaf;\n").unwrap();
+    std::fs::write(dir.join("alarms.rs"), "use crate::stack::{self, deploy::Plan};\nuse crate::leaf;\n")
+        .unwrap();
     std::fs::write(dir.join("stack/mod.rs"), "pub mod deploy;\n").unwrap();
     std::fs::write(dir.join("stack/deploy.rs"), "fn g() { super::super::x(); crate::alarms::read(); }\n")
         .unwrap();

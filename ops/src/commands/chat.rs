@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use chatbot_core::domain::api::ChatResponse;
 
 use crate::chat::ChatClient;
 use crate::cli::ChatArgs;
@@ -27,26 +27,25 @@ pub async fn run(args: ChatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
+fn show(ctx: &Ctx, reply: &ChatResponse) -> anyhow::Result<()> {
     ctx.out.emit(reply, || {
-        let mut text = reply["reply"].as_str().unwrap_or_default().to_owned();
-        let citations = reply["citations"].as_array().cloned().unwrap_or_default();
-        if !citations.is_empty() {
+        let mut text = reply.reply.clone();
+        if !reply.citations.is_empty() {
             text.push_str("\n\nsources:");
-            for (i, c) in citations.iter().enumerate() {
+            for (i, c) in reply.citations.iter().enumerate() {
                 text.push_str(&format!(
                     "\n  [{}] {} (chunk {}, score {:.2})",
                     i + 1,
-                    c["source"].as_str().unwrap_or("?"),
-                    c["chunk"],
-                    c["score"].as_f64().unwrap_or_default()
+                    c.source,
+                    c.chunk,
+                    c.score
                 ));
             }
         }
         text
     })?;
-    if let (false, Some(id)) = (ctx.out.is_json(), reply["conversation_id"].as_str()) {
-        let line = format!("conversation {id} ({})", reply["model"].as_str().unwrap_or("?"));
+    if !ctx.out.is_json() {
+        let line = format!("conversation {} ({})", reply.conversation_id, reply.model);
         eprintln!("{}", crate::printable::printable(&line));
     }
     Ok(())
@@ -54,11 +53,7 @@ fn show(ctx: &Ctx, reply: &Value) -> anyhow::Result<()> {
 
 /// Reads lines until Ctrl-D, keeping the conversation; a failed turn is reported and the REPL
 /// goes on, so nothing typed before is lost.
-async fn repl(
-    ctx: &Ctx,
-    api: &ChatClient,
-    mut conversation: Option<String>,
-) -> anyhow::Result<ExitCode> {
+async fn repl(ctx: &Ctx, api: &ChatClient, mut conversation: Option<String>) -> anyhow::Result<ExitCode> {
     use rustyline::error::ReadlineError;
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
     eprintln!("chatting with {} (Ctrl-D to quit)", api.url);
@@ -76,9 +71,7 @@ async fn repl(
         let _ = editor.add_history_entry(message);
         match api.send(message, conversation.as_deref()).await {
             Ok(Ok(reply)) => {
-                if let Some(id) = reply["conversation_id"].as_str() {
-                    conversation = Some(id.to_owned());
-                }
+                conversation = Some(reply.conversation_id.clone());
                 show(ctx, &reply)?;
             }
             Ok(Err(error)) => eprintln!("error: {}", crate::printable::printable(&error)),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::cli::CleanupArgs;
 use crate::config::Env;
 use crate::ctx::Ctx;
-use crate::interact::{Interaction, is_yes};
+use crate::interact::Interaction;
 use crate::stack;
 
 pub async fn run(args: CleanupArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -73,7 +73,8 @@ fn confirm(env: Env, args: &CleanupArgs, ui: &dyn Interaction) -> anyhow::Result
     if !ui.can_ask() {
         bail!("refusing to delete {root} without confirmation: stdin is not a terminal, so pass --yes");
     }
-    let prompt = format!("Delete {root}, its bootstrap and billing stacks, buckets, log groups and API token? ");
+    let prompt =
+        format!("Delete {root}, its bootstrap and billing stacks, buckets, log groups and API token? ");
     if !ui.confirm(prompt.trim_end())? {
         bail!("cleanup cancelled; nothing was removed");
     }

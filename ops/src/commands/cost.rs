@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use time::OffsetDateTime;
 
 use crate::cli::CostArgs;
-use crate::ctx::Ctx;
 use crate::cost::Window;
 use crate::cost::bill;
 use crate::cost::report::{Report, report_for};
+use crate::ctx::Ctx;
 
 pub async fn run(args: CostArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.env;

@@ -55,8 +55,6 @@ fn once_size() -> (u16, u16) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn the_arguments_parse_with_their_defaults() {
         use std::time::Duration;

@@ -42,7 +42,10 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     );
                 }
                 Some(BillingProblem::Error(e)) => {
-                    eprintln!("warning: the billing alarm stack was not deployed: {}", crate::errors::explain(&e));
+                    eprintln!(
+                        "warning: the billing alarm stack was not deployed: {}",
+                        crate::errors::explain(&e)
+                    );
                 }
             }
             stack_report::finish(&ctx.out, info, &root, Some(changes))

@@ -88,4 +88,3 @@ async fn ls(ctx: &Ctx, d: &Deployed) -> anyhow::Result<ExitCode> {
     })?;
     Ok(ExitCode::SUCCESS)
 }
-

@@ -45,4 +45,3 @@ pub async fn run(args: ExportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     )?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
-

@@ -11,8 +11,7 @@ use crate::logs::{self, Query, Record, record};
 
 pub async fn run(args: LogsArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let since_ms = logs::parse_since(&args.since, logs::now_ms())?;
-    let query =
-        Query { function: args.function, since_ms, filter: args.filter.clone(), follow: args.follow };
+    let query = Query { function: args.function, since_ms, filter: args.filter.clone(), follow: args.follow };
     let show = |r: &Record| print(ctx, r);
     let shown = match ctx.target {
         Target::Local => logs::local(ctx.env, &query, show).await?,
@@ -41,4 +40,3 @@ fn print(ctx: &Ctx, r: &Record) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use comfy_table::Table;
 
-use crate::ctx::Ctx;
 use crate::cli::PackageArgs;
+use crate::ctx::Ctx;
 use crate::package::{self, Artifact, Function, Workspace};
 
 pub async fn run(args: PackageArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -138,4 +138,3 @@ fn resources(d: &Deployed, chat_model: Option<String>, embedding_model: Option<S
         collection: d.rag,
     }
 }
-

@@ -25,7 +25,7 @@ pub async fn credentials(sts: &aws_sdk_sts::Client) -> Check {
         ),
         Err(e) => {
             let summary = crate::errors::summary(&anyhow::Error::from(e).context("STS GetCallerIdentity"));
-            let hint = crate::errors::hint(&summary).map(str::to_owned);
+            let hint = crate::errors::hint(&summary);
             Check::fail(names::CREDENTIALS, summary, hint)
         }
     }

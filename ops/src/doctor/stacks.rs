@@ -17,7 +17,7 @@ pub async fn check(cfn: &Cfn, env: Env) -> (Check, Option<StackInfo>) {
             Ok(info) => info.filter(StackInfo::is_live),
             Err(e) => {
                 let summary = crate::errors::summary(&e);
-                let hint = crate::errors::hint(&summary).map(str::to_owned);
+                let hint = crate::errors::hint(&summary);
                 return (Check::fail(names::STACKS, summary, hint), None);
             }
         };

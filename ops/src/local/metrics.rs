@@ -146,9 +146,24 @@ impl LocalMetrics {
 impl MetricsSink for LocalMetrics {
     async fn record_turn(&self, m: &TurnMetrics) {
         let mut data = vec![
-            self.handler_metric(Function::Chat.name(), "InputTokens", f64::from(m.input_tokens), StandardUnit::Count),
-            self.handler_metric(Function::Chat.name(), "OutputTokens", f64::from(m.output_tokens), StandardUnit::Count),
-            self.handler_metric(Function::Chat.name(), "ModelLatency", ms(m.model_latency), StandardUnit::Milliseconds),
+            self.handler_metric(
+                Function::Chat.name(),
+                "InputTokens",
+                f64::from(m.input_tokens),
+                StandardUnit::Count,
+            ),
+            self.handler_metric(
+                Function::Chat.name(),
+                "OutputTokens",
+                f64::from(m.output_tokens),
+                StandardUnit::Count,
+            ),
+            self.handler_metric(
+                Function::Chat.name(),
+                "ModelLatency",
+                ms(m.model_latency),
+                StandardUnit::Milliseconds,
+            ),
             self.handler_metric(
                 "chat",
                 "HandlerOverhead",
@@ -169,7 +184,12 @@ impl MetricsSink for LocalMetrics {
             ),
         ];
         if let Some(r) = m.retrieval_latency {
-            data.push(self.handler_metric(Function::Chat.name(), "RetrievalLatency", ms(r), StandardUnit::Milliseconds));
+            data.push(self.handler_metric(
+                Function::Chat.name(),
+                "RetrievalLatency",
+                ms(r),
+                StandardUnit::Milliseconds,
+            ));
         }
         self.push(NAMESPACE, data);
     }
@@ -177,7 +197,12 @@ impl MetricsSink for LocalMetrics {
     async fn record_ingest(&self, m: &IngestMetrics) {
         self.push(
             NAMESPACE,
-            vec![self.handler_metric(Function::Ingest.name(), "IngestedChunks", f64::from(m.chunks), StandardUnit::Count)],
+            vec![self.handler_metric(
+                Function::Ingest.name(),
+                "IngestedChunks",
+                f64::from(m.chunks),
+                StandardUnit::Count,
+            )],
         );
     }
 }

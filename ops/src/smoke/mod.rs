@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aws_sdk_dynamodb::types::AttributeValue;
+use chatbot_core::domain::api::{ChatResponse, HealthResponse};
+use chatbot_core::domain::error::ErrorBody;
 use serde_json::{Value, json};
 
 use crate::config::Target;
@@ -92,18 +94,17 @@ impl Api {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
     }
 
-    async fn chat(&self, message: &str, conversation: Option<&str>) -> anyhow::Result<Value> {
+    async fn chat(&self, message: &str, conversation: Option<&str>) -> anyhow::Result<ChatResponse> {
         let mut body = json!({ "message": message });
         if let Some(c) = conversation {
             body["conversation_id"] = json!(c);
         }
         let (status, reply) = self.post(body.to_string(), Some(&self.token)).await?;
-        ensure!(
-            status == 200,
-            "POST /chat answered {status}: {}",
-            reply["error"]["message"].as_str().unwrap_or("?")
-        );
-        Ok(reply)
+        if status != 200 {
+            let error = serde_json::from_value::<ErrorBody>(reply).ok().map(|b| b.error.message);
+            bail!("POST /chat answered {status}: {}", error.as_deref().unwrap_or("?"));
+        }
+        serde_json::from_value(reply).context("the reply is not a chat reply")
     }
 }
 
@@ -157,8 +158,7 @@ pub async fn run(
 
     let mut uploaded: Option<String> = None;
     if d.rag {
-        let rag =
-            Rag { ui, d, api: &api, nonce: &nonce, timeout: rag_timeout };
+        let rag = Rag { ui, d, api: &api, nonce: &nonce, timeout: rag_timeout };
         uploaded = runner.check("rag_upload", rag.upload()).await;
         if let Some(key) = &uploaded {
             runner.check("rag_answer", rag.ask(key, &mut conversations)).await;
@@ -204,23 +204,25 @@ async fn health(api: &Api) -> anyhow::Result<((), String)> {
         .with_context(|| format!("could not reach {}/health", api.url))?;
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    ensure!(status == 200 && body["status"] == "ok", "GET /health answered {status}: {body}");
-    Ok(((), format!("version {}, rag {}", body["version"].as_str().unwrap_or("?"), body["rag_enabled"])))
+    let health = serde_json::from_value::<HealthResponse>(body.clone()).ok().filter(|h| h.status == "ok");
+    let Some(health) = health.filter(|_| status == 200) else {
+        bail!("GET /health answered {status}: {body}");
+    };
+    Ok(((), format!("version {}, rag {}", health.version, health.rag_enabled)))
 }
 
 async fn first_turn(api: &Api, message: &str) -> anyhow::Result<(String, String)> {
     let reply = api.chat(message, None).await?;
-    let text = reply["reply"].as_str().unwrap_or_default();
-    ensure!(!text.trim().is_empty(), "the reply is empty");
-    let id = reply["conversation_id"].as_str().context("the reply has no conversation_id")?.to_owned();
-    Ok((id.clone(), format!("conversation {id}, model {}", reply["model"].as_str().unwrap_or("?"))))
+    ensure!(!reply.reply.trim().is_empty(), "the reply is empty");
+    let id = reply.conversation_id;
+    Ok((id.clone(), format!("conversation {id}, model {}", reply.model)))
 }
 
 async fn second_turn(api: &Api, conversation: &str, code_word: &str) -> anyhow::Result<((), String)> {
     let reply = api
         .chat("What code word did I ask you to remember? Answer with the code word only.", Some(conversation))
         .await?;
-    let text = reply["reply"].as_str().unwrap_or_default();
+    let text = &reply.reply;
     ensure!(
         text.contains(code_word),
         "the second reply does not recall the first turn's code word {code_word}: {text:?}"
@@ -275,8 +277,8 @@ async fn status_of(
 ) -> anyhow::Result<((), String)> {
     let (status, reply) = api.post(body, token).await?;
     ensure!(status == expected, "expected {expected}, got {status}: {reply}");
-    let code = reply["error"]["code"].as_str().context("the error has no `error.code`")?;
-    Ok(((), format!("{status} {code}")))
+    let body = serde_json::from_value::<ErrorBody>(reply).context("the error has no `error.code`")?;
+    Ok(((), format!("{status} {}", body.error.code)))
 }
 
 struct Rag<'a> {
@@ -328,11 +330,9 @@ impl Rag<'_> {
         let deadline = Instant::now() + patience;
         loop {
             let reply = self.api.chat("What is the secret harbour of the smoke test called?", None).await?;
-            if let Some(id) = reply["conversation_id"].as_str() {
-                conversations.push(id.to_owned());
-            }
-            let text = reply["reply"].as_str().unwrap_or_default();
-            let cited = reply["citations"].as_array().is_some_and(|c| c.iter().any(|c| c["source"] == key));
+            conversations.push(reply.conversation_id.clone());
+            let text = reply.reply.as_str();
+            let cited = reply.citations.iter().any(|c| c.source == key);
             if text.contains(&self.harbour()) && cited {
                 return Ok(((), format!("answered from {key}, cited")));
             }
@@ -342,7 +342,7 @@ impl Rag<'_> {
                     "the answer does not name {}: {text:?}",
                     self.harbour()
                 );
-                bail!("the answer does not cite {key}: {}", reply["citations"]);
+                bail!("the answer does not cite {key}: {}", serde_json::to_string(&reply.citations)?);
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }

@@ -254,7 +254,8 @@ async fn deploy_billing(
         param("MonthlyBudgetUsd", &get("MonthlyBudgetUsd", "20")),
         param("AlarmEmail", &get("AlarmEmail", "")),
     ];
-    let deployed = ensure_simple_stack(ui, &cfn, &stack::billing_name(env), &templates::BILLING, params).await?;
+    let deployed =
+        ensure_simple_stack(ui, &cfn, &stack::billing_name(env), &templates::BILLING, params).await?;
     Ok(deployed.map(|_| ()))
 }
 

@@ -15,8 +15,13 @@ use crate::stack::{self, StackInfo};
 pub enum Switch {
     /// RAG was already as asked.
     Already(StackInfo),
-    Applied { info: Option<StackInfo>, changes: Vec<PlannedChange> },
-    Unchanged { info: Option<StackInfo> },
+    Applied {
+        info: Option<StackInfo>,
+        changes: Vec<PlannedChange>,
+    },
+    Unchanged {
+        info: Option<StackInfo>,
+    },
     Declined,
     Failed(Failed),
 }
@@ -70,7 +75,9 @@ pub async fn set(
         })
         .collect();
     Ok(match rollout::apply(&cfn, ui, &root, Template::Previous, parameters, true, approval).await? {
-        Outcome::Applied(plan) => Switch::Applied { info: stack::describe(&cfn, &root).await?, changes: plan.changes },
+        Outcome::Applied(plan) => {
+            Switch::Applied { info: stack::describe(&cfn, &root).await?, changes: plan.changes }
+        }
         Outcome::NoChanges => Switch::Unchanged { info: stack::describe(&cfn, &root).await? },
         Outcome::Declined => Switch::Declined,
         Outcome::Failed(failed) => Switch::Failed(failed),

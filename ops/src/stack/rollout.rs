@@ -52,7 +52,8 @@ impl Failed {
         }
         for x in &self.failures {
             let nested = if x.stack == stack { String::new() } else { format!(" in {}", x.stack) };
-            lines.push(format!("  {} {}{nested} [{}]: {}", x.status, x.logical_id, x.resource_type, x.reason));
+            lines
+                .push(format!("  {} {}{nested} [{}]: {}", x.status, x.logical_id, x.resource_type, x.reason));
         }
         if self.status == "UPDATE_ROLLBACK_FAILED" {
             lines.push(format!(

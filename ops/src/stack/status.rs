@@ -41,10 +41,7 @@ pub struct Status {
 }
 
 /// The shared alarm reader, as `{name, state}` with AWS's state names.
-async fn read_alarms(
-    cw: &aws_sdk_cloudwatch::Client,
-    env: Env,
-) -> anyhow::Result<Vec<AlarmStatus>> {
+async fn read_alarms(cw: &aws_sdk_cloudwatch::Client, env: Env) -> anyhow::Result<Vec<AlarmStatus>> {
     let rows = crate::alarms::read_alarms(cw, env.as_str()).await?;
     Ok(rows.into_iter().map(|a| AlarmStatus { name: a.name, state: a.state.as_str().to_owned() }).collect())
 }
