@@ -32,7 +32,7 @@ fn to_api_request(req: Request) -> ApiRequest {
 mod tests {
     use super::*;
     use chatbot_core::auth::Authenticator;
-    use chatbot_core::aws::envelope::EnvelopeCipher;
+    use chatbot_core::crypto::EnvelopeCipher;
     use chatbot_core::fakes::{
         InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, ScriptedModel,
     };

@@ -1,18 +1,17 @@
 //! Builds the AWS adapters from the configuration, once per cold start.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::bedrock::BedrockChatModel;
-use chatbot_core::aws::dynamodb::DynamoConversationStore;
+use chatbot_core::aws::dynamodb::{DynamoConversationStore, retention_days};
 use chatbot_core::aws::emf::EmfMetrics;
-use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::retriever::LambdaRetriever;
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::config::{AuthConfig, ChatConfig};
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::ports::{Retriever, SecretError};
 
@@ -29,7 +28,7 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
             Authenticator::Disabled
         }
     };
-    let retention = Duration::from_secs(u64::from(config.retention_days) * 86_400);
+    let retention = retention_days(config.retention_days);
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.kms_key_id, &config.environment);
     // Messages and idempotency records share the conversations table.
     let table = Arc::new(DynamoConversationStore::new(

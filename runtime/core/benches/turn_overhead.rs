@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::api::ChatRequest;
 use chatbot_core::domain::message::{ConversationId, Message, Role};
 use chatbot_core::domain::prompt::{ContextSlot, DEFAULT_SYSTEM_PROMPT, build_prompt};

@@ -1,4 +1,4 @@
-//! Bearer-token authentication (DESIGN §4, "Authentication").
+//! Bearer-token authentication: one shared token, so the API needs no user directory.
 //!
 //! The token is read once at cold start, then re-read at most once a minute whether or not the
 //! last one matched, so `opsctl token rotate` takes effect without a redeploy and the old token

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::aws::bedrock::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL_ID};
+use crate::aws::dynamodb::DEFAULT_RETENTION_DAYS;
 use crate::domain::prompt::DEFAULT_HISTORY_LENGTH;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +113,14 @@ impl ChatConfig {
                 100,
                 "a count from 0 to 100",
             )? as usize,
-            retention_days: number(&get, "RETENTION_DAYS", 30, 1, 3650, "a number of days from 1 to 3650")?,
+            retention_days: number(
+                &get,
+                "RETENTION_DAYS",
+                DEFAULT_RETENTION_DAYS,
+                1,
+                3650,
+                "a number of days from 1 to 3650",
+            )?,
             auth,
             retrieval_function: get("RETRIEVAL_FUNCTION"),
         })

@@ -12,7 +12,7 @@ use aes_gcm::aead::{KeyInit, OsRng};
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use crate::aws::envelope::{self, DataKey, DataKeyProvider, KeyBytes};
+use crate::crypto;
 use crate::domain::api::Usage;
 use crate::domain::message::Role;
 use crate::domain::prompt::{Prompt, RetrievedChunk};
@@ -82,7 +82,7 @@ impl DataKeyProvider for LocalKeyring {
     async fn generate(&self) -> Result<DataKey, CipherError> {
         self.generated.fetch_add(1, Ordering::SeqCst);
         let plaintext = random_key();
-        let wrapped = envelope::encrypt(&self.master, &plaintext[..], &self.context())?;
+        let wrapped = crypto::encrypt(&self.master, &plaintext[..], &self.context())?;
         Ok(DataKey { plaintext, wrapped })
     }
 
@@ -92,7 +92,7 @@ impl DataKeyProvider for LocalKeyring {
             operation: "unwrap",
             reason: "the wrapped key belongs to another key or encryption context".into(),
         };
-        let plain = envelope::decrypt(&self.master, wrapped, &self.context()).map_err(|_| refused())?;
+        let plain = crypto::decrypt(&self.master, wrapped, &self.context()).map_err(|_| refused())?;
         let arr: [u8; 32] = plain.as_slice().try_into().map_err(|_| refused())?;
         Ok(Zeroizing::new(arr))
     }

@@ -1,7 +1,8 @@
-//! The ports: what the handlers need from the outside world (DESIGN §3).
+//! The ports: what the handlers need from the outside world, as traits, so the handlers run
+//! unchanged against AWS, the local target and the tests.
 //!
 //! Each trait is small, `Send + Sync`, and has an AWS adapter in [`crate::aws`] and an in-memory
-//! double in [`crate::fakes`].
+//! double in `crate::fakes` (built for tests and the `test-util` feature only).
 
 use std::time::Duration;
 
@@ -144,6 +145,21 @@ pub enum CipherError {
     Authentication,
     #[error("malformed encrypted blob: {0}")]
     Malformed(&'static str),
+}
+
+pub type KeyBytes = Zeroizing<[u8; 32]>;
+
+/// A fresh data key: its plaintext, and the same key wrapped by the master key.
+pub struct DataKey {
+    pub plaintext: KeyBytes,
+    pub wrapped: Vec<u8>,
+}
+
+/// The key service behind the envelope cipher: KMS in AWS, a local keyring in tests.
+#[async_trait]
+pub trait DataKeyProvider: Send + Sync {
+    async fn generate(&self) -> Result<DataKey, CipherError>;
+    async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError>;
 }
 
 #[async_trait]

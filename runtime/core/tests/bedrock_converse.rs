@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use chatbot_core::auth::Authenticator;
 use chatbot_core::aws::bedrock::BedrockChatModel;
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::Role;
 use chatbot_core::domain::prompt::{Prompt, Turn};
 use chatbot_core::fakes::{InMemoryConversationStore, LocalKeyring, RecordingMetrics};

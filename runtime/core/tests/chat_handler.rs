@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::api::Usage;
 use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage, aad_v1};
 use chatbot_core::domain::prompt::{RetrievedChunk, Turn};

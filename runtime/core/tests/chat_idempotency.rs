@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatbot_core::auth::Authenticator;
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::api::ChatRequest;
 use chatbot_core::domain::message::{ConversationId, Role};
 use chatbot_core::domain::prompt::RetrievedChunk;

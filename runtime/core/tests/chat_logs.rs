@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::fakes::{
     InMemoryConversationStore, LocalKeyring, RecordingMetrics, ScriptedModel, StaticSecret,
 };

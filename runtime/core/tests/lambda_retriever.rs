@@ -7,7 +7,8 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use chatbot_core::aws::retriever::{LambdaRetriever, RetrieveRequest};
+use chatbot_core::aws::retriever::LambdaRetriever;
+use chatbot_core::domain::api::RetrieveRequest;
 use chatbot_core::ports::{RagError, Retriever};
 
 /// The function name and payload of the invoke the mock saw.

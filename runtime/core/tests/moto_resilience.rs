@@ -5,14 +5,13 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chatbot_core::auth::Authenticator;
-use chatbot_core::aws::dynamodb::{DynamoConversationStore, to_item};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::aws::dynamodb::{DEFAULT_RETENTION, DynamoConversationStore, to_item};
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage, aad_v1};
 use chatbot_core::fakes::{RecordingMetrics, ScriptedModel};
 use chatbot_core::handlers::chat::{OpenError, open};
@@ -114,7 +113,7 @@ impl Stack {
 }
 
 fn store(sdk: &SdkConfig, table: &str) -> DynamoConversationStore {
-    DynamoConversationStore::new(aws_sdk_dynamodb::Client::new(sdk), table, Duration::from_secs(30 * 86_400))
+    DynamoConversationStore::new(aws_sdk_dynamodb::Client::new(sdk), table, DEFAULT_RETENTION)
 }
 
 #[tokio::test]

@@ -13,10 +13,10 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
 use chatbot_core::auth::Authenticator;
-use chatbot_core::aws::dynamodb::DynamoConversationStore;
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::aws::dynamodb::{DEFAULT_RETENTION, DynamoConversationStore};
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::ssm::SsmParameter;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::{ConversationId, Role, SealedMessage, SortKey};
 use chatbot_core::fakes::{RecordingMetrics, ScriptedModel};
 use chatbot_core::handlers::chat::{OpenError, open};
@@ -56,7 +56,7 @@ async fn sdk() -> SdkConfig {
 }
 
 fn store(sdk: &SdkConfig, table: &str) -> DynamoConversationStore {
-    DynamoConversationStore::new(aws_sdk_dynamodb::Client::new(sdk), table, Duration::from_secs(30 * 86_400))
+    DynamoConversationStore::new(aws_sdk_dynamodb::Client::new(sdk), table, DEFAULT_RETENTION)
 }
 
 fn counted_kms(sdk: &SdkConfig) -> (aws_sdk_kms::Client, CallCounter) {

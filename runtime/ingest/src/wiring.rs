@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use chatbot_core::aws::emf::EmfMetrics;
 use chatbot_core::aws::opensearch::OpenSearchIndex;
 use chatbot_core::aws::s3::S3Documents;
-use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, TitanEmbedder};
+use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, ONE_AT_A_TIME, TitanEmbedder};
 use chatbot_core::config::{ConfigError, RagConfig};
 use chatbot_core::extract_worker::IsolatedExtraction;
 use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
@@ -42,7 +42,7 @@ pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lamb
             aws_sdk_bedrockruntime::Client::new(aws),
             &config.embedding_model_id,
             config.embedding_dimensions,
-            1,
+            ONE_AT_A_TIME,
         )),
         index: Arc::new(index),
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "ingest")),

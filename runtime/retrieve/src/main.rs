@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use chatbot_core::aws::opensearch::OpenSearchIndex;
-use chatbot_core::aws::retriever::{RetrieveRequest, RetrieveResponse};
-use chatbot_core::aws::titan::TitanEmbedder;
+use chatbot_core::aws::titan::{ONE_AT_A_TIME, TitanEmbedder};
 use chatbot_core::config::RagConfig;
+use chatbot_core::domain::api::{RetrieveRequest, RetrieveResponse};
 use chatbot_core::handlers::retrieve::{RetrieveApp, RetrieveSettings, retrieve};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
             bedrock,
             &config.embedding_model_id,
             config.embedding_dimensions,
-            1,
+            ONE_AT_A_TIME,
         )),
         index: Arc::new(OpenSearchIndex::new(
             &aws,

@@ -1,4 +1,5 @@
-//! The conversations table (DESIGN §5) as a [`ConversationStore`].
+//! The conversations table as a [`ConversationStore`]: one item per message, keyed by
+//! conversation and time, expired by a `ttl` so old conversations delete themselves.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +16,15 @@ use crate::domain::api::Usage;
 use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
 use crate::ports::{ConversationStore, History, SkippedItem, StoreError};
 
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+const SECONDS_PER_DAY: u64 = 86_400;
+/// How long a conversation is kept when the configuration names no retention.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_RETENTION: Duration = retention_days(DEFAULT_RETENTION_DAYS);
+
+/// A retention of `days` whole days, as the table's `ttl` counts it.
+pub const fn retention_days(days: u32) -> Duration {
+    Duration::from_secs(days as u64 * SECONDS_PER_DAY)
+}
 
 pub struct DynamoConversationStore {
     pub(crate) client: Client,

@@ -12,8 +12,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use zeroize::Zeroizing;
 
-use super::envelope::{DataKey, DataKeyProvider, KeyBytes};
-use crate::ports::CipherError;
+use crate::ports::{CipherError, DataKey, DataKeyProvider, KeyBytes};
 
 #[derive(Clone)]
 pub struct KmsDataKeys {

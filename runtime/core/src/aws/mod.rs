@@ -3,7 +3,6 @@
 pub mod bedrock;
 pub mod dynamodb;
 pub mod emf;
-pub mod envelope;
 pub mod idempotency;
 pub mod kms;
 pub mod opensearch;
@@ -11,6 +10,9 @@ pub mod retriever;
 pub mod s3;
 pub mod ssm;
 pub mod titan;
+
+/// The envelope cipher's former path: opsctl still imports `EnvelopeCipher` from here.
+pub use crate::crypto as envelope;
 
 /// An SDK error rendered with its whole source chain, for logs (never for API callers).
 pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {

@@ -1,5 +1,5 @@
-//! OpenSearch Serverless (AOSS) as the [`VectorIndex`] (DESIGN §6): one k-NN index of chunks, every
-//! request signed with SigV4 for service `aoss`.
+//! OpenSearch Serverless (AOSS) as the [`VectorIndex`]: one k-NN index of chunks, so retrieval
+//! scales without a cluster to run, every request signed with SigV4 for service `aoss`.
 //!
 //! Where AOSS differs from a managed OpenSearch domain, and what that changes here:
 //! - Vector collections reject custom document ids, so chunks are indexed without `_id`. A
@@ -118,7 +118,8 @@ impl OpenSearchIndex {
         Err(http_error(&op, status, &body))
     }
 
-    /// DESIGN §6: faiss HNSW on inner product, which ranks Titan v2's normalized vectors like cosine.
+    /// faiss HNSW on inner product: Titan v2's vectors are normalized, so it ranks like cosine
+    /// without the cost of normalizing at query time.
     fn mapping(&self) -> Value {
         json!({
             "settings": { "index": { "knn": true } },

@@ -3,29 +3,10 @@
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
-use serde::{Deserialize, Serialize};
 
+use crate::domain::api::{RetrieveRequest, RetrieveResponse};
 use crate::domain::prompt::RetrievedChunk;
 use crate::ports::{RagError, Retriever};
-
-/// What the retrieval Lambda takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveRequest {
-    pub query: String,
-    #[serde(default = "default_k")]
-    pub k: usize,
-}
-
-fn default_k() -> usize {
-    5
-}
-
-/// What it answers: the hits above the score floor, best first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RetrieveResponse {
-    pub chunks: Vec<RetrievedChunk>,
-}
 
 pub struct LambdaRetriever {
     client: Client,

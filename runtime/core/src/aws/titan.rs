@@ -11,6 +11,9 @@ use crate::ports::{Embedder, RagError};
 pub const DEFAULT_MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
 pub const DEFAULT_DIMENSIONS: usize = 1024;
 pub const DEFAULT_CONCURRENCY: usize = 8;
+/// One InvokeModel at a time, for callers that run their own concurrency (ingestion's
+/// `embed_all` embeds one text per call, several calls at once) or embed a single text (a query).
+pub const ONE_AT_A_TIME: usize = 1;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,9 +1,11 @@
-//! Request and response types of `POST /chat` and `GET /health` (DESIGN §4).
+//! Request and response types of `POST /chat`, `GET /health` and the retrieval Lambda: the
+//! wire contract, so opsctl reads the same types the Lambdas write.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::message::ConversationId;
+use super::prompt::RetrievedChunk;
 
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -121,6 +123,28 @@ pub struct HealthResponse {
     pub status: String,
     pub version: String,
     pub rag_enabled: bool,
+}
+
+/// Passages retrieved for a question when the caller names no number.
+pub const DEFAULT_K: usize = 5;
+
+/// What the retrieval Lambda takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    pub query: String,
+    #[serde(default = "default_k")]
+    pub k: usize,
+}
+
+fn default_k() -> usize {
+    DEFAULT_K
+}
+
+/// What it answers: the hits above the score floor, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrieveResponse {
+    pub chunks: Vec<RetrievedChunk>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@
 //! EventBridge events carry it as stored (a key with `:` arrives with its `:`), so decoding it
 //! would corrupt keys that contain `+` or `%`.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::s3::S3Object;
 use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -36,6 +39,35 @@ pub enum EventError {
     BadRecord { index: usize, reason: String },
 }
 
+/// One record of an S3 notification, as far as ingestion reads it. The library's own record
+/// requires every field S3 sends (event time, identity, request parameters), but opsctl's local
+/// ingestion and replayed events send only these, so only these are required.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationRecord {
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    s3: Option<NotificationEntity>,
+}
+
+#[derive(Deserialize)]
+struct NotificationEntity {
+    object: S3Object,
+}
+
+/// The `detail` of an EventBridge `Object Created` / `Object Deleted` event from S3.
+#[derive(Serialize, Deserialize)]
+struct S3ObjectDetail {
+    object: S3ObjectRef,
+}
+
+/// The object an EventBridge S3 event names; its other fields (size, etag, version) are unused.
+#[derive(Serialize, Deserialize)]
+struct S3ObjectRef {
+    key: String,
+}
+
 /// The document events in `event`, in order. Records about other event types (restores,
 /// tagging) are dropped; a record that cannot be read fails the whole event, so Lambda retries it
 /// and the dead-letter queue keeps it rather than losing it silently.
@@ -44,12 +76,10 @@ pub fn parse_event(event: &Value) -> Result<Vec<DocumentEvent>, EventError> {
         let mut out = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
             let bad = |reason: &str| EventError::BadRecord { index, reason: reason.to_owned() };
-            let name = record.get("eventName").and_then(Value::as_str).ok_or_else(|| bad("no eventName"))?;
-            let raw = record
-                .pointer("/s3/object/key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("no s3.object.key"))?;
-            let key = decode_key(raw).map_err(|reason| bad(&reason))?;
+            let record = NotificationRecord::deserialize(record).map_err(|e| bad(&e.to_string()))?;
+            let name = record.event_name.ok_or_else(|| bad("no eventName"))?;
+            let raw = record.s3.and_then(|s3| s3.object.key).ok_or_else(|| bad("no s3.object.key"))?;
+            let key = decode_key(&raw).map_err(|reason| bad(&reason))?;
             if name.starts_with("ObjectCreated") {
                 out.push(DocumentEvent::Upserted { key });
             } else if name.starts_with("ObjectRemoved") {
@@ -60,16 +90,13 @@ pub fn parse_event(event: &Value) -> Result<Vec<DocumentEvent>, EventError> {
     }
     if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
         let bad = |reason: &str| EventError::BadRecord { index: 0, reason: reason.to_owned() };
-        let kind = event.get("detail-type").and_then(Value::as_str).ok_or_else(|| bad("no detail-type"))?;
-        let raw = event
-            .pointer("/detail/object/key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("no detail.object.key"))?;
-        if raw.is_empty() {
+        let event =
+            EventBridgeEvent::<S3ObjectDetail>::deserialize(event).map_err(|e| bad(&e.to_string()))?;
+        let key = event.detail.object.key;
+        if key.is_empty() {
             return Err(bad("empty object key"));
         }
-        let key = raw.to_owned();
-        return Ok(match kind {
+        return Ok(match event.detail_type.as_str() {
             "Object Created" => vec![DocumentEvent::Upserted { key }],
             "Object Deleted" => vec![DocumentEvent::Removed { key }],
             _ => Vec::new(),
@@ -149,5 +176,29 @@ mod tests {
         assert_eq!(parse_event(&json!({"hello": 1})), Err(EventError::Unrecognised));
         let broken = json!({"Records": [{"eventName": "ObjectCreated:Put"}]});
         assert!(matches!(parse_event(&broken), Err(EventError::BadRecord { index: 0, .. })));
+    }
+
+    #[test]
+    fn a_full_s3_notification_is_read() {
+        let event = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-12-01T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"}, "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+            "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "c", "bucket": {"name": "b", "arn": "arn:aws:s3:::b"},
+                "object": {"key": "docs/a%2Bb.md", "size": 10, "eTag": "e", "sequencer": "0A"}}}]});
+        assert_eq!(parse_event(&event).unwrap(), vec![DocumentEvent::Upserted { key: "docs/a+b.md".into() }]);
+    }
+
+    #[test]
+    fn eventbridge_events_without_a_key_or_type_are_errors() {
+        for event in [
+            json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {"object": {}}}),
+            json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {"object": {"key": ""}}}),
+            json!({"source": "aws.s3", "detail": {"object": {"key": "docs/a.md"}}}),
+        ] {
+            assert!(matches!(parse_event(&event), Err(EventError::BadRecord { index: 0, .. })), "{event}");
+        }
+        let other = json!({"source": "aws.s3", "detail-type": "Object Tags Added", "detail": {"object": {"key": "k"}}});
+        assert_eq!(parse_event(&other).unwrap(), vec![]);
     }
 }

@@ -1,4 +1,4 @@
-//! The single error shape of the chat API (DESIGN §4).
+//! The single error shape of the chat API, so every client handles every failure one way.
 //!
 //! Every failure a caller can see is an [`ApiError`]. Its message is written for the caller and
 //! never carries a stack trace, an AWS identifier or anyone else's text; the detail an operator
@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -23,6 +23,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Conflict,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::RateLimited,
+        ErrorCode::ModelUnavailable,
+        ErrorCode::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
@@ -139,21 +152,40 @@ impl ApiError {
 
     /// The JSON body: `{"error": {"code", "message", "request_id"}}`.
     pub fn body(&self, request_id: &str) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: Inner<'a>,
-        }
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            code: &'a str,
-            message: &'a str,
-            request_id: &'a str,
-        }
-        let body = Body { error: Inner { code: self.code.as_str(), message: &self.message, request_id } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone().into_owned(),
+                request_id: request_id.to_owned(),
+            },
+        };
         // Serialising three strings cannot fail; fall back to a fixed body rather than panic.
-        serde_json::to_vec(&body).unwrap_or_else(|_| {
-            br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec()
-        })
+        serde_json::to_vec(&body).unwrap_or_else(|_| FALLBACK_BODY.to_vec())
+    }
+}
+
+/// The body sent when even the error body cannot be built.
+pub const FALLBACK_BODY: &[u8] =
+    br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#;
+
+/// Every error response's body, as sent and as a client reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// One of [`ErrorCode::as_str`]; a string, so a client still reads a code added later.
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl ErrorDetail {
+    /// The code, when it is one this version knows.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == self.code)
     }
 }
 
@@ -164,3 +196,47 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_body_round_trips_through_its_public_type() {
+        let err = ApiError::rate_limited(7);
+        let bytes = err.body("req-1");
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.error.code, "rate_limited");
+        assert_eq!(body.error.error_code(), Some(ErrorCode::RateLimited));
+        assert_eq!(body.error.message, err.message);
+        assert_eq!(body.error.request_id, "req-1");
+        assert_eq!(serde_json::to_vec(&body).unwrap(), bytes, "the wire is exactly the type");
+        let wire: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"error": {"code": "rate_limited", "message": err.message, "request_id": "req-1"}})
+        );
+    }
+
+    #[test]
+    fn the_fallback_body_reads_as_an_internal_error() {
+        let body: ErrorBody = serde_json::from_slice(FALLBACK_BODY).unwrap();
+        assert_eq!(body.error.error_code(), Some(ErrorCode::Internal));
+    }
+
+    #[test]
+    fn every_code_is_named_once() {
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn an_unknown_code_still_reads() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"ingest_failed","message":"m","request_id":"r"}}"#)
+                .unwrap();
+        assert_eq!(body.error.error_code(), None);
+    }
+}

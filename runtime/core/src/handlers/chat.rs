@@ -1,4 +1,6 @@
-//! `POST /chat`: one conversation turn, in the order DESIGN §4 gives, once per idempotency key.
+//! `POST /chat`: one conversation turn, once per idempotency key. The steps run in a fixed order
+//! (authenticate and validate, load the history, store the user message, retrieve, then call the
+//! model) so that nothing is stored for a refused request and a model failure loses no message.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Ingestion: an uploaded document becomes embedded chunks in the vector index, and a deleted one
-//! leaves it (DESIGN §6).
+//! leaves it, so answers only ever cite what is in the bucket now.
 //!
 //! Every document is handled on its own: one that fails is reported and the others go on. A
 //! failure is *permanent* when retrying cannot help (an unsupported type, a corrupt or oversized

@@ -17,7 +17,8 @@ use http::{Method, Response, header};
 use serde::Serialize;
 
 use crate::auth::Authenticator;
-use crate::domain::error::ApiError;
+use crate::domain::api::DEFAULT_K;
+use crate::domain::error::{ApiError, FALLBACK_BODY};
 use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_SYSTEM_PROMPT};
 use crate::ports::{ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever};
 
@@ -54,7 +55,7 @@ impl Default for ChatSettings {
         Self {
             history_length: DEFAULT_HISTORY_LENGTH,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
-            retrieval_k: 5,
+            retrieval_k: DEFAULT_K,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             idempotency_lease: DEFAULT_IDEMPOTENCY_LEASE,
         }
@@ -121,9 +122,7 @@ fn finish(b: http::response::Builder, body: Vec<u8>) -> Response<Vec<u8>> {
     // The builder only fails on invalid header values, and ours are ASCII we chose or a request
     // id; fall back to a bare 500 rather than panic.
     b.body(body).unwrap_or_else(|_| {
-        let mut r = Response::new(
-            br#"{"error":{"code":"internal","message":"internal error","request_id":""}}"#.to_vec(),
-        );
+        let mut r = Response::new(FALLBACK_BODY.to_vec());
         *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         r
     })

@@ -1,4 +1,5 @@
-//! Retrieval: embed the query, take the nearest chunks, drop the weak ones (DESIGN §6).
+//! Retrieval: embed the query, take the nearest chunks, drop the weak ones so that an unrelated
+//! document never reaches the prompt.
 //!
 //! The retrieval Lambda runs [`retrieve`]; the local target calls it in-process through
 //! [`DirectRetriever`], so both answer the chat handler with the same hits.
@@ -7,11 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::aws::retriever::{RetrieveRequest, RetrieveResponse};
+use crate::domain::api::{RetrieveRequest, RetrieveResponse};
 use crate::domain::prompt::RetrievedChunk;
 use crate::ports::{Embedder, RagError, Retriever, VectorIndex};
 
-pub const DEFAULT_K: usize = 5;
 pub const MAX_K: usize = 20;
 /// Hits under this cosine similarity are dropped: with normalised Titan v2 embeddings, unrelated
 /// passages score about 0.0-0.2 and passages on the question's topic well above 0.3.

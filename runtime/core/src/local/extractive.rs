@@ -1,5 +1,6 @@
 //! `local/extractive`: the local target's development chat model. It is never deployed to AWS
-//! (DESIGN §3), and it names itself in every reply, both in `model` and in the text.
+//! (the Lambdas use Bedrock), and it names itself in every reply, both in `model` and in the text,
+//! so nobody mistakes its quotes for a real model's answer.
 //!
 //! It generates nothing. It quotes the sentences of the retrieved passages (`Prompt::sources`)
 //! that share the most meaningful words with the last user turn, up to three, each followed by

@@ -1,5 +1,6 @@
 //! An embedded, persistent [`VectorIndex`] for the local target and the tests. It is a development
-//! double that is never deployed: on AWS the index is OpenSearch Serverless (DESIGN §3, §9).
+//! double that is never deployed: on AWS the index is OpenSearch Serverless, and this one exists so
+//! the local target runs on one machine without it.
 //!
 //! Storage is one SQLite file in WAL mode. `chunks` holds a row per chunk, with its vector as a
 //! BLOB of little-endian f32. `meta` records the dimension, and opening the file with another

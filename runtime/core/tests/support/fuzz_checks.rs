@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chatbot_core::aws::dynamodb::{from_item, to_item};
-use chatbot_core::aws::envelope::{DataKeyProvider, EnvelopeCipher, KeyBytes, decrypt, encrypt};
+use chatbot_core::crypto::{EnvelopeCipher, decrypt, encrypt};
 use chatbot_core::domain::api::{ChatRequest, MAX_BODY_BYTES, MAX_MESSAGE_BYTES};
 use chatbot_core::domain::chunking::{MAX_CHUNK_TOKENS, chunk_text, count_tokens};
 use chatbot_core::domain::extract::{DocumentKind, ExtractError, ExtractLimits, extract};
@@ -23,7 +23,7 @@ use chatbot_core::domain::message::ConversationId;
 use chatbot_core::fakes::LocalKeyring;
 use chatbot_core::handlers::chat::open_with;
 use chatbot_core::handlers::error_response;
-use chatbot_core::ports::{Cipher, CipherError, Sealed, StoreError};
+use chatbot_core::ports::{Cipher, CipherError, DataKeyProvider, KeyBytes, Sealed, StoreError};
 use chatbot_core::{ApiError, ErrorCode};
 use serde_json::Value;
 

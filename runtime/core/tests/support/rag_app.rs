@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::document_event::DocumentEvent;
 use chatbot_core::fakes::{
     InMemoryConversationStore, InMemoryDocuments, LocalKeyring, RecordingMetrics, StaticSecret,

@@ -1,4 +1,4 @@
-//! Envelope encryption of message content (DESIGN §5).
+//! Envelope encryption of message content, so a copy of the table alone reveals nothing.
 //!
 //! A data key from the key service encrypts up to 1,000 messages or 5 minutes' worth, then is
 //! replaced. Each message is AES-256-GCM with a random 96-bit nonce and AAD that names its item,
@@ -21,7 +21,7 @@ use lru::LruCache;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::ports::{Cipher, CipherError, Sealed};
+use crate::ports::{Cipher, CipherError, DataKeyProvider, KeyBytes, Sealed};
 
 /// The version byte of every blob written now.
 pub const VERSION: u8 = 2;
@@ -29,21 +29,6 @@ pub const VERSION: u8 = 2;
 pub const LEGACY_VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
-
-pub type KeyBytes = Zeroizing<[u8; 32]>;
-
-/// A fresh data key: its plaintext, and the same key wrapped by the master key.
-pub struct DataKey {
-    pub plaintext: KeyBytes,
-    pub wrapped: Vec<u8>,
-}
-
-/// The key service behind the envelope: KMS in AWS, a local keyring in tests.
-#[async_trait]
-pub trait DataKeyProvider: Send + Sync {
-    async fn generate(&self) -> Result<DataKey, CipherError>;
-    async fn unwrap(&self, wrapped: &[u8]) -> Result<KeyBytes, CipherError>;
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeyCachePolicy {
