@@ -10,10 +10,10 @@ use anyhow::Context;
 use aws_config::SdkConfig;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
-use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::ssm::SsmParameter;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::extract::ExtractLimits;
 use chatbot_core::extract_worker::IsolatedExtraction;
 use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
@@ -142,7 +142,7 @@ async fn chat_app_with(
     let table = Arc::new(DynamoConversationStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &wiring.table_name,
-        Duration::from_secs(30 * 86_400),
+        chatbot_core::aws::dynamodb::DEFAULT_RETENTION,
     ));
     Ok(ChatApp {
         store: table.clone(),
