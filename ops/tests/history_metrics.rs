@@ -4,9 +4,6 @@
 
 mod support;
 
-#[path = "../../runtime/core/tests/support/tables.rs"]
-mod tables;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +18,7 @@ use chatbot_core::fakes::ScriptedModel;
 use chatbot_core::handlers::{ApiRequest, ChatApp, ChatSettings, route};
 use opsctl::local::metrics::LocalMetrics;
 use support::Moto;
+use test_support::tables;
 
 async fn turn(app: &ChatApp, body: serde_json::Value) -> serde_json::Value {
     let req = ApiRequest {

@@ -9,15 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-#[path = "../../runtime/core/tests/support/isolate.rs"]
-mod isolate;
-
-pub use isolate::isolated;
-
-#[path = "../../runtime/core/tests/support/private_files.rs"]
-mod private_files;
-
-pub use private_files::not_owner_only;
+pub use test_support::isolate::{self, isolated};
+pub use test_support::private_files::not_owner_only;
 
 /// The repository root: where the README's commands run, and where the samples are.
 pub fn repo_root() -> PathBuf {

@@ -2,10 +2,6 @@
 #[allow(dead_code)]
 pub mod chunks;
 #[allow(dead_code)]
-pub mod moto;
-#[allow(dead_code)]
-pub mod pdf;
-#[allow(dead_code)]
 pub mod rag_app;
-#[allow(dead_code)]
-pub mod tables;
+
+pub use test_support::{moto, pdf, tables};

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../core/tests/support/pdf.rs"]
-pub mod pdf;
+pub use test_support::pdf;
 
 use chatbot_core::extract_worker::IsolatedExtraction;
 
