@@ -1,6 +1,7 @@
 //! Shared by the CLI test binaries: the emulator and a way to run the real `opsctl` against it.
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
 pub use test_support::{isolate, moto, private_files};
 
 use std::path::{Path, PathBuf};

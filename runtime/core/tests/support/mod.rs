@@ -4,4 +4,5 @@ pub mod chunks;
 #[allow(dead_code)]
 pub mod rag_app;
 
+#[allow(unused_imports)]
 pub use test_support::{moto, pdf, tables};

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
 pub use test_support::pdf;
 
 use chatbot_core::extract_worker::IsolatedExtraction;
