@@ -13,9 +13,7 @@
 //! Prints `dashboard_refresh …` and `dashboard_render …` key=value lines.
 //! Run: `cargo bench -p opsctl --bench dashboard_refresh`.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-#[allow(dead_code)]
-mod moto;
+use test_support::moto;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};

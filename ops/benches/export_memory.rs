@@ -9,20 +9,17 @@
 //!
 //! `cargo bench -p opsctl --bench export_memory`
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-mod moto;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
 use chatbot_core::aws::dynamodb::to_item;
-use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage};
 use chatbot_core::ports::Cipher;
-use moto::Moto;
+use test_support::moto::Moto;
 
 const SIZES: [usize; 2] = [2_000, 20_000];
 const PER_CONVERSATION: usize = 50;

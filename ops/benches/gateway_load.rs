@@ -10,26 +10,20 @@
 //! under load, plus the 20 clients' small share; the emulator is a separate process. The last
 //! line repeats the figures as `gateway_load key=value…` for scripts/bench.
 
-#[path = "../../runtime/core/tests/support/moto.rs"]
-#[allow(dead_code)]
-mod moto;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
 };
-use moto::Moto;
 use opsctl::local::gateway;
 use opsctl::local::wiring::{LocalWiring, chat_app};
 use serde_json::{Value, json};
+use test_support::moto::Moto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-#[path = "../../runtime/core/benches/support/proc_status.rs"]
-mod proc_status;
-use proc_status::status_kib;
+use test_support::proc_status::status_kib;
 
 const CLIENTS: usize = 20;
 const TURNS: usize = 10;

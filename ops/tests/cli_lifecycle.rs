@@ -156,8 +156,8 @@ async fn malformed_items_are_reported_and_stop_cleanup(
 ) {
     use aws_sdk_dynamodb::types::AttributeValue;
     use chatbot_core::aws::dynamodb::to_item;
-    use chatbot_core::aws::envelope::EnvelopeCipher;
     use chatbot_core::aws::kms::KmsDataKeys;
+    use chatbot_core::crypto::EnvelopeCipher;
     use chatbot_core::domain::message::{ConversationId, Message, Role, SealedMessage};
     use chatbot_core::ports::Cipher;
 

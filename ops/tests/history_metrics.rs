@@ -4,9 +4,6 @@
 
 mod support;
 
-#[path = "../../runtime/core/tests/support/tables.rs"]
-mod tables;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,12 +12,13 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chatbot_core::auth::Authenticator;
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
-use chatbot_core::aws::envelope::EnvelopeCipher;
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::fakes::ScriptedModel;
 use chatbot_core::handlers::{ApiRequest, ChatApp, ChatSettings, route};
 use opsctl::local::metrics::LocalMetrics;
 use support::Moto;
+use test_support::tables;
 
 async fn turn(app: &ChatApp, body: serde_json::Value) -> serde_json::Value {
     let req = ApiRequest {

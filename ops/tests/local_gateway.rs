@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::aws::envelope::EnvelopeCipher;
+use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::fakes::{
     InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, StaticSecret,
 };

@@ -66,6 +66,8 @@ fn every_template_fits_the_inline_limit_and_parses() {
 
 #[test]
 fn the_dashboard_body_is_generated_from_the_spec() {
+    let update =
+        test_support::snapshots::update_requested("UPDATE_TEMPLATES").unwrap_or_else(|e| panic!("{e}"));
     let spec = Spec::embedded().unwrap();
     let file = path("templates/observability.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -77,7 +79,7 @@ fn the_dashboard_body_is_generated_from_the_spec() {
     assert_eq!(indent, "      ");
     let expected = spec.template_block(indent);
     if text[start..end] != expected {
-        if std::env::var_os("UPDATE_TEMPLATES").is_some() {
+        if update {
             std::fs::write(&file, format!("{}{expected}{}", &text[..start], &text[end..])).unwrap();
             return;
         }

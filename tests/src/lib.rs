@@ -9,15 +9,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-#[path = "../../runtime/core/tests/support/isolate.rs"]
-mod isolate;
+pub mod shared;
 
-pub use isolate::isolated;
-
-#[path = "../../runtime/core/tests/support/private_files.rs"]
-mod private_files;
-
-pub use private_files::not_owner_only;
+pub use test_support::isolate::{self, isolated};
+pub use test_support::private_files::not_owner_only;
 
 /// The repository root: where the README's commands run, and where the samples are.
 pub fn repo_root() -> PathBuf {
@@ -100,14 +95,19 @@ impl Opsctl {
             panic!("opsctl {}: not JSON ({e}):\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout))
         })
     }
+
+    /// Stops the local target and removes its data folder, whatever state they are in.
+    pub fn clean_up(&self) {
+        // Never panic here: a failed test may be unwinding through it, or the process exiting.
+        let _ = self.try_run(&["local", "down"]);
+        let _ = std::fs::remove_dir_all(&self.local_dir);
+    }
 }
 
 impl Drop for Opsctl {
     /// Stops the local target even when an assertion failed, so no test leaves processes behind.
     fn drop(&mut self) {
-        // Never panic here: a failed test is already unwinding through it.
-        let _ = self.try_run(&["local", "down"]);
-        let _ = std::fs::remove_dir_all(&self.local_dir);
+        self.clean_up();
     }
 }
 

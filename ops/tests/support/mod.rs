@@ -1,13 +1,8 @@
 //! Shared by the CLI test binaries: the emulator and a way to run the real `opsctl` against it.
 #![allow(dead_code)]
 
-#[path = "../../../runtime/core/tests/support/moto.rs"]
-pub mod moto;
-
-pub use moto::isolate;
-
-#[path = "../../../runtime/core/tests/support/private_files.rs"]
-pub mod private_files;
+#[allow(unused_imports)]
+pub use test_support::{isolate, moto, private_files};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

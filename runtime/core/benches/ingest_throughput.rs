@@ -9,10 +9,7 @@
 //! `extract_isolation key=value…` lines for scripts/bench; run with
 //! `cargo bench -p chatbot-core --bench ingest_throughput`.
 
-#[path = "support/isolation.rs"]
-mod isolation;
-#[path = "support/proc_status.rs"]
-mod proc_status;
+mod support;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -151,7 +148,7 @@ fn main() -> ExitCode {
         TARGET_CHUNKS as f64 / median.as_secs_f64(),
         median <= bound
     );
-    let isolation_ok = isolation::report();
+    let isolation_ok = support::isolation::report();
     if median > bound || !isolation_ok { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 

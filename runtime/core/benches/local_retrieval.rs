@@ -13,9 +13,7 @@ use chatbot_core::local::sqlite_index::SqliteVectorIndex;
 use chatbot_core::ports::{IndexedChunk, VectorIndex};
 use tokio::runtime::Runtime;
 
-#[path = "support/proc_status.rs"]
-mod proc_status;
-use proc_status::status_kib;
+use test_support::proc_status::status_kib;
 
 const DOCUMENTS: usize = 1_000;
 const CHUNKS_PER_DOCUMENT: usize = 100;

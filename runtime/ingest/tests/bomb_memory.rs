@@ -4,9 +4,6 @@
 
 mod support;
 
-#[path = "../../core/benches/support/proc_status.rs"]
-mod proc_status;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,8 +15,8 @@ use chatbot_core::handlers::ingest::{
 };
 use chatbot_core::ports::VectorIndex;
 use nix::sys::resource::{UsageWho, getrusage};
-use proc_status::status_kib;
 use support::{bomb, lambda_worker, pdf};
+use test_support::proc_status::status_kib;
 
 /// The ingest function's MemorySize in templates/ai.yaml.
 const LAMBDA_MIB: u64 = 1024;

@@ -8,11 +8,8 @@ use std::time::{Duration, Instant};
 use chatbot_core::domain::extract::{ExtractError, ExtractLimits, extract};
 use chatbot_core::extract_worker::{IsolatedExtraction, extract_isolated};
 
-#[path = "../../tests/support/pdf.rs"]
-#[allow(dead_code)]
-mod pdf;
-
-use super::proc_status::status_kib;
+use test_support::pdf;
+use test_support::proc_status::status_kib;
 
 const RUNS: usize = 21;
 

@@ -11,9 +11,6 @@ pub mod s3;
 pub mod ssm;
 pub mod titan;
 
-/// The envelope cipher's former path: opsctl still imports `EnvelopeCipher` from here.
-pub use crate::crypto as envelope;
-
 /// An SDK error rendered with its whole source chain, for logs (never for API callers).
 pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(err).to_string()

@@ -207,8 +207,7 @@ fn title_of(key: &str, kind: DocumentKind, text: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/pdf.rs"]
-mod test_pdf;
+use test_support::pdf as test_pdf;
 
 #[cfg(test)]
 mod tests {

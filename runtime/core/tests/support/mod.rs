@@ -2,10 +2,7 @@
 #[allow(dead_code)]
 pub mod chunks;
 #[allow(dead_code)]
-pub mod moto;
-#[allow(dead_code)]
-pub mod pdf;
-#[allow(dead_code)]
 pub mod rag_app;
-#[allow(dead_code)]
-pub mod tables;
+
+#[allow(unused_imports)]
+pub use test_support::{moto, pdf, tables};

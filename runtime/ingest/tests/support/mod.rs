@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../core/tests/support/pdf.rs"]
-pub mod pdf;
+#[allow(unused_imports)]
+pub use test_support::pdf;
 
 use chatbot_core::extract_worker::IsolatedExtraction;
 

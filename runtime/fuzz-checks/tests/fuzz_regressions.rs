@@ -1,9 +1,6 @@
 //! The fuzz targets' checks on stable Rust: every seed in `fuzz/seeds/`, then each input a fuzz
 //! run found crashing, pinned with the behaviour it should have had.
 
-#[path = "support/fuzz_checks.rs"]
-mod fuzz_checks;
-
 use std::path::{Path, PathBuf};
 
 use chatbot_core::ErrorCode;
@@ -76,7 +73,7 @@ fn envelope_decrypt_a_sort_key_at_the_end_of_time_does_not_overflow() {
 }
 
 // extract_chunk, pdf_compression_bomb and pdf_deeply_nested: the seeds of
-// runtime/core/tests/support/pdf.rs's `compression_bomb_pdf(8, 7 << 20)` and
+// test-support/src/pdf.rs's `compression_bomb_pdf(8, 7 << 20)` and
 // `deeply_nested_pdf(800)`, after the selector byte 2 (a .pdf key). With the default limits the
 // bomb's streams each stay under the in-process 16 MiB and parse into gigabytes, which only the
 // worker's memory limit stops (runtime/ingest/tests/isolated_extraction.rs); under the fuzz

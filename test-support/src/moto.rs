@@ -3,7 +3,6 @@
 //!
 //! The server watches its stdin, which this process holds open: when the test binary exits,
 //! for whatever reason, the pipe closes and the server exits too. Nothing is left running.
-//! Shared by the test binaries of several crates through `#[path]`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,8 +14,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 
-#[path = "isolate.rs"]
-pub mod isolate;
+use crate::isolate;
 
 const INSTALL_HINT: &str = "the moto server is not installed. Run the README's test command (`scripts/test`), \
 which installs it into .venv/, or install it by hand: \

@@ -4,7 +4,7 @@
 //! a region or an emulator's endpoint set for their own work. Each of those would silently send a
 //! test to another target or account, so every variable opsctl or the AWS SDK reads is removed,
 //! and the shared config files are pointed at paths that do not exist; the test then sets exactly
-//! what it needs. Shared by the test crates through `#[path]`.
+//! what it needs.
 
 use std::process::Command;
 

@@ -13,10 +13,11 @@ pub async fn create_table(sdk: &SdkConfig) -> String {
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .unwrap()
+            .expect("a complete attribute definition")
     };
-    let key =
-        |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("a complete key")
+    };
     aws_sdk_dynamodb::Client::new(sdk)
         .create_table()
         .table_name(&name)
@@ -38,5 +39,5 @@ pub async fn create_key(sdk: &SdkConfig) -> String {
         .send()
         .await
         .expect("create key");
-    out.key_metadata().unwrap().key_id().to_owned()
+    out.key_metadata().expect("the new key's metadata").key_id().to_owned()
 }

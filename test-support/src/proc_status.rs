@@ -1,5 +1,4 @@
-//! The benches' memory figures, from the kernel's own accounting of this process. Shared by
-//! `#[path]` with ops/benches and runtime/ingest/tests, which are other crates.
+//! The benches' memory figures, from the kernel's own accounting of this process.
 
 /// A `/proc/self/status` figure in KiB (`VmHWM:`, `VmRSS:`), 0 where there is none.
 pub fn status_kib(name: &str) -> u64 {

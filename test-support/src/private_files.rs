@@ -1,5 +1,4 @@
-//! Whether a folder the local target writes is its owner's alone. Shared by the test crates
-//! through `#[path]`.
+//! Whether a folder the local target writes is its owner's alone.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,10 +1,10 @@
 //! The invariants the fuzz targets check, one `pub fn` per target, each panicking when one breaks.
 //!
-//! Both sides include this one file by path: the cargo-fuzz crate in `fuzz/` (its own workspace,
-//! built on nightly) and `tests/fuzz_regressions.rs`, which replays the seeds and every crash
-//! found on stable. Living beside chatbot-core's tests keeps it compiled, linted and tested in CI
-//! without nightly; the fuzz crate can reach it here, while chatbot-core's tests could not depend
-//! on a crate outside the workspace.
+//! Both sides use this crate: the cargo-fuzz crate in `fuzz/` (its own workspace, built on
+//! nightly) and `tests/fuzz_regressions.rs`, which replays the seeds and every crash found on
+//! stable. As a member of the main workspace it is compiled, linted and tested in CI without
+//! nightly. It is not in chatbot-core's tests because it depends on chatbot-core: a dependency
+//! of chatbot-core's tests on it would be a cycle.
 
 use std::collections::HashMap;
 use std::future::Future;
