@@ -131,4 +131,26 @@ mod tests {
         assert_eq!(Function::deployed(false).collect::<Vec<_>>(), [Function::Chat]);
         assert_eq!(Function::deployed(true).count(), 3);
     }
+
+    #[test]
+    fn the_registry_names_what_the_templates_define() {
+        let main = include_str!("../../templates/main.yaml");
+        let compute = include_str!("../../templates/compute.yaml");
+        let ai = include_str!("../../templates/ai.yaml");
+        let observability = include_str!("../../templates/observability.yaml");
+        let env = "${Environment}";
+        for f in Function::ALL {
+            let own = if f.needs_rag() { ai } else { compute };
+            assert!(own.contains(&format!("FunctionName: !Sub {}", f.function_name(env))), "{f}");
+            assert!(own.contains(&format!("LogGroupName: !Sub {}", f.log_group(env))), "{f}");
+            assert!(main.contains(&format!("\n  {}:", f.output_key())), "{f}: output {}", f.output_key());
+            assert!(main.contains(&format!("\n  {}:", f.code_parameter())), "{f}: {}", f.code_parameter());
+            for alarm in f.alarm_names(env) {
+                assert!(observability.contains(&format!("AlarmName: !Sub {alarm}\n")), "{alarm}");
+            }
+        }
+        let alarms = Function::ALL.iter().map(|f| f.alarm_names(env).len()).sum::<usize>();
+        assert_eq!(alarms, observability.matches("AlarmName: !Sub ").count(), "an alarm the registry lacks");
+        assert!(compute.contains(&format!("LogGroupName: !Sub {}", api_log_group(env))));
+    }
 }
