@@ -109,7 +109,7 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
             params: BTreeMap::new(),
             approval: Approval::Given,
         };
-        let sdk = Sdk::new(emulator_aws(&local)).await?;
+        let sdk = Sdk::new(local.emulator_aws()).await?;
         match deploy::deploy(&sdk, &plan, &Step).await? {
             Deployment::Applied { .. } | Deployment::Unchanged { .. } => {}
             Deployment::Failed(failed) => {
@@ -138,18 +138,13 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         state::remove(env)?;
         return Err(e);
     }
-    let sdk = Sdk::new(emulator_aws(&local)).await?;
+    let sdk = Sdk::new(local.emulator_aws()).await?;
     let token = token::read(&aws_sdk_ssm::Client::new(&sdk.config), &token::parameter_name(env))
         .await
         .ok()
         .flatten()
         .unwrap_or_else(|| "<token: opsctl token show --target local>".into());
     Ok(Up { local, token })
-}
-
-/// The emulator `local` started, as the SDK reaches it.
-fn emulator_aws(local: &LocalState) -> crate::aws::AwsArgs {
-    crate::aws::AwsArgs::emulator(local.emulator_url(), state::LOCAL_REGION)
 }
 
 pub fn model_label(model: &ModelSpec) -> String {
@@ -216,7 +211,7 @@ pub fn status(env: Env) -> anyhow::Result<Option<Health>> {
 pub async fn serve(env: Env) -> anyhow::Result<()> {
     let local = state::load(env)?.context("no local state: `opsctl local up` starts the gateway")?;
     let port = local.gateway.as_ref().map(|g| g.port).context("the local state names no gateway port")?;
-    let sdk = Sdk::new(emulator_aws(&local)).await?.config;
+    let sdk = Sdk::new(local.emulator_aws()).await?.config;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let info = stack::describe(&cfn, &stack::root_name(env))
         .await?

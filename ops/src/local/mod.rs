@@ -27,5 +27,5 @@ pub fn emulator_aws(env: Env) -> anyhow::Result<AwsArgs> {
             state::env_dir(env).join("emulator.log").display(),
         );
     }
-    Ok(AwsArgs::emulator(local.emulator_url(), state::LOCAL_REGION))
+    Ok(local.emulator_aws())
 }

@@ -40,6 +40,11 @@ impl LocalState {
         format!("http://127.0.0.1:{}", self.emulator.port)
     }
 
+    /// How the SDK reaches this target's emulator: its URL, its region, its dummy credentials.
+    pub fn emulator_aws(&self) -> crate::aws::AwsArgs {
+        crate::aws::AwsArgs::emulator(self.emulator_url(), LOCAL_REGION)
+    }
+
     pub fn gateway_url(&self) -> Option<String> {
         self.gateway.as_ref().map(|g| format!("http://127.0.0.1:{}", g.port))
     }
