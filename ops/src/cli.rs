@@ -247,6 +247,10 @@ pub struct LocalUpArgs {
     /// Turn RAG on, with the local embedder and vector index.
     #[arg(long)]
     pub rag: bool,
+    /// With --rag: where the vectors live. `sqlite`, the embedded index (a development double),
+    /// or `s3vectors`, the real S3 Vectors adapter against the emulator.
+    #[arg(long, value_enum, default_value_t = crate::local::state::VectorStore::Sqlite, requires = "rag")]
+    pub vector_store: crate::local::state::VectorStore,
     /// The chat model: `local` (the extractive development double) or an OpenAI-compatible
     /// server such as Ollama or llama.cpp, `openai:<base-url>#<model>`. OPENAI_API_KEY, when
     /// set, is sent as its bearer token.

@@ -6,6 +6,8 @@ pub mod emf;
 pub mod idempotency;
 pub mod kms;
 pub mod opensearch;
+pub mod s3vectors;
+pub mod vector_store;
 pub mod retriever;
 pub mod s3;
 pub mod ssm;
