@@ -155,44 +155,56 @@ def _encryption_problems(config: dict | None) -> list[tuple[str, str]]:
     return []
 
 
+def check_vector_bucket(name: str | None, encryption: dict | None) -> None:
+    _raise_if(_required("/vectorBucketName", name) + _length("/vectorBucketName", name, 3, 63)
+              + _encryption_problems(encryption))
+    if not _NAME.match(name):
+        raise ValidationError("Invalid vector bucket name")
+
+
 def create_vector_bucket(self: S3VectorsResponse) -> ActionResult:
     # AWS: validates the name (3..63) and the encryption configuration (a KMS key ARN if and only
     # if sseType is aws:kms) and answers {"vectorBucketArn"}. moto: checks the name only and
     # answers {}. Patch: both checks and the ARN.
     name, encryption = self._get_param("vectorBucketName"), self._get_param("encryptionConfiguration")
-    _raise_if(_required("/vectorBucketName", name) + _length("/vectorBucketName", name, 3, 63)
-              + _encryption_problems(encryption))
-    if not _NAME.match(name):
-        raise ValidationError("Invalid vector bucket name")
-    bucket = self.s3vectors_backend.create_vector_bucket(self.region, name, encryption, self._get_param("tags"))
+    check_vector_bucket(name, encryption)
+    bucket = backend_create_vector_bucket(self.s3vectors_backend, self.region, name, encryption, self._get_param("tags"))
     return ActionResult({"vectorBucketArn": bucket.vector_bucket_arn})
 
 
-def create_index(self: S3VectorsResponse) -> ActionResult:
-    # AWS: the model's bounds (dimension 1..4096 inclusive, at most 10 non-filterable keys of
-    # 1..63 characters), then the business rules. moto: refuses dimension 4096 and checks
-    # neither list. Patch: the model's bounds, the name rule, and the backend above.
-    p = self._get_param
-    metadata = p("metadataConfiguration") or {}
-    keys = metadata.get("nonFilterableMetadataKeys")
-    problems = (_required("/indexName", p("indexName")) + _length("/indexName", p("indexName"), 3, 63)
-                + _required("/dataType", p("dataType")) + _enum("/dataType", p("dataType"), ["float32"])
-                + _required("/dimension", p("dimension")) + _range("/dimension", p("dimension"), 1, MAX_DIMENSION)
-                + _required("/distanceMetric", p("distanceMetric"))
-                + _enum("/distanceMetric", p("distanceMetric"), ["euclidean", "cosine"])
-                + _length("/metadataConfiguration/nonFilterableMetadataKeys", keys, 0, MAX_NON_FILTERABLE_KEYS)
-                + [problem for i, key in enumerate(keys or [])
-                   for problem in _length(f"/metadataConfiguration/nonFilterableMetadataKeys/{i}", key, 1, 63)]
-                + _encryption_problems(p("encryptionConfiguration")))
-    _raise_if(problems)
+def check_index(params: dict) -> None:
+    """CreateIndex's checks, for the API and the CloudFormation model alike: the model's bounds
+    (dimension 1..4096 inclusive, at most 10 non-filterable keys of 1..63 characters, the
+    encryption rule), the bucket given by name or ARN, and the name rule."""
+    p = params.get
+    keys = (p("metadataConfiguration") or {}).get("nonFilterableMetadataKeys")
+    _raise_if(_required("/indexName", p("indexName")) + _length("/indexName", p("indexName"), 3, 63)
+              + _required("/dataType", p("dataType")) + _enum("/dataType", p("dataType"), ["float32"])
+              + _required("/dimension", p("dimension")) + _range("/dimension", p("dimension"), 1, MAX_DIMENSION)
+              + _required("/distanceMetric", p("distanceMetric"))
+              + _enum("/distanceMetric", p("distanceMetric"), ["euclidean", "cosine"])
+              + _length("/metadataConfiguration/nonFilterableMetadataKeys", keys, 0, MAX_NON_FILTERABLE_KEYS)
+              + [problem for i, key in enumerate(keys or [])
+                 for problem in _length(f"/metadataConfiguration/nonFilterableMetadataKeys/{i}", key, 1, 63)]
+              + _encryption_problems(p("encryptionConfiguration")))
     if (p("vectorBucketName") is None) == (p("vectorBucketArn") is None):
         raise ValidationError("Must specify either vectorBucketName or vectorBucketArn but not both")
     if not _NAME.match(p("indexName")):
         raise ValidationError("Invalid index name")
-    index = self.s3vectors_backend.create_index(
-        p("vectorBucketName"), p("vectorBucketArn"), p("indexName"), p("dataType"), p("dimension"),
-        p("distanceMetric"), metadata_configuration=metadata,
-        encryption_configuration=p("encryptionConfiguration"), tags=p("tags"),
+
+
+def create_index(self: S3VectorsResponse) -> ActionResult:
+    # AWS: the checks above, then the backend's. moto: refuses dimension 4096 (it allows 1..4095)
+    # and checks neither list nor the encryption. Patch: check_index, then the backend above.
+    p = self._get_param
+    params = {name: p(name) for name in ("vectorBucketName", "vectorBucketArn", "indexName", "dataType", "dimension",
+                                         "distanceMetric", "metadataConfiguration", "encryptionConfiguration")}
+    check_index(params)
+    index = backend_create_index(
+        self.s3vectors_backend, params["vectorBucketName"], params["vectorBucketArn"], params["indexName"],
+        params["dataType"], params["dimension"], params["distanceMetric"],
+        metadata_configuration=params["metadataConfiguration"],
+        encryption_configuration=params["encryptionConfiguration"], tags=p("tags"),
     )
     return ActionResult({"indexArn": index.index_arn})
 
