@@ -297,7 +297,8 @@ class _S3VectorsResource(_Resource):
     @classmethod
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         properties = cloudformation_json["Properties"]
-        resource = cls(account_id, region_name, properties, _s3vectors_name(properties, cls.name_property, resource_name))
+        name = _s3vectors_name(properties, cls.name_property, resource_name)
+        resource = cls(account_id, region_name, properties, name)
         resource.properties = properties
         return resource
 
@@ -347,7 +348,8 @@ class S3VectorsIndex(_S3VectorsResource, CloudFormationModel):
         self.backend = s3vectors_backends[account_id][get_partition(region_name)]
         dimension = properties.get("Dimension")
         params = {
-            "vectorBucketName": properties.get("VectorBucketName"), "vectorBucketArn": properties.get("VectorBucketArn"),
+            "vectorBucketName": properties.get("VectorBucketName"),
+            "vectorBucketArn": properties.get("VectorBucketArn"),
             "indexName": name, "dataType": properties.get("DataType"),
             "dimension": int(dimension) if dimension is not None else None,  # a Ref to a parameter is a string
             "distanceMetric": properties.get("DistanceMetric"),

@@ -5,10 +5,12 @@ Like moto_patches.py, each patch says what AWS does, what moto 5.2.5 does and wh
 changes; they replace moto internals by name, for moto 5.2.5 only (serve.py checks the version).
 The numbers come from the S3 User Guide's "Limitations and restrictions" page, the bounds of each
 member from botocore's s3vectors model (service-2.json, the model the SDKs are generated from),
-the error wording from what the service answers where it is known, and otherwise say so.
+the error wording from what the service answers where that is known; where it is not, the
+comment says the wording is the emulator's.
 """
 
 import contextlib
+import heapq
 import json
 import math
 import operator
@@ -72,7 +74,8 @@ def _length(path: str, value: Any, low: int, high: int | None) -> list[tuple[str
 def _range(path: str, value: Any, low: int, high: int) -> list[tuple[str, str]]:
     if value is None or low <= value <= high:
         return []
-    return [(path, f"Value at '{path}' failed to satisfy constraint: Member must be between {low} and {high}, inclusive")]
+    return [(path, f"Value at '{path}' failed to satisfy constraint: "
+                   f"Member must be between {low} and {high}, inclusive")]
 
 
 def _enum(path: str, value: Any, allowed: list[str]) -> list[tuple[str, str]]:
@@ -83,7 +86,9 @@ def _enum(path: str, value: Any, allowed: list[str]) -> list[tuple[str, str]]:
 
 
 def _required(path: str, value: Any) -> list[tuple[str, str]]:
-    return [(path, f"Value null at '{path}' failed to satisfy constraint: Member must not be null")] if value is None else []
+    if value is not None:
+        return []
+    return [(path, f"Value null at '{path}' failed to satisfy constraint: Member must not be null")]
 
 
 def _raise_if(problems: list[tuple[str, str]]) -> None:
@@ -169,7 +174,8 @@ def create_vector_bucket(self: S3VectorsResponse) -> ActionResult:
     # answers {}. Patch: both checks and the ARN.
     name, encryption = self._get_param("vectorBucketName"), self._get_param("encryptionConfiguration")
     check_vector_bucket(name, encryption)
-    bucket = backend_create_vector_bucket(self.s3vectors_backend, self.region, name, encryption, self._get_param("tags"))
+    tags = self._get_param("tags")
+    bucket = backend_create_vector_bucket(self.s3vectors_backend, self.region, name, encryption, tags)
     return ActionResult({"vectorBucketArn": bucket.vector_bucket_arn})
 
 
@@ -516,13 +522,13 @@ def query_vectors(self: S3VectorsResponse) -> ActionResult:
     flt = p("filter")
     if flt is not None:
         _check_filter(flt, _non_filterable(index))
-    with_distance, with_metadata = self._get_bool_param("returnDistance", False), self._get_bool_param("returnMetadata", False)
+    with_distance = self._get_bool_param("returnDistance", False)
+    with_metadata = self._get_bool_param("returnMetadata", False)
     request = (index.index_arn, vector, top_k, repr(flt), with_distance, with_metadata)
     start = _redeem_token(token, request) or 0
-    ranked = sorted(
+    ranked = heapq.nsmallest(top_k, (  # ties in key order, so pages are stable
         (_distance(index, vector, norm, v), v.key, v)
-        for v in index.vectors.values() if flt is None or _matches(flt, v.metadata or {})
-    )[:top_k]
+        for v in index.vectors.values() if flt is None or _matches(flt, v.metadata or {})))
     page = []
     for distance, _, found in ranked[start:start + QUERY_PAGE]:
         out: dict = {"key": found.key}
