@@ -15,6 +15,7 @@ import json
 import math
 import operator
 import re
+import threading
 import uuid
 import zlib
 from array import array
@@ -340,20 +341,23 @@ def delete_vectors(self: S3VectorsResponse) -> EmptyResult:
 # characters, a key alone may be 1024 of 4-byte characters) and checked against their request.
 _TOKENS: dict[str, tuple] = {}
 _MAX_TOKENS = 10_000
+_TOKENS_LOCK = threading.Lock()  # the server answers requests on several threads
 
 
 def _issue_token(state: tuple) -> str:
-    while len(_TOKENS) >= _MAX_TOKENS:
-        del _TOKENS[next(iter(_TOKENS))]
     token = uuid.uuid4().hex
-    _TOKENS[token] = state
+    with _TOKENS_LOCK:
+        while len(_TOKENS) >= _MAX_TOKENS:
+            del _TOKENS[next(iter(_TOKENS))]
+        _TOKENS[token] = state
     return token
 
 
 def _redeem_token(token: str | None, request: tuple) -> Any:
     if token is None:
         return None
-    state = _TOKENS.get(token)
+    with _TOKENS_LOCK:
+        state = _TOKENS.get(token)
     if state is None or state[0] != request:
         raise ValidationError("The provided nextToken is not valid for this request")  # emulator's wording
     return state[1]
@@ -377,7 +381,7 @@ def list_vectors(self: S3VectorsResponse) -> ActionResult:
     data, metadata = self._get_bool_param("returnData", False), self._get_bool_param("returnMetadata", False)
     request = (index.index_arn, count, segment, data, metadata)
     after = _redeem_token(token, request)
-    keys = sorted(k for k in index.vectors
+    keys = sorted(k for k in list(index.vectors)  # a copy: a PutVectors may run alongside
                   if (after is None or k > after) and (count is None or zlib.crc32(k.encode()) % count == segment))
     page, size = [], 0
     for key in keys[: limit or LIST_DEFAULT]:
@@ -528,7 +532,7 @@ def query_vectors(self: S3VectorsResponse) -> ActionResult:
     start = _redeem_token(token, request) or 0
     ranked = heapq.nsmallest(top_k, (  # ties in key order, so pages are stable
         (_distance(index, vector, norm, v), v.key, v)
-        for v in index.vectors.values() if flt is None or _matches(flt, v.metadata or {})))
+        for v in list(index.vectors.values()) if flt is None or _matches(flt, v.metadata or {})))
     page = []
     for distance, _, found in ranked[start:start + QUERY_PAGE]:
         out: dict = {"key": found.key}
