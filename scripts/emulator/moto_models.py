@@ -13,6 +13,7 @@ from typing import Any
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import apigatewayv2_backends
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
 from moto.core.common_models import CloudFormationModel
 from moto.opensearchserverless import models as aoss
 from moto.s3vectors.models import s3vectors_backends
@@ -274,7 +275,8 @@ class OpenSearchServerlessCollection(_Resource, CloudFormationModel):
 
 
 def _s3vectors_name(properties: dict, name_property: str, generated: str) -> str:
-    """The name given, or one made as CloudFormation makes them: lowercase, at most 63 characters."""
+    """The name given, or one made from the stack and logical id as CloudFormation names resources,
+    within the names S3 Vectors accepts: lowercase, at most 63 characters."""
     if properties.get(name_property):
         return properties[name_property]
     name = re.sub(r"[^a-z0-9-]+", "-", generated.lower()).strip("-")
@@ -290,9 +292,27 @@ def _s3vectors_tags(properties: dict) -> dict:
 
 
 class _S3VectorsResource(_Resource):
-    # The resource schemas (cfn-lint's copy of the CloudFormation registry): every property but
-    # Tags is create-only, so a change of any other replaces the resource.
+    # The CloudFormation resource schemas of both types: the primary identifier, so the Ref, is
+    # the ARN; VectorBucketArn/IndexArn and CreationTime are the read-only attributes; every
+    # property but Tags is create-only, so a change of any other replaces the resource.
     name_property = ""
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        # AWS: a replacement of a resource whose name the template sets fails the update with
+        # this message (the new resource could not take the name). moto would try, and fail on
+        # the name with the service's ConflictException instead. Patch: AWS's refusal.
+        properties = cloudformation_json["Properties"]
+        named = properties.get(cls.name_property)
+        replaces = any(properties.get(p) != original_resource.properties.get(p) for p in cls.replace_on)
+        if replaces and named and named == original_resource.properties.get(cls.name_property):
+            raise CloudFormationValidationError(message=(
+                "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                f"Rename {named} and update the stack again."))
+        return super().update_from_cloudformation_json.__func__(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
