@@ -396,6 +396,40 @@ def list_vectors(self: S3VectorsResponse) -> ActionResult:
     return ActionResult(result)
 
 
+def _name_page(self: S3VectorsResponse, items: dict, scope: str) -> tuple[list, str | None]:
+    """A page of buckets or indexes by name, with prefix, maxResults (1..500; by default and at
+    most 500 a page, "Limitations and restrictions") and nextToken (1..512 characters)."""
+    p = self._get_param
+    prefix, limit, token = p("prefix"), p("maxResults"), p("nextToken")
+    _raise_if(_length("/prefix", prefix, 1, 63) + _range("/maxResults", limit, 1, 500)
+              + _length("/nextToken", token, 1, 512))
+    request = (scope, prefix)
+    after = _redeem_token(token, request)
+    names = sorted(n for n in list(items) if n.startswith(prefix or "") and (after is None or n > after))
+    page = names[: limit or 500]
+    more = _issue_token((request, page[-1])) if len(page) < len(names) else None
+    return [items[n] for n in page], more
+
+
+def list_vector_buckets(self: S3VectorsResponse) -> ActionResult:
+    # AWS: ListVectorBuckets pages by name, 500 at most, with a prefix. moto: filters by prefix,
+    # in one page. Patch: the pages.
+    buckets = {b.vector_bucket_name: b for b in self.s3vectors_backend.vector_buckets.values()}
+    page, more = _name_page(self, buckets, "buckets")
+    return ActionResult({"vectorBuckets": page, **({"nextToken": more} if more else {})})
+
+
+def list_indexes(self: S3VectorsResponse) -> ActionResult:
+    # AWS: ListIndexes pages a bucket's indexes by name, 500 at most, with a prefix. moto: ignores
+    # the prefix, in one page. Patch: both.
+    name, arn = self._get_param("vectorBucketName"), self._get_param("vectorBucketArn")
+    if (name is None) == (arn is None):
+        raise ValidationError("Must specify either vectorBucketName or vectorBucketArn but not both")
+    bucket = self.s3vectors_backend.get_vector_bucket(vector_bucket_name=name, vector_bucket_arn=arn)
+    page, more = _name_page(self, {i.index_name: i for i in bucket.indexes.values()}, bucket.vector_bucket_arn)
+    return ActionResult({"indexes": page, **({"nextToken": more} if more else {})})
+
+
 # --- QueryVectors --------------------------------------------------------------------------
 
 _COMPARISONS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"}
@@ -548,7 +582,8 @@ def query_vectors(self: S3VectorsResponse) -> ActionResult:
 
 
 _parse_parameters = S3VectorsResponse.parse_parameters
-_BODY_ONLY = {"PutVectors", "GetVectors", "DeleteVectors", "ListVectors", "QueryVectors"}
+_BODY_ONLY = {"PutVectors", "GetVectors", "DeleteVectors", "ListVectors", "QueryVectors", "ListIndexes",
+              "ListVectorBuckets"}
 
 
 def parse_parameters(self: S3VectorsResponse, request: Any) -> None:
@@ -573,6 +608,7 @@ def apply() -> None:
     for name, method in [("create_vector_bucket", create_vector_bucket), ("create_index", create_index),
                          ("put_vectors", put_vectors), ("get_vectors", get_vectors),
                          ("delete_vectors", delete_vectors), ("list_vectors", list_vectors),
-                         ("query_vectors", query_vectors)]:
+                         ("query_vectors", query_vectors), ("list_vector_buckets", list_vector_buckets),
+                         ("list_indexes", list_indexes)]:
         setattr(S3VectorsResponse, name, method)
 
