@@ -338,7 +338,8 @@ def delete_vectors(self: S3VectorsResponse) -> EmptyResult:
 
 
 # Pagination tokens are opaque ids kept here: short (the model caps nextToken at 2048
-# characters, a key alone may be 1024 of 4-byte characters) and checked against their request.
+# characters, a key alone may be 1024 of 4-byte characters) and checked against the hash of their
+# request (a query's holds its whole vector).
 _TOKENS: dict[str, tuple] = {}
 _MAX_TOKENS = 10_000
 _TOKENS_LOCK = threading.Lock()  # the server answers requests on several threads
@@ -349,7 +350,7 @@ def _issue_token(state: tuple) -> str:
     with _TOKENS_LOCK:
         while len(_TOKENS) >= _MAX_TOKENS:
             del _TOKENS[next(iter(_TOKENS))]
-        _TOKENS[token] = state
+        _TOKENS[token] = (hash(state[0]), state[1])
     return token
 
 
@@ -358,7 +359,7 @@ def _redeem_token(token: str | None, request: tuple) -> Any:
         return None
     with _TOKENS_LOCK:
         state = _TOKENS.get(token)
-    if state is None or state[0] != request:
+    if state is None or state[0] != hash(request):
         raise ValidationError("The provided nextToken is not valid for this request")  # emulator's wording
     return state[1]
 
