@@ -12,6 +12,7 @@ use aws_sdk_s3vectors::types::{DataType, DistanceMetric, MetadataConfiguration};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chatbot_core::aws::s3vectors::{Corpus, S3VectorsIndex};
 use chatbot_core::ports::{IndexedChunk, IndexedVersion, RagError, VectorIndex};
@@ -36,6 +37,7 @@ impl Intercept for Sent {
     fn read_before_transmit(
         &self,
         ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let req = ctx.request();

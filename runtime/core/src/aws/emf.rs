@@ -186,6 +186,9 @@ mod tests {
         let decl = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(decl["Namespace"], "Chatbot");
         assert_eq!(decl["Dimensions"], json!([["Environment", "Function"]]));
-        assert_eq!(decl["Metrics"], json!([{"Name": "IngestedChunks", "Unit": "Count"}]));
+        assert_eq!(
+            decl["Metrics"],
+            json!([{"Name": "IngestedChunks", "Unit": "Count"}, {"Name": "VectorBytesWritten", "Unit": "Bytes"}])
+        );
     }
 }
