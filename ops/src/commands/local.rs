@@ -24,7 +24,8 @@ pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.env;
-    let options = UpOptions { port: args.port, rag: args.rag, vector_store: args.vector_store, model: args.model };
+    let options =
+        UpOptions { port: args.port, rag: args.rag, vector_store: args.vector_store, model: args.model };
     let up = lifecycle::up(env, &options, ctx.ui.as_ref()).await?;
     let (local, token) = (&up.local, &up.token);
     let url = local.gateway_url().unwrap_or_default();

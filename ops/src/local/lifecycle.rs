@@ -233,8 +233,12 @@ pub async fn serve(env: Env) -> anyhow::Result<()> {
         token_parameter: output("TokenParameter")?,
         vectors: match (local.rag, local.vector_store) {
             (false, _) => None,
-            (true, VectorStore::Sqlite) => Some(LocalVectors::Sqlite(state::env_dir(env).join("vectors.sqlite"))),
-            (true, VectorStore::S3vectors) => Some(LocalVectors::S3Vectors { bucket: output("VectorBucketName")? }),
+            (true, VectorStore::Sqlite) => {
+                Some(LocalVectors::Sqlite(state::env_dir(env).join("vectors.sqlite")))
+            }
+            (true, VectorStore::S3vectors) => {
+                Some(LocalVectors::S3Vectors { bucket: output("VectorBucketName")? })
+            }
         },
         documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
         model: local.model.clone(),

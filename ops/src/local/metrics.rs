@@ -257,7 +257,12 @@ mod tests {
         let m = LocalMetrics::new("dev", "abc123");
         m.lambda(Function::Chat, Duration::from_millis(12), false);
         m.api(503, Duration::from_millis(15));
-        m.record_ingest(&IngestMetrics { chunks: 3, bytes_written: 12_000, duration: Duration::from_millis(5) }).await;
+        m.record_ingest(&IngestMetrics {
+            chunks: 3,
+            bytes_written: 12_000,
+            duration: Duration::from_millis(5),
+        })
+        .await;
         let (namespaces, pending): (Vec<&str>, Vec<MetricDatum>) =
             m.pending.lock().unwrap().iter().cloned().unzip();
         let names: Vec<(&str, &str)> =

@@ -12,7 +12,9 @@ use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
-use chatbot_core::aws::s3vectors::{DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config};
+use chatbot_core::aws::s3vectors::{
+    DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config,
+};
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::extract::ExtractLimits;

@@ -172,7 +172,9 @@ impl RagConfig {
                 manifests_index: get("MANIFEST_INDEX_NAME")
                     .unwrap_or_else(|| crate::aws::s3vectors::DEFAULT_MANIFESTS_INDEX.to_owned()),
             },
-            Some(false) => VectorStoreConfig::OpenSearch { collection_endpoint: required.take("COLLECTION_ENDPOINT") },
+            Some(false) => {
+                VectorStoreConfig::OpenSearch { collection_endpoint: required.take("COLLECTION_ENDPOINT") }
+            }
             None => {
                 return Err(ConfigError::Invalid {
                     name: "VECTOR_STORE",
@@ -336,7 +338,9 @@ mod tests {
         assert_eq!(c.score_floor, crate::handlers::retrieve::DEFAULT_SCORE_FLOOR);
         assert_eq!(
             c.store,
-            VectorStoreConfig::OpenSearch { collection_endpoint: "https://abc.us-east-1.aoss.amazonaws.com".into() },
+            VectorStoreConfig::OpenSearch {
+                collection_endpoint: "https://abc.us-east-1.aoss.amazonaws.com".into()
+            },
             "a stack from before the store was a choice"
         );
         assert_eq!(
@@ -356,7 +360,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             s3.store,
-            VectorStoreConfig::S3Vectors { bucket: "chatbot-vectors-dev".into(), manifests_index: "manifests".into() }
+            VectorStoreConfig::S3Vectors {
+                bucket: "chatbot-vectors-dev".into(),
+                manifests_index: "manifests".into()
+            }
         );
         let unknown = RagConfig::from_lookup(get(&[("CHATBOT_ENV", "dev"), ("VECTOR_STORE", "pinecone")]));
         assert!(matches!(unknown, Err(ConfigError::Invalid { name: "VECTOR_STORE", .. })), "{unknown:?}");

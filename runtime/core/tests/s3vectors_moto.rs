@@ -121,7 +121,7 @@ impl Store {
 }
 
 fn unit(axis: usize, tilt: f32) -> Vec<f32> {
-    let mut v = vec![0.0; DIMS];
+    let mut v = [0.0; DIMS];
     v[axis] = 1.0;
     v[(axis + 1) % DIMS] = tilt;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -191,7 +191,10 @@ async fn a_2000_chunk_document_replaced_by_3_chunks_leaves_exactly_3_and_delete_
         s.index.indexed_version("docs/big.md").await.unwrap(),
         IndexedVersion::Whole { sha256: "2".repeat(64), chunks: 3 }
     );
-    assert_eq!(s.index.corpus().await.unwrap(), Corpus { documents: 1, chunks: 3, ..s.index.corpus().await.unwrap() });
+    assert_eq!(
+        s.index.corpus().await.unwrap(),
+        Corpus { documents: 1, chunks: 3, ..s.index.corpus().await.unwrap() }
+    );
 
     s.index.delete_document("docs/big.md").await.unwrap();
     assert!(s.keys("chunks").await.is_empty());
@@ -207,7 +210,10 @@ async fn metadata_over_the_limit_is_refused_before_any_call() {
     doc[1].text = "x".repeat(41 * 1024);
     let before = s.sent.paths().len();
     let err = s.index.replace_document("docs/huge.md", &doc).await.unwrap_err();
-    assert!(matches!(&err, RagError::Rejected(m) if m.contains("`text`") && m.contains("chunk 1")), "{err:?}");
+    assert!(
+        matches!(&err, RagError::Rejected(m) if m.contains("`text`") && m.contains("chunk 1")),
+        "{err:?}"
+    );
     assert_eq!(s.sent.paths().len(), before, "nothing was sent");
     assert_eq!(s.index.indexed_version("docs/huge.md").await.unwrap(), IndexedVersion::Absent);
 }

@@ -43,14 +43,18 @@ fn chunks(n: usize) -> Vec<IndexedChunk> {
         .collect()
 }
 
+/// One PutVectors as sent: the index, the number of vectors, the first one's metadata.
+type Put = (String, usize, Option<Document>);
+
 /// No manifest yet: the document is new.
 fn no_manifest() -> Rule {
-    mock!(Client::get_vectors).then_output(|| GetVectorsOutput::builder().set_vectors(Some(vec![])).build().unwrap())
+    mock!(Client::get_vectors)
+        .then_output(|| GetVectorsOutput::builder().set_vectors(Some(vec![])).build().unwrap())
 }
 
 #[tokio::test]
 async fn writes_are_batched_to_500_and_carry_the_chunk_metadata_as_a_document() {
-    let seen: Arc<Mutex<Vec<(String, usize, Option<Document>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Put>>> = Arc::default();
     let record = seen.clone();
     let put = mock!(Client::put_vectors).then_compute_output(move |req| {
         let vectors = req.vectors();

@@ -37,13 +37,17 @@ where
             Ok(Arc::new(index))
         }
         VectorStoreConfig::OpenSearch { collection_endpoint } => {
-            let index =
-                OpenSearchIndex::new(sdk, collection_endpoint, &config.index_name, config.embedding_dimensions)
-                    .map_err(|e| ConfigError::Invalid {
-                        name: "COLLECTION_ENDPOINT",
-                        value: format!("{collection_endpoint} ({e})"),
-                        expected: "the collection's https endpoint",
-                    })?;
+            let index = OpenSearchIndex::new(
+                sdk,
+                collection_endpoint,
+                &config.index_name,
+                config.embedding_dimensions,
+            )
+            .map_err(|e| ConfigError::Invalid {
+                name: "COLLECTION_ENDPOINT",
+                value: format!("{collection_endpoint} ({e})"),
+                expected: "the collection's https endpoint",
+            })?;
             Ok(Arc::new(index))
         }
     }

@@ -16,10 +16,16 @@ use thiserror::Error;
 /// What happened to one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentEvent {
-    Upserted { key: String },
-    Removed { key: String },
+    Upserted {
+        key: String,
+    },
+    Removed {
+        key: String,
+    },
     /// `opsctl docs reindex`: index the key's current content even if it is unchanged.
-    Reindex { key: String },
+    Reindex {
+        key: String,
+    },
 }
 
 impl DocumentEvent {

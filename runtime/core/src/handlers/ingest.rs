@@ -300,7 +300,10 @@ async fn index_document(app: &IngestApp, key: &str, force: bool) -> Result<(Outc
 /// What S3 Vectors bills a write by: each vector's data, key and metadata. The key is estimated
 /// at 54 bytes, the fixed metadata fields at 200, so this is a close upper bound for either store.
 pub fn written_bytes(chunks: &[IndexedChunk]) -> u64 {
-    chunks.iter().map(|c| (c.vector.len() * 4 + 54 + 200 + c.text.len() + c.title.len() + c.source.len()) as u64).sum()
+    chunks
+        .iter()
+        .map(|c| (c.vector.len() * 4 + 54 + 200 + c.text.len() + c.title.len() + c.source.len()) as u64)
+        .sum()
 }
 
 /// PDF parsing is CPU-bound and third-party: it runs on a blocking thread, so it does not stall

@@ -103,8 +103,9 @@ impl Manifest {
     }
 
     pub fn to_metadata(&self) -> Result<Value, RagError> {
-        let json = serde_json::to_string(self)
-            .map_err(|e| RagError::Failed(format!("could not encode the manifest of {}: {e}", self.source)))?;
+        let json = serde_json::to_string(self).map_err(|e| {
+            RagError::Failed(format!("could not encode the manifest of {}: {e}", self.source))
+        })?;
         let mut map = Map::new();
         map.insert(MANIFEST_KEY.to_owned(), Value::String(json));
         Ok(Value::Object(map))
@@ -112,7 +113,8 @@ impl Manifest {
 
     pub fn from_metadata(metadata: &Value) -> Result<Self, RagError> {
         let raw = metadata.get(MANIFEST_KEY).and_then(Value::as_str);
-        let raw = raw.ok_or_else(|| RagError::Failed("a manifest vector has no `manifest` metadata".into()))?;
+        let raw =
+            raw.ok_or_else(|| RagError::Failed("a manifest vector has no `manifest` metadata".into()))?;
         serde_json::from_str(raw).map_err(|e| RagError::Failed(format!("an unreadable manifest: {e}")))
     }
 }
@@ -254,7 +256,10 @@ mod tests {
         let mut c = chunk("t", "t");
         c.ingested_at = "9".repeat(2100);
         let err = chunk_vector("d", "g", &c).unwrap_err();
-        assert!(matches!(&err, RagError::Rejected(m) if m.contains("`ingested_at`") && m.contains("2 KB")), "{err:?}");
+        assert!(
+            matches!(&err, RagError::Rejected(m) if m.contains("`ingested_at`") && m.contains("2 KB")),
+            "{err:?}"
+        );
 
         let many: Map<String, Value> = (0..51).map(|i| (format!("k{i}"), Value::from(i))).collect();
         let err = check_metadata("v", &Value::Object(many), &[]).unwrap_err();

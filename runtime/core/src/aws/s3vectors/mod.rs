@@ -130,7 +130,11 @@ impl S3VectorsIndex {
 
     async fn write_manifest(&self, manifest: &Manifest) -> Result<(), RagError> {
         let metadata = manifest.to_metadata()?;
-        layout::check_metadata(&format!("the manifest of {}", manifest.source), &metadata, &[layout::MANIFEST_KEY])?;
+        layout::check_metadata(
+            &format!("the manifest of {}", manifest.source),
+            &metadata,
+            &[layout::MANIFEST_KEY],
+        )?;
         let vector = PutInputVector::builder()
             .key(layout::document_id(&manifest.source))
             .data(VectorData::Float32(vec![1.0]))
@@ -178,7 +182,10 @@ impl S3VectorsIndex {
         let first = chunks.first();
         for c in chunks {
             if c.source != source {
-                return Err(RagError::Failed(format!("chunk {} of {} is not part of {source}", c.chunk, c.source)));
+                return Err(RagError::Failed(format!(
+                    "chunk {} of {} is not part of {source}",
+                    c.chunk, c.source
+                )));
             }
             if c.vector.len() != self.dimensions {
                 return Err(RagError::Failed(format!(
@@ -190,7 +197,10 @@ impl S3VectorsIndex {
                 )));
             }
             if first.is_some_and(|f| f.ingested_at != c.ingested_at || f.sha256 != c.sha256) {
-                return Err(RagError::Failed(format!("chunk {} of {source} belongs to another re-index", c.chunk)));
+                return Err(RagError::Failed(format!(
+                    "chunk {} of {source} belongs to another re-index",
+                    c.chunk
+                )));
             }
         }
         Ok(())
@@ -210,7 +220,9 @@ impl VectorIndex for S3VectorsIndex {
                 .index_name(index)
                 .send()
                 .await
-                .map_err(|e| rag_error(&format!("checking index {index} of vector bucket {}", self.bucket), e))?;
+                .map_err(|e| {
+                    rag_error(&format!("checking index {index} of vector bucket {}", self.bucket), e)
+                })?;
             let dimension = out.index().map(|i| i.dimension());
             if dimension != Some(want as i32) {
                 return Err(RagError::Failed(format!(
@@ -280,7 +292,8 @@ impl VectorIndex for S3VectorsIndex {
     async fn delete_document(&self, source: &str) -> Result<(), RagError> {
         let Some(manifest) = self.manifest(source).await? else { return Ok(()) };
         let doc = layout::document_id(source);
-        let keys: Vec<String> = manifest.all_generations().iter().flat_map(|g| g.keys(&doc).collect::<Vec<_>>()).collect();
+        let keys: Vec<String> =
+            manifest.all_generations().iter().flat_map(|g| g.keys(&doc).collect::<Vec<_>>()).collect();
         self.delete_keys(source, keys).await?;
         // The manifest goes last: until then a retry still knows every key.
         self.client
@@ -339,7 +352,10 @@ impl VectorIndex for S3VectorsIndex {
 
 /// An SDK failure as a [`RagError`]: throttling or unavailability that outlasted the retries,
 /// a validation error with the field it names, or the code and message of anything else.
-fn rag_error<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, err: SdkError<E, HttpResponse>) -> RagError {
+fn rag_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &str,
+    err: SdkError<E, HttpResponse>,
+) -> RagError {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.as_service_error().and_then(|s| s.code()).map(str::to_owned);
     let message = err.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_owned();
@@ -368,7 +384,9 @@ fn fields<E>(err: &SdkError<E, HttpResponse>) -> String {
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .filter_map(|f| Some(format!("{}: {}", f["path"].as_str()?, f["message"].as_str().unwrap_or_default())))
+        .filter_map(|f| {
+            Some(format!("{}: {}", f["path"].as_str()?, f["message"].as_str().unwrap_or_default()))
+        })
         .collect();
     if named.is_empty() { String::new() } else { format!(" ({})", named.join("; ")) }
 }
@@ -398,7 +416,11 @@ pub fn to_json(doc: &Document) -> Value {
         Document::Number(Number::NegInt(i)) => Value::from(*i),
         Document::Number(Number::Float(f)) => {
             // A whole float is how JSON numbers often come back; keep it an integer.
-            if f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64 { Value::from(*f as u64) } else { Value::from(*f) }
+            if f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64 {
+                Value::from(*f as u64)
+            } else {
+                Value::from(*f)
+            }
         }
         Document::String(s) => Value::String(s.clone()),
         Document::Array(items) => Value::Array(items.iter().map(to_json).collect()),
