@@ -123,7 +123,7 @@ const RAG_MARKERS: [&str; 6] =
     ["chatbot-ingest-", "chatbot-retrieve-", "ingest-dlq", "chatbot-vectors", "aoss", "s3vectors"];
 
 /// Whether condition `name` can hold only with RAG on: `IsRAGEnabled` itself, or an `!And` with
-/// such a condition among its operands (`UsesS3Vectors: !And [!Condition IsRAGEnabled, ...]`).
+/// such an operand: `IsRAGEnabled`'s own test, or `!Condition` of such a condition.
 fn implies_rag(doc: &Value, name: &str) -> bool {
     if name == "IsRAGEnabled" {
         return true;
@@ -131,7 +131,9 @@ fn implies_rag(doc: &Value, name: &str) -> bool {
     let condition = &doc["Conditions"][name];
     tag(condition) == Some("!And")
         && untag(condition).as_sequence().into_iter().flatten().any(|operand| {
-            tag(operand) == Some("!Condition") && untag(operand).as_str().is_some_and(|n| implies_rag(doc, n))
+            *operand == doc["Conditions"]["IsRAGEnabled"]
+                || tag(operand) == Some("!Condition")
+                    && untag(operand).as_str().is_some_and(|n| implies_rag(doc, n))
         })
 }
 
