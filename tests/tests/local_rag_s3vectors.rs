@@ -12,7 +12,10 @@ fn documents_answer_with_citations_through_s3_vectors_until_removed() {
     let up = opsctl.json(&["local", "up", "--rag", "--vector-store", "s3vectors"]);
     assert_eq!((up["rag"].as_bool(), up["vector_store"].as_str()), (Some(true), Some("s3vectors")), "{up}");
     let status = opsctl.json(&["local", "status"]);
-    assert_eq!((status["running"].as_bool(), status["vector_store"].as_str()), (Some(true), Some("s3vectors")));
+    assert_eq!(
+        (status["running"].as_bool(), status["vector_store"].as_str()),
+        (Some(true), Some("s3vectors"))
+    );
 
     let samples = repo_root().join("samples/docs");
     let md = samples.join("household-handbook.md");
