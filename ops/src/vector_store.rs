@@ -11,6 +11,10 @@ use serde::Serialize;
 /// The root stack's parameter (`templates/main.yaml`).
 pub const PARAMETER: &str = "VectorStore";
 
+/// A vector's key (`{document}/{generation}/{chunk:05}`, about 45 bytes) and its filterable
+/// metadata: what a query's data-processed fee counts besides the vector itself.
+pub const KEY_AND_FILTERABLE_BYTES: u64 = 64;
+
 /// `EmbeddingDimensions`' default in `templates/main.yaml`.
 pub const DEFAULT_DIMENSIONS: u32 = 1_024;
 
@@ -79,6 +83,17 @@ pub struct Corpus {
     pub documents: u64,
     pub chunks: u64,
     pub bytes: u64,
+}
+
+/// What is known of the corpus to price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// The index's own count (S3 Vectors' manifests).
+    Indexed(Corpus),
+    /// Only the documents in the bucket (an OpenSearch collection is not read): their chunks
+    /// are assumed.
+    Documents(u64),
+    Unknown,
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use comfy_table::Table;
 use serde::{Serialize, Serializer};
 
 use super::Window;
-use super::estimate::KEY_AND_FILTERABLE_BYTES;
 use super::prices::{GIB, RegionPrices};
 use super::usage::{S3VectorsUsage, Usage};
+use crate::vector_store::KEY_AND_FILTERABLE_BYTES;
 
 /// What the prices apply to.
 pub struct Terms<'a> {

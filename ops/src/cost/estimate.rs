@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::prices::{GIB, RegionPrices};
-use crate::vector_store::{Corpus, VectorStore};
+use crate::vector_store::{Corpus, KEY_AND_FILTERABLE_BYTES, Size, VectorStore};
 
 /// When nothing is indexed yet, the corpus priced is this many documents ...
 pub const ASSUMED_DOCUMENTS: u64 = 1_000;
@@ -14,13 +14,14 @@ pub const ASSUMED_CHUNKS_PER_DOCUMENT: u64 = 10;
 /// ... carrying this much metadata each: the chunk's text (512 tokens, about 2 KB), its title
 /// and source.
 pub const ASSUMED_METADATA_BYTES: u64 = 2_200;
-/// A vector's key (`{document}/{generation}/{chunk:05}`, about 45 bytes) and its filterable
-/// metadata: what a query's data-processed fee counts besides the vector itself.
-pub const KEY_AND_FILTERABLE_BYTES: u64 = 64;
 /// Retrievals a month when none have been measured: 100 a day.
 pub const ASSUMED_QUERIES_PER_MONTH: u64 = 3_000;
 /// What AWS bills a month of standing charges as.
 pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// OpenSearch's floor when the price table cannot give this Region's figure.
+pub const OPENSEARCH_FLOOR: &str = "OpenSearch Serverless bills at least about $175 a month (1 OCU with standby \
+replicas off; about $350 with them on, as in prod) until `opsctl disable-rag`, whether or not anyone chats.";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Estimate {
@@ -47,17 +48,6 @@ pub struct Estimate {
 pub struct Part {
     pub item: String,
     pub usd: f64,
-}
-
-/// What is known of the corpus to price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Size {
-    /// The index's own count (S3 Vectors' manifests).
-    Indexed(Corpus),
-    /// Only the documents in the bucket (an OpenSearch collection is not read): their chunks
-    /// are assumed.
-    Documents(u64),
-    Unknown,
 }
 
 /// The corpus priced, and how it was arrived at: the index's own size, the bucket's documents
@@ -149,6 +139,25 @@ pub fn estimate(
         opensearch_floor_ocus: floor_ocus,
         assumptions,
     }
+}
+
+/// The estimate for `store` in `env`, from the size of the corpus `deployed` holds (assumed when
+/// there is no stack yet), with the reason when only a rougher size could be had.
+pub async fn for_environment(
+    deployed: Option<&crate::deployed::Deployed>,
+    region: &str,
+    env: crate::config::Env,
+    store: VectorStore,
+    dimensions: u32,
+) -> anyhow::Result<(Estimate, Option<String>)> {
+    let book = super::prices::PriceBook::embedded()?;
+    let prices = book.region(region)?;
+    let (size, why) = match deployed {
+        Some(d) => crate::docs::corpus::size(d).await,
+        None => (Size::Unknown, None),
+    };
+    let prod = env == crate::config::Env::Prod;
+    Ok((estimate(store, size, dimensions, prices, prod), why))
 }
 
 impl Estimate {

@@ -4,10 +4,9 @@
 
 use anyhow::Context;
 
-use crate::cost::estimate::Size;
 use crate::deployed::Deployed;
 use crate::docs::PREFIX;
-use crate::vector_store::{self, Corpus, VectorStore};
+use crate::vector_store::{self, Corpus, Size, VectorStore};
 
 /// The size of the corpus in the store the stack uses, with the reason when only a rougher
 /// one could be had. Never fails: a cost estimate must not stop a command.

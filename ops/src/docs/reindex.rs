@@ -122,6 +122,18 @@ pub async fn all_keys(d: &Deployed) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// Every document in the bucket, indexed again (after a change of vector store, or RAG turned on
+/// over documents already uploaded); nothing when the bucket is empty.
+pub async fn all(d: &Deployed, ui: &dyn Interaction) -> anyhow::Result<Vec<Value>> {
+    let keys = all_keys(d).await?;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    ui.note(&format!("indexing the {} document(s) in the bucket into the vector store ...", keys.len()));
+    let ingest = ingest_for(d).await?;
+    Ok(run(ingest.as_ref(), &keys, ui).await)
+}
+
 /// Re-indexes `keys`, with a progress bar, and returns one verdict per key in the order given:
 /// `indexed_chunks`, `removed`, `rejected` or `failed` (with the reason).
 pub async fn run(ingest: &dyn Ingest, keys: &[String], ui: &dyn Interaction) -> Vec<Value> {
