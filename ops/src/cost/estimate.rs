@@ -19,6 +19,11 @@ pub const ASSUMED_QUERIES_PER_MONTH: u64 = 3_000;
 /// What AWS bills a month of standing charges as.
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// A part too small for four decimals says so rather than reading $0.0000.
+fn small(x: f64) -> String {
+    if x > 0.0 && x < 0.000_05 { "under $0.0001".into() } else { super::bill::usd(x) }
+}
+
 /// OpenSearch's floor when the price table cannot give this Region's figure.
 pub const OPENSEARCH_FLOOR: &str = "OpenSearch Serverless bills at least about $175 a month (1 OCU with standby \
 replicas off; about $350 with them on, as in prod) until `opsctl disable-rag`, whether or not anyone chats.";
@@ -78,9 +83,7 @@ pub fn estimate(
     let floor_ocus = if prod { o.floor_ocus_prod } else { o.floor_ocus_non_prod };
     let floor = floor_ocus * HOURS_PER_MONTH * o.ocu_hour;
     let queries = ASSUMED_QUERIES_PER_MONTH;
-    let mut assumptions = vec![format!(
-        "{queries} retrievals a month (about 100 a day); chats without RAG answers cost nothing here"
-    )];
+    let mut assumptions = vec![format!("{queries} retrievals a month (about 100 a day)")];
     let chunks = format!(
         "{ASSUMED_CHUNKS_PER_DOCUMENT} chunks a document, {ASSUMED_METADATA_BYTES} bytes of text and metadata a chunk"
     );
@@ -180,12 +183,12 @@ impl Estimate {
         let mut lines = Vec::new();
         match (self.vector_store, self.monthly_usd) {
             (VectorStore::S3Vectors, Some(monthly)) => {
-                let parts: Vec<String> = self.parts.iter().map(|p| format!("{} {}", p.item, usd(p.usd))).collect();
+                let parts: Vec<String> = self.parts.iter().map(|p| format!("{} {}", p.item, small(p.usd))).collect();
                 lines.push(format!(
                     "vector store S3 Vectors: about {} a month for {corpus}: {}; plus {} once to write the vectors",
                     usd(monthly),
                     parts.join(", "),
-                    usd(self.one_time_usd.unwrap_or(0.0))
+                    small(self.one_time_usd.unwrap_or(0.0))
                 ));
                 lines.push(format!("  OpenSearch Serverless instead bills {floor} whether or not anyone chats"));
             }
