@@ -193,4 +193,12 @@ fn reindex_reports_each_key_and_a_store_switch_reindexes_everything() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report.get("vector_store_cost").is_none() && report.get("reindexed").is_none(), "{report}");
     assert!(calls.lock().unwrap().is_empty());
+
+    // status names the store in use, as text and as JSON.
+    let out = opsctl(&lambda, &["--env", "dev", "status", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["vector_store"], "s3vectors", "{status}");
+    let out = opsctl(&lambda, &["--env", "staging", "status"]);
+    assert!(text(&out.stdout).contains("RAG: on, vector store S3 Vectors"), "{}", text(&out.stdout));
 }

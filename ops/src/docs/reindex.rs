@@ -228,6 +228,30 @@ mod tests {
         assert_eq!(calls.len(), 2 + 5, "{calls:?}");
     }
 
+    /// The local gateway: the same event, the API token, and its error body read on a 503.
+    #[tokio::test]
+    async fn the_gateway_gets_the_event_with_the_token_and_its_errors_are_read() {
+        use axum::http::{HeaderMap, StatusCode};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/_local/ingest", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(|headers: HeaderMap, body: String| async move {
+            let event: Value = serde_json::from_str(&body).unwrap();
+            let authorised = headers.get("authorization").is_some_and(|v| v == "Bearer t0ken");
+            let key = event["reindex"][0].as_str().unwrap_or_default().to_owned();
+            if !authorised || key == "docs/busy.md" {
+                let body = json!({"error": {"code": "ingest_failed", "message": "the index is busy"}});
+                return (StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+            }
+            (StatusCode::OK, json!({"documents": [{"key": key, "indexed_chunks": 1}]}).to_string())
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let gateway = GatewayIngest { url, token: "t0ken".into() };
+        let ok = gateway.reindex(&["docs/a.md".into()]).await.unwrap();
+        assert_eq!(ok, vec![json!({"key": "docs/a.md", "indexed_chunks": 1})]);
+        let err = gateway.reindex(&["docs/busy.md".into()]).await.unwrap_err();
+        assert!(err.contains("503") && err.contains("the index is busy"), "{err}");
+    }
+
     #[test]
     fn the_event_is_the_handlers_reindex_shape() {
         assert_eq!(event(&["docs/a.md".into()]), json!({"reindex": ["docs/a.md"]}));
