@@ -3,6 +3,9 @@
 //! index cannot say (an OpenSearch collection, which opsctl does not query).
 
 use anyhow::Context;
+use chatbot_core::aws::s3vectors::{
+    DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config,
+};
 
 use crate::deployed::Deployed;
 use crate::docs::PREFIX;
@@ -33,8 +36,19 @@ pub async fn indexed(d: &Deployed) -> anyhow::Result<Corpus> {
     s3_vectors_corpus(d, bucket, dimensions).await
 }
 
-async fn s3_vectors_corpus(_d: &Deployed, bucket: &str, _dimensions: u32) -> anyhow::Result<Corpus> {
-    anyhow::bail!("reading s3vectors://{bucket}/manifests needs the S3 Vectors adapter")
+/// Pages through the manifests index: one request per 1,000 documents.
+async fn s3_vectors_corpus(d: &Deployed, bucket: &str, dimensions: u32) -> anyhow::Result<Corpus> {
+    let conf = aws_sdk_s3vectors::config::Builder::from(&d.sdk).retry_config(retry_config()).build();
+    let index = S3VectorsIndex::new(
+        aws_sdk_s3vectors::Client::from_conf(conf),
+        bucket,
+        DEFAULT_CHUNKS_INDEX,
+        DEFAULT_MANIFESTS_INDEX,
+        dimensions as usize,
+    )?;
+    let c =
+        index.corpus().await.with_context(|| format!("reading the manifests of vector bucket {bucket}"))?;
+    Ok(Corpus { documents: c.documents, chunks: c.chunks, bytes: c.bytes })
 }
 
 /// The documents under `docs/` in the documents bucket.
