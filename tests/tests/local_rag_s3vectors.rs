@@ -35,6 +35,12 @@ fn documents_answer_with_citations_through_s3_vectors_until_removed() {
     assert!(lamp["reply"].as_str().unwrap().contains("14 March 2024"), "{lamp}");
     assert_eq!(cited(&lamp).first().map(String::as_str), Some("docs/lighthouse-log.pdf"), "{lamp}");
 
+    // A re-index (after an embedding-model change, say) writes every document again, in place.
+    let reindex = opsctl.json(&["docs", "reindex", "--all"]);
+    assert_eq!(reindex["failed"], 0, "{reindex}");
+    let again = opsctl.json(&["chat", question]);
+    assert_eq!(cited(&again).first().map(String::as_str), Some("docs/lighthouse-log.pdf"), "{again}");
+
     let rm = opsctl.json(&["docs", "rm", "lighthouse-log.pdf"]);
     assert_eq!(rm["documents"][0]["removed"], true, "{rm}");
     let after = opsctl.json(&["chat", question]);
