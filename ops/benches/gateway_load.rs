@@ -98,7 +98,7 @@ async fn setup(sdk: &aws_config::SdkConfig) -> Fallible<LocalWiring> {
         table_name: table,
         key_id,
         token_parameter,
-        index_path: None,
+        vectors: None,
         model_latency: MODEL_LATENCY,
         ..LocalWiring::default()
     })

@@ -5,6 +5,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 pub use crate::aws::AwsArgs;
 pub use crate::config::{Env, OutputFormat, Target};
 pub use crate::package::{Arch, Function};
+pub use crate::vector_store::VectorStore;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -58,10 +59,13 @@ pub enum Command {
         after_help = "Examples:\n  opsctl cleanup --env dev --yes\n  opsctl cleanup --env prod --confirm chatbot-prod"
     )]
     Cleanup(CleanupArgs),
-    /// Turn RAG on: OpenSearch Serverless, ingestion and retrieval (about $175 a month).
-    #[command(after_help = "Examples:\n  opsctl enable-rag --env dev\n  opsctl enable-rag --env prod --yes")]
-    EnableRag(RagArgs),
-    /// Turn RAG off: deletes the vector collection; documents stay in their bucket.
+    /// Turn RAG on (S3 Vectors by default: cents a month), or switch its vector store; states the
+    /// store's monthly cost first.
+    #[command(
+        after_help = "Examples:\n  opsctl enable-rag --env dev                          S3 Vectors, or the store already in use\n  opsctl enable-rag --vector-store opensearch --yes    switch stores; every document is re-indexed\n  opsctl enable-rag --output json                      the cost estimate and the stack, as JSON"
+    )]
+    EnableRag(EnableRagArgs),
+    /// Turn RAG off: deletes the vector store and its index; documents stay in their bucket.
     #[command(after_help = "Examples:\n  opsctl disable-rag --env dev\n  opsctl disable-rag --yes")]
     DisableRag(RagArgs),
     /// Build the Lambdas into zips (bootstrap inside) and check their glibc.
@@ -174,6 +178,22 @@ pub enum DocsCommand {
     Ls,
     /// Delete documents; their chunks leave the index.
     Rm(DocsRmArgs),
+    /// Index documents again from the bucket, even unchanged ones: after a change of embedding
+    /// model or vector store, or to repair the index.
+    #[command(
+        after_help = "Examples:\n  opsctl docs reindex --all\n  opsctl docs reindex notes.md handbook.pdf\n  opsctl docs reindex --all --output json\n\nExit status: 0 when every document was indexed (or removed, when gone from the bucket), 1 otherwise."
+    )]
+    Reindex(DocsReindexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DocsReindexArgs {
+    /// Every document in the bucket.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Names as `opsctl docs ls` prints them (with or without `docs/`).
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +267,10 @@ pub struct LocalUpArgs {
     /// Turn RAG on, with the local embedder and vector index.
     #[arg(long)]
     pub rag: bool,
+    /// With --rag: where the vectors live. `sqlite`, the embedded index (a development double),
+    /// or `s3vectors`, the real S3 Vectors adapter against the emulator.
+    #[arg(long, value_enum, default_value_t = crate::local::state::VectorStore::Sqlite, requires = "rag")]
+    pub vector_store: crate::local::state::VectorStore,
     /// The chat model: `local` (the extractive development double) or an OpenAI-compatible
     /// server such as Ollama or llama.cpp, `openai:<base-url>#<model>`. OPENAI_API_KEY, when
     /// set, is sent as its bearer token.
@@ -262,9 +286,13 @@ pub struct DeployArgs {
     /// Execute the change set without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// Turn RAG on (about $175 a month for OpenSearch Serverless).
+    /// Turn RAG on (S3 Vectors unless --vector-store says otherwise).
     #[arg(long)]
     pub enable_rag: bool,
+    /// Where RAG keeps its chunks (default: the stack's current store; s3vectors for a new one).
+    /// Switching the store of a RAG stack re-indexes every document afterwards.
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub vector_store: Option<VectorStore>,
     /// Deploy the zips already in target/lambda instead of building them.
     #[arg(long)]
     pub no_package: bool,
@@ -338,6 +366,17 @@ pub struct RagArgs {
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnableRagArgs {
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Where RAG keeps its chunks: s3vectors (no minimum charge) or opensearch (hybrid search
+    /// at scale, about $175 a month at least). Default: the store in use, else s3vectors.
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub vector_store: Option<VectorStore>,
 }
 
 #[derive(Debug, Args)]

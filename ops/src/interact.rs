@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub trait Interaction: Send + Sync {
     /// `question [y/N]`; anything but yes is no.
@@ -22,6 +22,8 @@ pub trait Interaction: Send + Sync {
     fn plan(&self, stack: &str, count: usize, table: &str);
     /// A spinner for a long wait, hidden when nobody would see it.
     fn spinner(&self) -> ProgressBar;
+    /// A bar for `len` steps of `what`, hidden when nobody would see it.
+    fn progress(&self, len: u64, what: &str) -> ProgressBar;
 }
 
 /// A person at a terminal: questions on stderr, answers from stdin, results on stdout. With
@@ -70,6 +72,16 @@ impl Interaction for Terminal {
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     }
+
+    fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if self.json || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        ProgressBar::new(len).with_style(style).with_prefix(what.to_owned())
+    }
 }
 
 /// A step of a larger command (`local up` deploying to the emulator): it never asks, and reports
@@ -100,6 +112,10 @@ impl Interaction for Step {
     }
 
     fn spinner(&self) -> ProgressBar {
+        ProgressBar::hidden()
+    }
+
+    fn progress(&self, _len: u64, _what: &str) -> ProgressBar {
         ProgressBar::hidden()
     }
 }

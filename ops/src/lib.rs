@@ -33,3 +33,4 @@ pub mod smoke;
 pub mod stack;
 pub mod templates;
 pub mod token;
+pub mod vector_store;

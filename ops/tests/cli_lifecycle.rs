@@ -30,8 +30,20 @@ async fn deploy_rag_on_off_status_and_cleanup_twice() {
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let s3 = aws_sdk_s3::Client::new(&sdk);
 
-    let deployed =
-        json(&opsctl(&t, &["deploy", "--yes", "--no-package", "--arch", "x86_64", "--output", "json"]));
+    // VectorStore=opensearch: this test follows the OpenSearch collection (its cost warning, its
+    // endpoint); enable-rag keeps the store the stack was deployed with.
+    let deploy = [
+        "deploy",
+        "--yes",
+        "--no-package",
+        "--arch",
+        "x86_64",
+        "--param",
+        "VectorStore=opensearch",
+        "--output",
+        "json",
+    ];
+    let deployed = json(&opsctl(&t, &deploy));
     assert_eq!(deployed["status"], "CREATE_COMPLETE");
 
     // enable-rag changes only EnableRAG; the AI stack appears.

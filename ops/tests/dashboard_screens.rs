@@ -8,6 +8,7 @@ use opsctl::dashboard::model::{AlarmRow, AlarmState, CostSummary, Series, Snapsh
 use opsctl::dashboard::state::{Action, App, Key};
 use opsctl::dashboard::view::{render_buffer, render_text};
 use opsctl::dashboards::Spec;
+use opsctl::vector_store::VectorStore;
 use ratatui::style::Color;
 
 const START: i64 = 1_777_636_800; // 2026-05-01T12:00:00Z
@@ -108,6 +109,28 @@ fn normal() {
     let mut app = app(true);
     app.update(Action::Fetched(Ok(snapshot(None, true))));
     screens("normal", &app);
+}
+
+/// The RAG panels read the chatbot's own metrics (chunks ingested, retrieval latency, the
+/// dead-letter queue) and Lambda's, never a store's, so both stores show the same panels; the
+/// header names the store in use.
+#[test]
+fn the_header_names_the_vector_store_and_the_panels_are_the_same_for_both() {
+    let mut s3 = app(true);
+    s3.vector_store = Some(VectorStore::S3Vectors);
+    s3.update(Action::Fetched(Ok(snapshot(None, true))));
+    insta::assert_snapshot!("normal_s3vectors_160x48", render_text(&s3, 160, 48));
+    let mut os = app(true);
+    os.vector_store = Some(VectorStore::OpenSearch);
+    os.update(Action::Fetched(Ok(snapshot(None, true))));
+    let body = |a: &App| render_text(a, 160, 48).lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&s3), body(&os));
+    assert!(render_text(&os, 160, 48).lines().next().unwrap().contains("RAG on (OpenSearch Serverless)"));
+    for p in Spec::embedded().unwrap().panels(true) {
+        for m in &p.metrics {
+            assert!(!m.namespace.starts_with("AWS/AOSS") && !m.namespace.contains("S3Vectors"), "{}", m.id);
+        }
+    }
 }
 
 #[test]

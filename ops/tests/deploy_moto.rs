@@ -1,6 +1,6 @@
 //! Deploys the embedded template set to the emulator: the bootstrap stack, then the root stack
 //! with its nested stacks read from the artifact bucket, first with RAG off, then switched on
-//! and off again by an update.
+//! and off again by an update; and RAG with each vector store, switched from one to the other.
 
 mod support;
 
@@ -68,9 +68,10 @@ async fn upload(sdk: &SdkConfig, bucket: &str, key: &str, body: Vec<u8>) {
         .unwrap_or_else(|e| panic!("upload {key}: {e:?}"));
 }
 
-fn root_parameters(bucket: &str, rag: bool) -> Vec<Parameter> {
+/// The root stack's parameters for `env`; `store` is VectorStore, or its default when None.
+fn root_parameters(env: &str, bucket: &str, rag: bool, store: Option<&str>) -> Vec<Parameter> {
     let mut params = vec![
-        param("Environment", "dev"),
+        param("Environment", env),
         param("EnableRAG", if rag { "true" } else { "false" }),
         param("ArtifactBucket", bucket),
         param("ChatCodeKey", "lambda/chat-test.zip"),
@@ -78,6 +79,9 @@ fn root_parameters(bucket: &str, rag: bool) -> Vec<Parameter> {
         param("RetrieveCodeKey", "lambda/retrieve-test.zip"),
         param("AlarmEmail", "ops@example.com"),
     ];
+    if let Some(store) = store {
+        params.push(param("VectorStore", store));
+    }
     for t in templates::NESTED {
         params.push(param(t.key_parameter.expect("nested"), &t.content_key()));
     }
@@ -134,33 +138,57 @@ async fn nested_stacks(cfn: &Cfn) -> HashMap<String, String> {
         .collect()
 }
 
+/// The bootstrap stack of `env`, with the nested templates and placeholder code in its bucket.
+async fn bootstrap(sdk: &SdkConfig, cfn: &Cfn, env: &str) -> String {
+    let stack = format!("chatbot-bootstrap-{env}");
+    let boot = deploy(cfn, &stack, &templates::BOOTSTRAP, vec![param("Environment", env)], false).await;
+    let bucket = boot["ArtifactBucketName"].clone();
+    assert_eq!(bucket, format!("chatbot-artifacts-{env}-123456789012-us-east-1"));
+    for t in templates::NESTED {
+        upload(sdk, &bucket, &t.content_key(), t.body.as_bytes().to_vec()).await;
+    }
+    for f in ["chat", "ingest", "retrieve"] {
+        upload(sdk, &bucket, &format!("lambda/{f}-test.zip"), EMPTY_ZIP.to_vec()).await;
+    }
+    bucket
+}
+
+/// The types of the resources the root stack's AI stack has, by logical id.
+async fn ai_stack_resources(cfn: &Cfn, root: &str) -> HashMap<String, String> {
+    let root_resources = cfn.list_stack_resources().stack_name(root).send().await.expect("root resources");
+    let ai = root_resources
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some("AiStack"))
+        .and_then(|r| r.physical_resource_id())
+        .expect("the AI stack")
+        .to_owned();
+    let out = cfn.list_stack_resources().stack_name(ai).send().await.expect("AI stack resources");
+    out.stack_resource_summaries()
+        .iter()
+        .map(|r| {
+            (r.logical_resource_id().unwrap_or("").to_owned(), r.resource_type().unwrap_or("").to_owned())
+        })
+        .collect()
+}
+
+async fn environment(sdk: &SdkConfig, function: &str) -> HashMap<String, String> {
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let config = lambda.get_function_configuration().function_name(function).send().await.expect(function);
+    config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     let sdk = Moto::shared().sdk_config().await;
     let cfn = Cfn::new(&sdk);
 
-    // 1. The bootstrap stack and its artifact bucket.
-    let boot = deploy(
-        &cfn,
-        "chatbot-bootstrap-dev",
-        &templates::BOOTSTRAP,
-        vec![param("Environment", "dev")],
-        false,
-    )
-    .await;
-    let bucket = boot["ArtifactBucketName"].clone();
-    assert_eq!(bucket, "chatbot-artifacts-dev-123456789012-us-east-1");
-
-    // 2. Nested templates under their content keys, and placeholder code.
-    for t in templates::NESTED {
-        upload(&sdk, &bucket, &t.content_key(), t.body.as_bytes().to_vec()).await;
-    }
-    for f in ["chat", "ingest", "retrieve"] {
-        upload(&sdk, &bucket, &format!("lambda/{f}-test.zip"), EMPTY_ZIP.to_vec()).await;
-    }
+    // 1-2. The bootstrap stack, its artifact bucket, the nested templates and placeholder code.
+    let bucket = bootstrap(&sdk, &cfn, "dev").await;
 
     // 3. RAG off.
-    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, root_parameters(&bucket, false), false).await;
+    let params = |rag, store| root_parameters("dev", &bucket, rag, store);
+    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, params(false, None), false).await;
     assert_eq!(out["TableName"], "chatbot-conversations-dev");
     assert_eq!(out["ChatFunctionName"], "chatbot-chat-dev");
     assert_eq!(out["TokenParameter"], "/chatbot/dev/api-token");
@@ -168,16 +196,19 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     assert!(out["ApiUrl"].starts_with("https://") && !out["ApiUrl"].contains("${"), "{}", out["ApiUrl"]);
     assert!(out["KeyArn"].starts_with("arn:aws:kms:us-east-1:123456789012:key/"));
     assert!(!out.contains_key("CollectionEndpoint") && !out.contains_key("IngestFunctionName"));
+    assert!(!out.contains_key("VectorStore"));
 
-    // 4. RAG on: the AI stack is created by the update.
-    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, root_parameters(&bucket, true), true).await;
+    // 4. RAG on with OpenSearch: the AI stack is created by the update, with the collection.
+    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, params(true, Some("opensearch")), true).await;
     assert_eq!(out["IngestFunctionName"], "chatbot-ingest-dev");
     assert_eq!(out["RetrieveFunctionName"], "chatbot-retrieve-dev");
+    assert_eq!(out["VectorStore"], "opensearch");
     assert!(
         out["CollectionEndpoint"].ends_with(".us-east-1.aoss.amazonaws.com"),
         "{}",
         out["CollectionEndpoint"]
     );
+    assert!(!out.contains_key("VectorBucketName"), "{out:?}");
     let stacks = nested_stacks(&cfn).await;
     assert!(
         stacks
@@ -185,9 +216,13 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
             .any(|(name, status)| name.starts_with("chatbot-dev-AiStack") && status == "CREATE_COMPLETE"),
         "{stacks:?}"
     );
+    let env = environment(&sdk, "chatbot-ingest-dev").await;
+    assert_eq!(env.get("VECTOR_STORE").map(String::as_str), Some("opensearch"), "{env:?}");
+    assert_eq!(env.get("COLLECTION_ENDPOINT"), Some(&out["CollectionEndpoint"]));
+    assert!(!env.contains_key("VECTOR_BUCKET"), "{env:?}");
 
     // 5. RAG off again: the AI stack goes away, the rest stays.
-    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, root_parameters(&bucket, false), true).await;
+    let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, params(false, None), true).await;
     assert!(!out.contains_key("CollectionEndpoint"));
     assert_eq!(out["TableName"], "chatbot-conversations-dev");
     let stacks = nested_stacks(&cfn).await;
@@ -198,4 +233,49 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
             .all(|(_, s)| s == "DELETE_COMPLETE"),
         "{stacks:?}"
     );
+}
+
+/// RAG with the default store: an S3 Vectors bucket and its indexes, no OpenSearch, then a
+/// switch to OpenSearch that replaces one store by the other.
+#[tokio::test]
+async fn rag_defaults_to_s3_vectors_and_switches_to_opensearch() {
+    let sdk = Moto::shared().sdk_config().await;
+    let cfn = Cfn::new(&sdk);
+    let bucket = bootstrap(&sdk, &cfn, "staging").await;
+    let params = |rag, store| root_parameters("staging", &bucket, rag, store);
+
+    let out = deploy(&cfn, "chatbot-staging", &templates::MAIN, params(true, None), false).await;
+    assert_eq!(out["VectorStore"], "s3vectors");
+    assert_eq!(out["VectorBucketName"], "chatbot-vectors-staging");
+    let index = "arn:aws:s3vectors:us-east-1:123456789012:bucket/chatbot-vectors-staging/index";
+    assert_eq!(out["ChunksIndexArn"], format!("{index}/chunks"));
+    assert_eq!(out["ManifestsIndexArn"], format!("{index}/manifests"));
+    assert!(!out.contains_key("CollectionEndpoint"), "{out:?}");
+    let resources = ai_stack_resources(&cfn, "chatbot-staging").await;
+    assert_eq!(resources.get("VectorBucket").map(String::as_str), Some("AWS::S3Vectors::VectorBucket"));
+    assert_eq!(resources.get("ChunksIndex").map(String::as_str), Some("AWS::S3Vectors::Index"));
+    assert_eq!(resources.get("ManifestsIndex").map(String::as_str), Some("AWS::S3Vectors::Index"));
+    assert!(!resources.values().any(|t| t.starts_with("AWS::OpenSearchServerless::")), "{resources:?}");
+    for function in ["chatbot-ingest-staging", "chatbot-retrieve-staging"] {
+        let env = environment(&sdk, function).await;
+        let var = |k: &str| env.get(k).map(String::as_str);
+        assert_eq!(var("VECTOR_STORE"), Some("s3vectors"), "{function}: {env:?}");
+        assert_eq!(var("VECTOR_BUCKET"), Some("chatbot-vectors-staging"), "{function}");
+        assert_eq!((var("INDEX_NAME"), var("MANIFEST_INDEX_NAME")), (Some("chunks"), Some("manifests")));
+        assert_eq!(var("COLLECTION_ENDPOINT"), None, "{function}");
+    }
+
+    let out = deploy(&cfn, "chatbot-staging", &templates::MAIN, params(true, Some("opensearch")), true).await;
+    assert_eq!(out["VectorStore"], "opensearch");
+    assert!(out["CollectionEndpoint"].ends_with(".us-east-1.aoss.amazonaws.com"), "{out:?}");
+    assert!(!out.contains_key("VectorBucketName") && !out.contains_key("ChunksIndexArn"), "{out:?}");
+    let resources = ai_stack_resources(&cfn, "chatbot-staging").await;
+    assert!(!resources.values().any(|t| t.starts_with("AWS::S3Vectors::")), "{resources:?}");
+    assert_eq!(
+        resources.get("VectorCollection").map(String::as_str),
+        Some("AWS::OpenSearchServerless::Collection")
+    );
+    let env = environment(&sdk, "chatbot-retrieve-staging").await;
+    assert_eq!(env.get("VECTOR_STORE").map(String::as_str), Some("opensearch"), "{env:?}");
+    assert!(!env.contains_key("VECTOR_BUCKET"), "{env:?}");
 }

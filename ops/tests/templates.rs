@@ -1,56 +1,14 @@
 //! Assertions about the template set itself: generated parts are current, RAG is gated, IAM is
 //! tight, and every template fits CloudFormation's limits.
 
-use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
+mod cfn;
 
+use std::collections::{BTreeSet, HashSet};
+
+use cfn::{Statement, all_statements, list, parse, path, resources, strings, tag, untag};
 use opsctl::dashboards::Spec;
 use opsctl::templates::{self, MAX_TEMPLATE_BYTES, Template};
 use serde_norway::Value;
-
-fn parse(t: &Template) -> Value {
-    serde_norway::from_str(t.body).unwrap_or_else(|e| panic!("{} is not YAML: {e}", t.file))
-}
-
-fn untag(v: &Value) -> &Value {
-    match v {
-        Value::Tagged(t) => untag(&t.value),
-        other => other,
-    }
-}
-
-fn tag(v: &Value) -> Option<&str> {
-    match v {
-        Value::Tagged(t) => Some(t.tag.to_string().leak()),
-        _ => None,
-    }
-}
-
-fn resources(doc: &Value) -> Vec<(String, &Value)> {
-    doc["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .iter()
-        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
-        .collect()
-}
-
-fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
-    match v {
-        Value::String(s) => out.push(s),
-        Value::Sequence(items) => items.iter().for_each(|i| strings(i, out)),
-        Value::Mapping(m) => m.iter().for_each(|(k, v)| {
-            strings(k, out);
-            strings(v, out)
-        }),
-        Value::Tagged(t) => strings(&t.value, out),
-        _ => {}
-    }
-}
-
-fn path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(file)
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -161,22 +119,37 @@ fn the_alarm_panel_lists_every_alarm_of_the_templates() {
 
 // ---------------------------------------------------------------------------------------------
 
-const RAG_MARKERS: [&str; 5] =
-    ["chatbot-ingest-", "chatbot-retrieve-", "ingest-dlq", "chatbot-vectors", "aoss"];
+const RAG_MARKERS: [&str; 6] =
+    ["chatbot-ingest-", "chatbot-retrieve-", "ingest-dlq", "chatbot-vectors", "aoss", "s3vectors"];
 
-/// Finds strings naming RAG resources that are not behind `IsRAGEnabled`.
-fn ungated<'a>(v: &'a Value, gated: bool, out: &mut Vec<&'a str>) {
+/// Whether condition `name` can hold only with RAG on: `IsRAGEnabled` itself, or an `!And` with
+/// such an operand: `IsRAGEnabled`'s own test, or `!Condition` of such a condition.
+fn implies_rag(doc: &Value, name: &str) -> bool {
+    if name == "IsRAGEnabled" {
+        return true;
+    }
+    let condition = &doc["Conditions"][name];
+    tag(condition) == Some("!And")
+        && untag(condition).as_sequence().into_iter().flatten().any(|operand| {
+            *operand == doc["Conditions"]["IsRAGEnabled"]
+                || tag(operand) == Some("!Condition")
+                    && untag(operand).as_str().is_some_and(|n| implies_rag(doc, n))
+        })
+}
+
+/// Finds strings naming RAG resources that are not behind a condition that implies RAG.
+fn ungated<'a>(doc: &Value, v: &'a Value, gated: bool, out: &mut Vec<&'a str>) {
     match v {
         Value::Tagged(t) if t.tag == "!If" => {
             let items = t.value.as_sequence().unwrap();
-            let on_rag = items[0].as_str() == Some("IsRAGEnabled");
-            ungated(&items[1], gated || on_rag, out);
-            ungated(&items[2], gated, out);
+            let on_rag = items[0].as_str().is_some_and(|c| implies_rag(doc, c));
+            ungated(doc, &items[1], gated || on_rag, out);
+            ungated(doc, &items[2], gated, out);
         }
-        Value::Tagged(t) => ungated(&t.value, gated, out),
+        Value::Tagged(t) => ungated(doc, &t.value, gated, out),
         Value::String(s) if !gated && RAG_MARKERS.iter().any(|m| s.contains(m)) => out.push(s),
-        Value::Sequence(items) => items.iter().for_each(|i| ungated(i, gated, out)),
-        Value::Mapping(m) => m.iter().for_each(|(_, v)| ungated(v, gated, out)),
+        Value::Sequence(items) => items.iter().for_each(|i| ungated(doc, i, gated, out)),
+        Value::Mapping(m) => m.iter().for_each(|(_, v)| ungated(doc, v, gated, out)),
         _ => {}
     }
 }
@@ -189,7 +162,8 @@ fn every_rag_resource_is_gated_by_is_rag_enabled() {
         let mut refs = Vec::new();
         strings(out, &mut refs);
         if refs.iter().any(|s| s.starts_with("AiStack.")) {
-            assert_eq!(out["Condition"].as_str(), Some("IsRAGEnabled"), "output {name:?}");
+            let condition = out["Condition"].as_str().unwrap_or_default();
+            assert!(implies_rag(&main, condition), "output {name:?} is not behind IsRAGEnabled");
         }
     }
     // Outside ai.yaml (gated as a whole), anything naming a RAG resource sits behind the condition.
@@ -199,9 +173,14 @@ fn every_rag_resource_is_gated_by_is_rag_enabled() {
         for section in ["Resources", "Outputs"] {
             let Some(items) = doc.get(section).and_then(Value::as_mapping) else { continue };
             for (id, item) in items {
-                let gated = item["Condition"].as_str() == Some("IsRAGEnabled");
+                let gated = item["Condition"].as_str().is_some_and(|c| implies_rag(&doc, c));
                 let mut found = Vec::new();
-                ungated(item, gated, &mut found);
+                ungated(&doc, item, gated, &mut found);
+                // The key's S3 Vectors grants do not depend on RAG, as its SQS grant does not:
+                // they name only the vector bucket, which exists only with RAG on S3 Vectors.
+                if t.file == "security.yaml" && id.as_str() == Some("Key") {
+                    found.retain(|s| !s.contains("s3vectors"));
+                }
                 assert!(
                     found.is_empty(),
                     "{}: {section}.{} names RAG resources without IsRAGEnabled: {found:?}",
@@ -225,57 +204,6 @@ fn every_rag_resource_is_gated_by_is_rag_enabled() {
 /// Actions that have no resource-level permissions, so `Resource: "*"` is their only form.
 const STAR_RESOURCE_ALLOWLIST: [&str; 3] =
     ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"];
-
-struct Statement<'a> {
-    file: &'static str,
-    resource: String,
-    key_policy: bool,
-    body: &'a Value,
-}
-
-fn statements_in<'a>(
-    file: &'static str,
-    resource: &str,
-    key_policy: bool,
-    doc: &'a Value,
-    out: &mut Vec<Statement<'a>>,
-) {
-    for s in untag(&doc["Statement"]).as_sequence().into_iter().flatten() {
-        // A statement may be wrapped in !If [cond, statement, AWS::NoValue].
-        let bodies: Vec<&Value> = match s {
-            Value::Tagged(t) if t.tag == "!If" => t.value.as_sequence().unwrap()[1..].iter().collect(),
-            other => vec![other],
-        };
-        for body in bodies.into_iter().filter(|b| b.is_mapping()) {
-            out.push(Statement { file, resource: resource.to_owned(), key_policy, body });
-        }
-    }
-}
-
-fn all_statements(docs: &[(Template, Value)]) -> Vec<Statement<'_>> {
-    let mut out = Vec::new();
-    for (t, doc) in docs {
-        for (id, r) in resources(doc) {
-            let props = &r["Properties"];
-            let key_policy = r["Type"].as_str() == Some("AWS::KMS::Key");
-            for field in ["PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument"] {
-                if props.get(field).is_some() {
-                    statements_in(t.file, &id, key_policy, &props[field], &mut out);
-                }
-            }
-            for p in props.get("Policies").and_then(Value::as_sequence).into_iter().flatten() {
-                statements_in(t.file, &id, false, &p["PolicyDocument"], &mut out);
-            }
-        }
-    }
-    out
-}
-
-fn list(v: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    strings(v, &mut out);
-    out.into_iter().map(str::to_owned).collect()
-}
 
 #[test]
 fn iam_statements_are_least_privilege() {

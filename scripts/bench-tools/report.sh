@@ -166,6 +166,7 @@ summary() {
   echo "| Warm-turn overhead with fakes, p50 / p99 | $(kv turn turn_overhead p50_us) µs / $(kv turn turn_overhead p99_us) µs |"
   echo "| Ingestion of 100 chunks, 50 ms embedder, concurrency 8 (median) | $(kv ingest ingest_throughput median_ms) ms, $(kv ingest ingest_throughput chunks_per_s) chunks/s (bound $(kv ingest ingest_throughput bound_ms) ms: $([ "$(kv ingest ingest_throughput pass)" = true ] && echo met || echo MISSED)) |"
   echo "| Local retrieval over 100k chunks, k = 5, p50 / p95 | $(kv retrieval local_retrieval search_p50_ms) ms / $(kv retrieval local_retrieval search_p95_ms) ms |"
+  echo "| S3VectorsIndex on the emulator (not AWS), 10k chunks, k = 5, p50 / p95 | $(kv s3vectors s3vectors_retrieval query_p50_ms chunks=10000) ms / $(kv s3vectors s3vectors_retrieval query_p95_ms chunks=10000) ms |"
   echo "| Local gateway under load: throughput, p50 / p99, 5xx | $(kv gateway gateway_load rps) req/s, $(kv gateway gateway_load p50_ms) / $(kv gateway gateway_load p99_ms) ms, $(kv gateway gateway_load server_errors) |"
   echo "| Peak RSS of the process running the chat handler, under that load | $(mib "$(kv gateway gateway_load hwm_after_load_kib)") |"
   echo "| Dashboard: AWS API calls per refresh | $(kv dashboard dashboard_refresh api_calls n=2) ($(kv dashboard dashboard_refresh get_metric_data n=2) GetMetricData); the first refresh, which also works out the cost: $(kv dashboard dashboard_refresh api_calls n=1) |"
@@ -253,6 +254,19 @@ How: \`cargo bench -p chatbot-core --bench local_retrieval\` fills the local SQL
 with 1,000 documents of 100 seeded random unit vectors, then times $(kv retrieval local_retrieval searches)
 k = $(kv retrieval local_retrieval k) searches for random queries. Memory is the bench process's
 VmRSS and VmHWM from /proc/self/status.
+
+## 5b. Retrieval through S3VectorsIndex, on the emulator
+
+These are the emulator's figures, not AWS's: moto answers QueryVectors by an exact cosine search in
+Python (\`scripts/emulator\`), where S3 Vectors runs an approximate search on its own servers.
+
+| chunks x dims | fill | query p50 | p95 | max |
+|---|---:|---:|---:|---:|
+$(for n in 1000 10000; do echo "| $(kv s3vectors s3vectors_retrieval chunks chunks=$n) x $(kv s3vectors s3vectors_retrieval dims chunks=$n) | $(kv s3vectors s3vectors_retrieval fill_s chunks=$n) s | $(kv s3vectors s3vectors_retrieval query_p50_ms chunks=$n) ms | $(kv s3vectors s3vectors_retrieval query_p95_ms chunks=$n) ms | $(kv s3vectors s3vectors_retrieval query_max_ms chunks=$n) ms |"; done)
+
+How: \`cargo bench -p chatbot-core --bench s3vectors_retrieval\` starts its own emulator, writes
+documents of 100 seeded random unit vectors through the adapter (the manifest, the chunks in
+batches of 500), then times $(kv s3vectors s3vectors_retrieval queries chunks=1000) k = $(kv s3vectors s3vectors_retrieval k chunks=1000) queries at each size.
 
 ## 6. The local gateway under load, and the chat handler's peak RSS
 

@@ -1,5 +1,6 @@
-"""CloudFormation models for resource types moto 5.2.5 skips: the HTTP API (ApiGatewayV2) and
-OpenSearch Serverless. Importing this module defines them; moto_patches.apply() registers them.
+"""CloudFormation models for resource types moto 5.2.5 skips: the HTTP API (ApiGatewayV2),
+OpenSearch Serverless and S3 Vectors. Importing this module defines them; moto_patches.apply()
+registers them.
 """
 
 import contextlib
@@ -12,8 +13,13 @@ from typing import Any
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import apigatewayv2_backends
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
 from moto.core.common_models import CloudFormationModel
 from moto.opensearchserverless import models as aoss
+from moto.s3vectors.models import s3vectors_backends
+from moto.utilities.utils import get_partition
+
+import s3vectors
 
 
 def aoss_create_collection(self, client_token, description, name, standby_replicas, tags, type):
@@ -40,8 +46,9 @@ def aoss_create_collection(self, client_token, description, name, standby_replic
     return collection
 
 
-# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage} and
-# AWS::OpenSearchServerless::{SecurityPolicy,AccessPolicy,Collection} through those services' APIs.
+# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage},
+# AWS::OpenSearchServerless::{SecurityPolicy,AccessPolicy,Collection} and
+# AWS::S3Vectors::{VectorBucket,Index} through those services' APIs.
 # moto: has the backends but no CloudFormation model for these types, so it skips them: their Ref
 # is None (compute.yaml's output ApiId is dropped, "${HttpApi}" stays literally in a Sub) and
 # GetAtt fails. Patch: models that make, update and delete the objects in moto's own backends, as
@@ -265,6 +272,121 @@ class OpenSearchServerlessCollection(_Resource, CloudFormationModel):
 
     def delete(self, *_: Any) -> None:
         self.backend.delete_collection(None, self.physical_resource_id)
+
+
+def _s3vectors_name(properties: dict, name_property: str, generated: str) -> str:
+    """The name given, or one made from the stack and logical id as CloudFormation names resources,
+    within the names S3 Vectors accepts: lowercase, at most 63 characters."""
+    if properties.get(name_property):
+        return properties[name_property]
+    name = re.sub(r"[^a-z0-9-]+", "-", generated.lower()).strip("-")
+    return name if len(name) <= 63 else f"{name[:50].rstrip('-')}-{name[-12:].lstrip('-')}"
+
+
+def _s3vectors_encryption(properties: dict) -> dict | None:
+    return _camel(properties.get("EncryptionConfiguration")) or None
+
+
+def _s3vectors_tags(properties: dict) -> dict:
+    return {t["Key"]: t["Value"] for t in properties.get("Tags", [])}
+
+
+class _S3VectorsResource(_Resource):
+    # The CloudFormation resource schemas of both types: the primary identifier, so the Ref, is
+    # the ARN; VectorBucketArn/IndexArn and CreationTime are the read-only attributes; every
+    # property but Tags is create-only, so a change of any other replaces the resource.
+    name_property = ""
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        # AWS: a replacement of a resource whose name the template sets fails the update with
+        # this message (the new resource could not take the name). moto would try, and fail on
+        # the name with the service's ConflictException instead. Patch: AWS's refusal.
+        properties = cloudformation_json["Properties"]
+        named = properties.get(cls.name_property)
+        replaces = any(properties.get(p) != original_resource.properties.get(p) for p in cls.replace_on)
+        if replaces and named and named == original_resource.properties.get(cls.name_property):
+            raise CloudFormationValidationError(message=(
+                "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                f"Rename {named} and update the stack again."))
+        return super().update_from_cloudformation_json.__func__(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        name = _s3vectors_name(properties, cls.name_property, resource_name)
+        resource = cls(account_id, region_name, properties, name)
+        resource.properties = properties
+        return resource
+
+    def update(self, properties: dict) -> None:
+        arn = self.physical_resource_id
+        old = self.backend.list_tags_for_resource(arn)
+        self.backend.untag_resource(arn, [k for k in old if k not in _s3vectors_tags(properties)])
+        if properties.get("Tags"):
+            self.backend.tag_resource(arn, _s3vectors_tags(properties))
+
+
+class S3VectorsVectorBucket(_S3VectorsResource, CloudFormationModel):
+    __module__ = "moto.s3vectors.models"
+    attributes = {"VectorBucketArn": "physical_resource_id", "CreationTime": "creation_time"}
+    replace_on = ("VectorBucketName", "EncryptionConfiguration")
+    name_property = "VectorBucketName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3Vectors::VectorBucket"
+
+    def __init__(self, account_id: str, region_name: str, properties: dict, name: str):
+        self.backend = s3vectors_backends[account_id][get_partition(region_name)]
+        encryption = _s3vectors_encryption(properties)
+        s3vectors.check_vector_bucket(name, encryption)
+        bucket = s3vectors.backend_create_vector_bucket(
+            self.backend, region_name, name, encryption, _s3vectors_tags(properties))
+        self.name, self.physical_resource_id = name, bucket.vector_bucket_arn  # Ref: the bucket's ARN
+        self.creation_time = bucket.creation_time.isoformat().replace("+00:00", "Z")
+
+    def delete(self, *_: Any) -> None:  # as on AWS, only an empty bucket can be deleted
+        self.backend.delete_vector_bucket(self.name)
+
+
+class S3VectorsIndex(_S3VectorsResource, CloudFormationModel):
+    __module__ = "moto.s3vectors.models"
+    attributes = {"IndexArn": "physical_resource_id", "CreationTime": "creation_time"}
+    replace_on = ("VectorBucketName", "VectorBucketArn", "IndexName", "DataType", "Dimension", "DistanceMetric",
+                  "MetadataConfiguration", "EncryptionConfiguration")
+    name_property = "IndexName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3Vectors::Index"
+
+    def __init__(self, account_id: str, region_name: str, properties: dict, name: str):
+        self.backend = s3vectors_backends[account_id][get_partition(region_name)]
+        dimension = properties.get("Dimension")
+        params = {
+            "vectorBucketName": properties.get("VectorBucketName"),
+            "vectorBucketArn": properties.get("VectorBucketArn"),
+            "indexName": name, "dataType": properties.get("DataType"),
+            "dimension": int(dimension) if dimension is not None else None,  # a Ref to a parameter is a string
+            "distanceMetric": properties.get("DistanceMetric"),
+            "metadataConfiguration": _camel(properties.get("MetadataConfiguration")),
+            "encryptionConfiguration": _s3vectors_encryption(properties),
+        }
+        s3vectors.check_index(params)
+        index = s3vectors.backend_create_index(
+            self.backend, params["vectorBucketName"], params["vectorBucketArn"], name, params["dataType"],
+            params["dimension"], params["distanceMetric"], metadata_configuration=params["metadataConfiguration"],
+            encryption_configuration=params["encryptionConfiguration"], tags=_s3vectors_tags(properties),
+        )
+        self.physical_resource_id = index.index_arn  # Ref: the index's ARN
+        self.creation_time = index.creation_time.isoformat().replace("+00:00", "Z")
+
+    def delete(self, *_: Any) -> None:
+        self.backend.delete_index(None, None, self.physical_resource_id)
 
 
 def apply() -> None:

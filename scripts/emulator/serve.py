@@ -1,7 +1,9 @@
 """The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation,
 account_limits.py adding the Lambda and Service Quotas limits it lacks, cloudwatch_cbor.py
 translating the CloudWatch SDK's RPC v2 CBOR protocol for it, and bedrock_runtime.py answering
-Converse and Titan embeddings for the granted model ids.
+Converse and Titan embeddings for the granted model ids. s3vectors.py adds S3 Vectors' QueryVectors
+and the limits, pagination and index settings moto lacks; moto_models.py models the resource
+types moto's CloudFormation skips (the HTTP API, OpenSearch Serverless, S3 Vectors).
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
                                                [--granted-models ID,ID]
@@ -70,10 +72,12 @@ def main() -> None:
     import bedrock_runtime
     import cloudwatch_cbor
     import moto_patches
+    import s3vectors
     from moto.server import main as moto_main
 
     moto_patches.apply()
     account_limits.apply()
+    s3vectors.apply()
     cloudwatch_cbor.install()
     bedrock_runtime.install(args.granted_models if args.granted_models is not None else template_models())
     moto_main(["-H", args.host, "-p", str(args.port)])

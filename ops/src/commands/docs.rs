@@ -1,11 +1,12 @@
-//! `opsctl docs put|ls|rm`: the documents RAG answers from, in the documents bucket under `docs/`.
+//! `opsctl docs put|ls|rm|reindex`: the documents RAG answers from, in the documents bucket under
+//! `docs/`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::{DocsCommand, DocsPutArgs, DocsRmArgs};
+use crate::cli::{DocsCommand, DocsPutArgs, DocsReindexArgs, DocsRmArgs};
 use crate::ctx::Ctx;
 use crate::deployed::Deployed;
 use crate::docs;
@@ -16,7 +17,27 @@ pub async fn run(cmd: DocsCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         DocsCommand::Put(args) => put(args, ctx, &deployed).await,
         DocsCommand::Ls => ls(ctx, &deployed).await,
         DocsCommand::Rm(args) => rm(args, ctx, &deployed).await,
+        DocsCommand::Reindex(args) => reindex(args, ctx, &deployed).await,
     }
+}
+
+async fn reindex(args: DocsReindexArgs, ctx: &Ctx, d: &Deployed) -> anyhow::Result<ExitCode> {
+    d.require_rag("docs reindex")?;
+    let keys = if args.all {
+        docs::reindex::all_keys(d).await?
+    } else {
+        args.names.iter().map(|n| docs::key_of(n)).collect::<anyhow::Result<_>>()?
+    };
+    if keys.is_empty() {
+        let bucket = d.output("DocumentsBucket")?;
+        ctx.out.emit(&json!({"documents": [], "indexed_chunks": 0, "failed": 0}), || {
+            format!("no documents in s3://{bucket}/{}: nothing to re-index", docs::PREFIX)
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ingest = docs::reindex::ingest_for(d).await?;
+    let results = docs::reindex::run(ingest.as_ref(), &keys, ctx.ui.as_ref()).await;
+    report_with(ctx, &results, "`opsctl docs reindex NAME...` tries them again")
 }
 
 async fn put(args: DocsPutArgs, ctx: &Ctx, d: &Deployed) -> anyhow::Result<ExitCode> {
@@ -35,7 +56,13 @@ async fn rm(args: DocsRmArgs, ctx: &Ctx, d: &Deployed) -> anyhow::Result<ExitCod
     report(ctx, &results)
 }
 
+const STAY: &str = "they stay in the bucket until `opsctl docs rm`";
+
 fn report(ctx: &Ctx, results: &[Value]) -> anyhow::Result<ExitCode> {
+    report_with(ctx, results, STAY)
+}
+
+fn report_with(ctx: &Ctx, results: &[Value], next: &str) -> anyhow::Result<ExitCode> {
     let failed = results.iter().filter(|r| r.get("rejected").is_some() || r.get("failed").is_some()).count();
     let total_chunks: u64 = results.iter().filter_map(|r| r["indexed_chunks"].as_u64()).sum();
     ctx.out.emit(&json!({"documents": results, "indexed_chunks": total_chunks, "failed": failed}), || {
@@ -56,9 +83,7 @@ fn report(ctx: &Ctx, results: &[Value]) -> anyhow::Result<ExitCode> {
             })
             .collect();
         if failed > 0 {
-            lines.push(format!(
-                "{failed} document(s) not indexed; they stay in the bucket until `opsctl docs rm`"
-            ));
+            lines.push(format!("{failed} document(s) not indexed; {next}"));
         }
         lines.join("\n")
     })?;

@@ -24,11 +24,13 @@ pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.env;
-    let options = UpOptions { port: args.port, rag: args.rag, model: args.model };
+    let options =
+        UpOptions { port: args.port, rag: args.rag, vector_store: args.vector_store, model: args.model };
     let up = lifecycle::up(env, &options, ctx.ui.as_ref()).await?;
     let (local, token) = (&up.local, &up.token);
     let url = local.gateway_url().unwrap_or_default();
     let report = json!({"env": env.as_str(), "gateway": url, "emulator": local.emulator_url(), "rag": local.rag,
+        "vector_store": local.rag.then(|| local.vector_store.label()),
         "model": local.model.to_string(),
         "token_parameter": crate::token::parameter_name(env)});
     ctx.out.emit(&report, || {
@@ -39,7 +41,7 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
              Stop it with `opsctl local down --env {env}`.",
             local.emulator_url(),
             model_label(&local.model),
-            if local.rag { "on (local/hashing embedder and SQLite index: development doubles)" } else { "off" },
+            if local.rag { format!("on ({})", local.vector_store.describe()) } else { "off".into() },
         )
     })?;
     Ok(ExitCode::SUCCESS)
@@ -73,6 +75,7 @@ fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let (local, emulator_up, gateway_up) = (&health.local, health.emulator_up, health.gateway_up);
     let report = json!({"env": env.as_str(), "running": emulator_up && gateway_up, "rag": local.rag,
+        "vector_store": local.rag.then(|| local.vector_store.label()),
         "started_at": local.started_at, "emulator": {"url": local.emulator_url(), "pid": local.emulator.pid, "up": emulator_up},
         "gateway": {"url": local.gateway_url(), "pid": local.gateway.as_ref().map(|g| g.pid), "up": gateway_up}});
     ctx.out.emit(&report, || {

@@ -24,6 +24,13 @@ fn text(s: &Status) -> String {
     if let Some(r) = &s.status_reason {
         out.push_str(&format!("  reason: {r}\n"));
     }
+    match (s.vector_store, &s.vector_store_resource) {
+        (Some(store), Some(name)) => {
+            out.push_str(&format!("RAG: on, vector store {} ({name})\n", store.title()))
+        }
+        (Some(store), None) => out.push_str(&format!("RAG: on, vector store {}\n", store.title())),
+        (None, _) => out.push_str("RAG: off\n"),
+    }
     let mut kv = Table::new();
     kv.set_header(["output", "value"]);
     for (k, v) in &s.outputs {

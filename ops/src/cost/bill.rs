@@ -8,10 +8,9 @@ use comfy_table::Table;
 use serde::{Serialize, Serializer};
 
 use super::Window;
-use super::prices::RegionPrices;
-use super::usage::Usage;
-
-const GIB: f64 = 1_073_741_824.0;
+use super::prices::{GIB, RegionPrices};
+use super::usage::{S3VectorsUsage, Usage};
+use crate::vector_store::KEY_AND_FILTERABLE_BYTES;
 
 /// What the prices apply to.
 pub struct Terms<'a> {
@@ -129,6 +128,9 @@ pub fn compute(u: &Usage, t: &Terms) -> Bill {
             notes.push("no OCU metrics in AWS/AOSS: the collection is charged at its floor".into());
         }
     }
+    if let Some(v) = &u.s3_vectors {
+        lines.push(s3_vectors(v, p, &t.window, &mut notes));
+    }
     let gib = u.s3_average_bytes / GIB;
     lines.push(Line {
         service: "S3 Standard (documents)".into(),
@@ -149,6 +151,64 @@ pub fn compute(u: &Usage, t: &Terms) -> Bill {
     let month_to_date_usd = lines.iter().map(|l| l.month_to_date_usd).sum();
     let projected_usd = lines.iter().map(|l| l.projected_usd).sum();
     Bill { lines, month_to_date_usd, projected_usd, notes }
+}
+
+/// S3 Vectors: storage is the index's size now, held for the whole month (a standing charge);
+/// PUTs are the bytes ingestion wrote; every retrieval is one query, whose data-processed fee
+/// counts every vector of the index at its vector, key and filterable metadata bytes.
+fn s3_vectors(v: &S3VectorsUsage, p: &RegionPrices, window: &Window, notes: &mut Vec<String>) -> Line {
+    let f = window.elapsed_fraction();
+    let corpus = v.corpus.unwrap_or_default();
+    let stored_gb = corpus.bytes as f64 / GIB;
+    let written_gb = v.bytes_written / GIB;
+    let per_vector = f64::from(4 * v.dimensions) + KEY_AND_FILTERABLE_BYTES as f64;
+    let usage = format!(
+        "{} vectors, {} GB stored; {} GB written; {} queries",
+        thousands(corpus.chunks as f64),
+        decimals(stored_gb, 4),
+        decimals(written_gb, 4),
+        thousands(v.queries)
+    );
+    let service = "S3 Vectors".to_owned();
+    let Some(sv) = &p.s3_vectors else {
+        notes.push(
+            "the price table has no S3 Vectors prices for this Region: the vector store is not counted"
+                .into(),
+        );
+        return Line {
+            service,
+            usage,
+            unit_price: "not in the price table".into(),
+            month_to_date_usd: 0.0,
+            projected_usd: 0.0,
+        };
+    };
+    let storage = stored_gb * sv.storage_gb_month;
+    let metered = written_gb * sv.put_per_gb
+        + v.queries * sv.queries_per_million / 1e6
+        + v.queries * sv.query_data_usd(corpus.chunks as f64, per_vector);
+    let first_tier = sv.query_data_per_tb.first().map_or(0.0, |t| t.usd);
+    notes.push(format!(
+        "S3 Vectors: storage is the index's size now, held all month; each of the {} queries processes all {} \
+         vectors at {per_vector} bytes (vector, key, filterable metadata); PUTs are ingestion's \
+         VectorBytesWritten; S3 Vectors prices of {}",
+        thousands(v.queries),
+        thousands(corpus.chunks as f64),
+        sv.source_date
+    ));
+    Line {
+        service,
+        usage,
+        unit_price: format!(
+            "{}/GB-month + {}/GB written + {}/M queries + {}/TB processed",
+            price(sv.storage_gb_month),
+            price(sv.put_per_gb),
+            price(sv.queries_per_million),
+            price(first_tier)
+        ),
+        month_to_date_usd: storage * f + metered,
+        projected_usd: storage + metered / f,
+    }
 }
 
 /// The table people read; JSON carries the same lines.

@@ -12,7 +12,9 @@ use time::macros::datetime;
 use super::Window;
 use super::bill::{Terms, compute, table, usd, verdict};
 use super::prices::PriceBook;
-use super::usage::{FunctionUsage, ModelTokens, Usage};
+use super::prices::{GIB, TIB};
+use super::usage::{FunctionUsage, ModelTokens, S3VectorsUsage, Usage};
+use crate::vector_store::Corpus;
 
 fn scenario() -> Usage {
     let f = |name: &str, memory_mb, invocations, duration_ms| FunctionUsage {
@@ -44,6 +46,7 @@ fn scenario() -> Usage {
         ],
         kms_requests: 50.0,
         collection: Some(Some(1.0)),
+        s3_vectors: None,
         s3_average_bytes: 100.0 * 1_048_576.0,
         // 3 error-rate alarms over 2 metrics each, 5 single-metric alarms.
         alarm_metrics: 11,
@@ -141,4 +144,111 @@ fn the_verdict_line_is_what_ci_logs_carry() {
     assert_eq!(usd(0.0042), "$0.0042");
     assert_eq!(usd(0.0), "$0.00");
     assert_eq!(usd(-0.0), "$0.00");
+}
+
+/// Phase 2 with S3 Vectors for a whole month (September 2026, 720 h): 20 documents of 100
+/// chunks each (2,000 vectors of 1,024 dimensions at 6,240 bytes: the vector, a 45-byte key and
+/// about 2 KB of text and metadata), indexed once this month, and 3,000 chats that each retrieve
+/// once. The same per-chat usage as above: 2 s of chat, 200 ms of retrieval, 2 RRU and 2 WRU;
+/// one KMS request a chat (the worst case: no data key reused); ingestion 3 s a document. The
+/// alarms: the stack's 11 alarm metrics and the billing alarm.
+fn phase_two_s3_vectors() -> Usage {
+    let f = |name: &str, memory_mb, invocations: f64, each_ms: f64| FunctionUsage {
+        name: name.into(),
+        memory_mb,
+        invocations,
+        duration_ms: invocations * each_ms,
+    };
+    let bytes = 2_000 * 6_240;
+    Usage {
+        functions: vec![
+            f("chatbot-chat-dev", 512, 3_000.0, 2_000.0),
+            f("chatbot-ingest-dev", 1024, 20.0, 3_000.0),
+            f("chatbot-retrieve-dev", 512, 3_000.0, 200.0),
+        ],
+        api_requests: 3_000.0,
+        read_units: 6_000.0,
+        write_units: 6_000.0,
+        tokens: vec![
+            ModelTokens { model: "us.anthropic.claude-sonnet-4-6".into(), input: 6e6, output: 9e5 },
+            ModelTokens { model: "amazon.titan-embed-text-v2:0".into(), input: 1_000_000.0, output: 0.0 },
+        ],
+        kms_requests: 3_000.0,
+        collection: None,
+        s3_vectors: Some(S3VectorsUsage {
+            dimensions: 1_024,
+            corpus: Some(Corpus { documents: 20, chunks: 2_000, bytes }),
+            bytes_written: bytes as f64,
+            queries: 3_000.0,
+        }),
+        s3_average_bytes: 20.0 * 1_048_576.0,
+        alarm_metrics: 12,
+    }
+}
+
+#[test]
+fn phase_two_with_s3_vectors_costs_under_three_dollars_a_month_before_tokens() {
+    let book = PriceBook::embedded().unwrap();
+    let window = Window::new(Some("2026-09"), datetime!(2026-11-16 00:00 UTC)).unwrap();
+    let terms = Terms { prices: book.region("us-east-1").unwrap(), x86_64: false, prod: false, window };
+    let bill = compute(&phase_two_s3_vectors(), &terms);
+    println!("{}", table(&bill));
+    let line = |prefix: &str| bill.lines.iter().find(|l| l.service.starts_with(prefix)).unwrap();
+
+    // Storage: 12,480,000 bytes = 0.011623 GiB x $0.06 = $0.000697; PUTs: the same GiB x $0.20 =
+    // $0.002325; queries: 3,000 x $2.50/M = $0.0075; data processed: 3,000 queries x 2,000
+    // vectors x (4,096 + 64) bytes = 0.022701 TiB x $0.004 (all under 100,000 vectors) = $0.000091.
+    let gib = 12_480_000.0 / GIB;
+    let vectors = gib * 0.06 + gib * 0.20 + 0.0075 + 3_000.0 * 2_000.0 * 4_160.0 / TIB * 0.004;
+    let v = line("S3 Vectors");
+    println!("vector store: {} / {} projected", v.usage, usd(v.projected_usd));
+    assert!(close(v.projected_usd, vectors) && close(v.month_to_date_usd, vectors), "{v:?}");
+    assert!((vectors - 0.010613).abs() < 1e-6, "{vectors}");
+    assert_eq!(v.usage, "2,000 vectors, 0.0116 GB stored; 0.0116 GB written; 3,000 queries");
+    assert!(!bill.lines.iter().any(|l| l.service.starts_with("OpenSearch")));
+    assert!(
+        bill.notes.iter().any(|n| n.starts_with("S3 Vectors: storage is the index's size")),
+        "{:?}",
+        bill.notes
+    );
+
+    // Everything but the model tokens: the Lambdas ($0.0406 + $0.000804 + $0.0046), the API
+    // ($0.003), DynamoDB ($0.0045), KMS ($0.009 + the key's $1.00), S3 Vectors ($0.0106), the
+    // documents ($0.00045) and 12 alarm metrics ($1.20).
+    let infrastructure: f64 =
+        bill.lines.iter().filter(|l| !l.service.starts_with("Bedrock")).map(|l| l.projected_usd).sum();
+    println!("Phase 2 infrastructure with S3 Vectors: {} a month", usd(infrastructure));
+    let expected = 0.0406002
+        + 0.000804004
+        + 0.00460002
+        + 0.003
+        + 0.0045
+        + 0.009
+        + 1.0
+        + vectors
+        + 20.0 / 1_024.0 * 0.023
+        + 1.2;
+    assert!(close(infrastructure, expected), "{infrastructure} vs {expected}");
+    assert!(infrastructure < 3.0, "the target: under $3 a month before model tokens");
+}
+
+#[test]
+fn s3_vectors_without_prices_or_an_index_size_says_what_is_not_counted() {
+    let book = PriceBook::embedded().unwrap();
+    let window = Window::new(None, datetime!(2026-11-16 00:00 UTC)).unwrap();
+    let usage = Usage {
+        s3_vectors: Some(S3VectorsUsage { dimensions: 1_024, ..Default::default() }),
+        ..Usage::default()
+    };
+    let eu = Terms { prices: book.region("eu-west-1").unwrap(), x86_64: false, prod: false, window };
+    let bill = compute(&usage, &eu);
+    assert!(bill.notes[0].contains("no S3 Vectors prices"), "{:?}", bill.notes);
+    let us = Terms { prices: book.region("us-east-1").unwrap(), x86_64: false, prod: false, window };
+    // Half-way through the month, 1,000 queries and nothing stored: $0.0025 so far, $0.005 projected.
+    let queried = Usage {
+        s3_vectors: Some(S3VectorsUsage { dimensions: 1_024, queries: 1_000.0, ..Default::default() }),
+        ..Usage::default()
+    };
+    let line = compute(&queried, &us).lines.into_iter().find(|l| l.service == "S3 Vectors").unwrap();
+    assert!(close(line.month_to_date_usd, 0.0025) && close(line.projected_usd, 0.005), "{line:?}");
 }

@@ -7,6 +7,7 @@
 pub mod bill;
 #[cfg(test)]
 mod bill_tests;
+pub mod estimate;
 pub mod prices;
 pub mod report;
 pub mod usage;

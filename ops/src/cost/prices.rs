@@ -27,7 +27,50 @@ pub struct RegionPrices {
     pub opensearch_serverless: OcuPrices,
     pub s3_standard_gb_month: f64,
     pub cloudwatch_alarm_metric_month: f64,
+    /// Only where the table has the Region's figures; elsewhere the store is named unpriced.
+    #[serde(default)]
+    pub s3_vectors: Option<S3VectorsPrices>,
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3VectorsPrices {
+    /// These figures were added after the rest of the table, so they carry their own date.
+    pub source_date: String,
+    pub storage_gb_month: f64,
+    pub put_per_gb: f64,
+    pub queries_per_million: f64,
+    /// Ascending; the last tier has no upper bound.
+    pub query_data_per_tb: Vec<DataTier>,
+}
+
+/// The per-TB price of the data a query processes for the index's vectors up to `vectors_up_to`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTier {
+    pub vectors_up_to: Option<u64>,
+    pub usd: f64,
+}
+
+impl S3VectorsPrices {
+    /// The data-processed fee of one query over an index of `vectors` vectors of
+    /// `bytes_per_vector` each: each tier's share of the vectors at its price.
+    pub fn query_data_usd(&self, vectors: f64, bytes_per_vector: f64) -> f64 {
+        let mut below = 0.0;
+        let mut usd = 0.0;
+        for tier in &self.query_data_per_tb {
+            let top = tier.vectors_up_to.map_or(f64::INFINITY, |v| v as f64);
+            let here = (vectors.min(top) - below).max(0.0);
+            usd += here * bytes_per_vector / TIB * tier.usd;
+            below = top;
+        }
+        usd
+    }
+}
+
+/// AWS bills storage in binary gigabytes and terabytes.
+pub const GIB: f64 = 1_073_741_824.0;
+pub const TIB: f64 = GIB * 1_024.0;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +177,24 @@ mod tests {
         let r = book.region("eu-west-1").unwrap();
         assert!(r.tokens("eu.anthropic.claude-sonnet-4-6").is_some());
         assert!(r.tokens("eu.meta.llama-unknown").is_none());
+    }
+
+    #[test]
+    fn s3_vectors_query_data_is_tiered_by_the_indexs_vector_count() {
+        let book = PriceBook::embedded().unwrap();
+        let v = book.region("us-east-1").unwrap().s3_vectors.clone().unwrap();
+        assert!(
+            time::Date::parse(&v.source_date, time::macros::format_description!("[year]-[month]-[day]"))
+                .is_ok()
+        );
+        assert!(v.query_data_per_tb.last().unwrap().vectors_up_to.is_none());
+        // 1 TiB of vectors at 1 byte each: 100,000 in the first tier, the rest in the second.
+        let all = TIB;
+        let expected = 100_000.0 / TIB * 0.004 + (all - 100_000.0) / TIB * 0.002;
+        assert!((v.query_data_usd(all, 1.0) - expected).abs() < 1e-12);
+        assert!((v.query_data_usd(50_000.0, TIB / 100_000.0) - 0.002).abs() < 1e-12);
+        assert_eq!(v.query_data_usd(0.0, 4_096.0), 0.0);
+        assert!(book.region("eu-west-1").unwrap().s3_vectors.is_none(), "no unsourced figures");
     }
 
     /// The dev floor matches the README's "about $175 a month": 1 OCU × 730 h × $0.24.

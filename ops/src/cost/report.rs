@@ -14,6 +14,7 @@ use crate::cost::prices::PriceBook;
 use crate::cost::usage::{self, Resources, Usage};
 use crate::deployed::Deployed;
 use crate::functions::Function;
+use crate::vector_store::{self, VectorStore};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -47,9 +48,17 @@ pub async fn report_for(deployed: &Deployed, window: Window) -> anyhow::Result<R
     let cw = aws_sdk_cloudwatch::Client::new(&deployed.sdk);
     let (results, metric_calls) = usage::fetch(&cw, &usage::queries(&resources), &window).await?;
     let mut usage = Usage::read(&resources, &results);
+    let mut notes = Vec::new();
+    if let Some(v) = usage.s3_vectors.as_mut() {
+        match crate::docs::corpus::indexed(deployed).await {
+            Ok(c) => v.corpus = Some(c),
+            Err(e) => notes.push(format!(
+                "the S3 Vectors index could not be read, so its storage and query data are not counted: {e:#}"
+            )),
+        }
+    }
     let billing = usage::billing_client(&deployed.sdk);
 
-    let mut notes = Vec::new();
     let env = deployed.env.as_str();
     match usage::alarm_metrics(&cw, env).await {
         Ok(n) => usage.alarm_metrics = n,
@@ -121,6 +130,7 @@ fn resources(d: &Deployed, chat_model: Option<String>, embedding_model: Option<S
     let env = d.env.as_str();
     let functions = Function::deployed(d.rag).map(|f| (f.function_name(env), f.memory_mb())).collect();
     let out = |k: &str| d.outputs.get(k).cloned();
+    let store = VectorStore::in_use(&d.parameters);
     Resources {
         env: env.to_owned(),
         functions,
@@ -135,6 +145,7 @@ fn resources(d: &Deployed, chat_model: Option<String>, embedding_model: Option<S
         account: out("KeyArn")
             .and_then(|arn| arn.split(':').nth(4).map(str::to_owned))
             .filter(|a| !a.is_empty()),
-        collection: d.rag,
+        collection: store == Some(VectorStore::OpenSearch),
+        s3_vectors: (store == Some(VectorStore::S3Vectors)).then(|| vector_store::dimensions(&d.parameters)),
     }
 }

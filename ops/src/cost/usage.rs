@@ -36,7 +36,10 @@ pub struct Resources {
     /// The account id (from the key's ARN): OpenSearch Serverless reports OCUs per account.
     /// `None` with `collection` set charges the floor alone.
     pub account: Option<String>,
+    /// The chunks are in an OpenSearch Serverless collection.
     pub collection: bool,
+    /// The chunks are in S3 Vectors, of this many dimensions.
+    pub s3_vectors: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +88,12 @@ pub fn queries(r: &Resources) -> Vec<Query> {
         let d = [("ClientId", account.as_str())];
         out.push(q("ocu_indexing", "AWS/AOSS", "IndexingOCU", &d, "Average"));
         out.push(q("ocu_search", "AWS/AOSS", "SearchOCU", &d, "Average"));
+    }
+    if r.s3_vectors.is_some() {
+        let ingest = [("Environment", r.env.as_str()), ("Function", "ingest")];
+        out.push(q("vector_bytes", "Chatbot", "VectorBytesWritten", &ingest, "Sum"));
+        // Every retrieval is one QueryVectors call: the latency's sample count counts them.
+        out.push(q("retrievals", "Chatbot", "RetrievalLatency", &chat, "SampleCount"));
     }
     if let Some(b) = &r.bucket {
         let d = [("BucketName", b.as_str()), ("StorageType", "StandardStorage")];
@@ -155,6 +164,17 @@ pub struct ModelTokens {
     pub output: f64,
 }
 
+/// What S3 Vectors bills: the index's size (read from the index itself, not CloudWatch), the
+/// bytes written (`Chatbot VectorBytesWritten`) and the queries made (retrievals).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct S3VectorsUsage {
+    pub dimensions: u32,
+    /// `None` when the index could not be read; the report says why.
+    pub corpus: Option<crate::vector_store::Corpus>,
+    pub bytes_written: f64,
+    pub queries: f64,
+}
+
 /// The month's billable usage so far.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Usage {
@@ -167,6 +187,8 @@ pub struct Usage {
     /// Some when the environment has a vector collection: the average OCUs measured (indexing
     /// plus search), if CloudWatch had any.
     pub collection: Option<Option<f64>>,
+    /// Some when the chunks are in S3 Vectors.
+    pub s3_vectors: Option<S3VectorsUsage>,
     pub s3_average_bytes: f64,
     /// Alarms are billed per metric they watch: a metric-math alarm over two metrics is two.
     pub alarm_metrics: u32,
@@ -206,6 +228,12 @@ impl Usage {
             tokens,
             kms_requests: sum("kms_requests"),
             collection: r.collection.then_some(ocus),
+            s3_vectors: r.s3_vectors.map(|dimensions| S3VectorsUsage {
+                dimensions,
+                corpus: None,
+                bytes_written: sum("vector_bytes"),
+                queries: sum("retrievals"),
+            }),
             s3_average_bytes: mean("s3_bytes").unwrap_or(0.0),
             alarm_metrics: 0,
         }
@@ -273,6 +301,7 @@ mod tests {
             embedding_model: rag.then(|| "amazon.titan-embed-text-v2:0".into()),
             account: Some("123456789012".into()),
             collection: rag,
+            s3_vectors: None,
         }
     }
 
@@ -299,6 +328,14 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), with.len());
+        let s3v = queries(&Resources { collection: false, s3_vectors: Some(1_024), ..resources(true) });
+        assert_eq!(s3v.len(), 16, "S3 Vectors' two metrics in place of the collection's two");
+        let retrievals = s3v.iter().find(|q| q.id == "retrievals").unwrap();
+        assert_eq!((retrievals.metric, retrievals.stat), ("RetrievalLatency", "SampleCount"));
+        assert_eq!(retrievals.dimensions[1], ("Function", "chat".to_owned()));
+        let written = s3v.iter().find(|q| q.id == "vector_bytes").unwrap();
+        assert_eq!((written.namespace, written.metric), ("Chatbot", "VectorBytesWritten"));
+        assert_eq!(written.dimensions[1], ("Function", "ingest".to_owned()));
         let s3 = with.iter().find(|q| q.id == "s3_bytes").unwrap();
         assert_eq!(s3.dimensions[1], ("StorageType", "StandardStorage".to_owned()));
         assert_eq!(s3.stat, "Average");
@@ -327,5 +364,13 @@ mod tests {
         assert_eq!(u.collection, Some(Some(1.5)));
         assert_eq!(u.s3_average_bytes, 200.0);
         assert_eq!(Usage::read(&resources(false), &Results::new()).collection, None);
+        assert_eq!(u.s3_vectors, None);
+        let r = Resources { collection: false, s3_vectors: Some(1_024), ..resources(true) };
+        let results: Results = [("vector_bytes", vec![1_000.0, 500.0]), ("retrievals", vec![40.0, 60.0])]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let v = Usage::read(&r, &results).s3_vectors.unwrap();
+        assert_eq!((v.bytes_written, v.queries, v.dimensions, v.corpus), (1_500.0, 100.0, 1_024, None));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::model::{Series, Snapshot, TimeRange};
 use crate::dashboards::{Panel, PanelKind, Spec};
 use crate::functions::Function;
+use crate::vector_store::VectorStore;
 
 /// The functions whose Lambda panels share one slot on screen, in tab order.
 const FUNCTIONS: [&str; 3] = [Function::Chat.name(), Function::Ingest.name(), Function::Retrieve.name()];
@@ -49,6 +50,8 @@ pub struct App {
     pub spec: Spec,
     pub env: String,
     pub rag: bool,
+    /// Where RAG keeps its chunks, for the header; the panels read the same metrics either way.
+    pub vector_store: Option<VectorStore>,
     pub range: TimeRange,
     /// Index into [`App::functions`].
     pub function: usize,
@@ -73,6 +76,7 @@ impl App {
             spec,
             env: env.into(),
             rag,
+            vector_store: None,
             range,
             function: 0,
             selected: 0,

@@ -94,7 +94,11 @@ fn header(app: &App) -> Line<'static> {
         Span::raw("  range "),
         Span::raw(app.range.label()).bold(),
         Span::raw("  RAG "),
-        if app.rag { Span::raw("on").green() } else { Span::raw("off").dark_gray() },
+        match (app.rag, app.vector_store) {
+            (true, Some(store)) => Span::raw(format!("on ({})", store.title())).green(),
+            (true, None) => Span::raw("on").green(),
+            (false, _) => Span::raw("off").dark_gray(),
+        },
         Span::raw("  refreshed "),
         Span::raw(refreshed),
     ];

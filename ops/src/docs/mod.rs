@@ -16,7 +16,9 @@ use crate::config::Target;
 use crate::deployed::Deployed;
 use crate::interact::Interaction;
 
+pub mod corpus;
 pub mod ingest_wait;
+pub mod reindex;
 
 /// Where ingestion reads documents from; the bucket notifies only for this prefix.
 pub const PREFIX: &str = "docs/";

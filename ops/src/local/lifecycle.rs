@@ -19,7 +19,8 @@ use crate::interact::{Interaction, Step};
 use crate::local::metrics::LocalMetrics;
 use crate::local::openai::ModelSpec;
 use crate::local::process::{self, EMULATOR_MARK, GATEWAY_MARK};
-use crate::local::state::{self, LocalState, Process};
+use crate::local::state::{self, LocalState, Process, VectorStore};
+use crate::local::wiring::LocalVectors;
 use crate::local::{gateway, wiring};
 use crate::package::Arch;
 use crate::stack::deploy::{self, Code, Deployment, Plan};
@@ -39,6 +40,8 @@ pub struct UpOptions {
     /// The gateway's port on 127.0.0.1 (default: a free one).
     pub port: Option<u16>,
     pub rag: bool,
+    /// With RAG on: the embedded SQLite index or the real S3 Vectors adapter on the emulator.
+    pub vector_store: VectorStore,
     pub model: ModelSpec,
 }
 
@@ -84,6 +87,7 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         emulator: Process { pid, port },
         gateway: None,
         rag: args.rag,
+        vector_store: args.vector_store,
         model: args.model.clone(),
         started_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
     };
@@ -227,7 +231,15 @@ pub async fn serve(env: Env) -> anyhow::Result<()> {
         table_name: output("TableName")?,
         key_id: output("KeyArn")?,
         token_parameter: output("TokenParameter")?,
-        index_path: local.rag.then(|| state::env_dir(env).join("vectors.sqlite")),
+        vectors: match (local.rag, local.vector_store) {
+            (false, _) => None,
+            (true, VectorStore::Sqlite) => {
+                Some(LocalVectors::Sqlite(state::env_dir(env).join("vectors.sqlite")))
+            }
+            (true, VectorStore::S3vectors) => {
+                Some(LocalVectors::S3Vectors { bucket: output("VectorBucketName")? })
+            }
+        },
         documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
         model: local.model.clone(),
         model_latency: Duration::ZERO,

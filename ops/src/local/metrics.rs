@@ -197,12 +197,20 @@ impl MetricsSink for LocalMetrics {
     async fn record_ingest(&self, m: &IngestMetrics) {
         self.push(
             NAMESPACE,
-            vec![self.handler_metric(
-                Function::Ingest.name(),
-                "IngestedChunks",
-                f64::from(m.chunks),
-                StandardUnit::Count,
-            )],
+            vec![
+                self.handler_metric(
+                    Function::Ingest.name(),
+                    "IngestedChunks",
+                    f64::from(m.chunks),
+                    StandardUnit::Count,
+                ),
+                self.handler_metric(
+                    Function::Ingest.name(),
+                    "VectorBytesWritten",
+                    m.bytes_written as f64,
+                    StandardUnit::Bytes,
+                ),
+            ],
         );
     }
 }
@@ -249,7 +257,12 @@ mod tests {
         let m = LocalMetrics::new("dev", "abc123");
         m.lambda(Function::Chat, Duration::from_millis(12), false);
         m.api(503, Duration::from_millis(15));
-        m.record_ingest(&IngestMetrics { chunks: 3, duration: Duration::from_millis(5) }).await;
+        m.record_ingest(&IngestMetrics {
+            chunks: 3,
+            bytes_written: 12_000,
+            duration: Duration::from_millis(5),
+        })
+        .await;
         let (namespaces, pending): (Vec<&str>, Vec<MetricDatum>) =
             m.pending.lock().unwrap().iter().cloned().unzip();
         let names: Vec<(&str, &str)> =
@@ -265,8 +278,10 @@ mod tests {
                 ("AWS/ApiGateway", "5xx"),
                 ("AWS/ApiGateway", "Latency"),
                 ("Chatbot", "IngestedChunks"),
+                ("Chatbot", "VectorBytesWritten"),
             ]
         );
+        assert_eq!(pending[8].value(), Some(12_000.0));
         assert_eq!(pending[0].dimensions()[0].value(), Some("chatbot-chat-dev"));
         assert_eq!(pending[5].value(), Some(1.0), "a 503 counts as a 5xx");
         assert_eq!(pending[4].value(), Some(0.0));

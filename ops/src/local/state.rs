@@ -29,10 +29,42 @@ pub struct LocalState {
     /// `None` until the stack is deployed and the gateway started.
     pub gateway: Option<Process>,
     pub rag: bool,
+    /// Where the vectors live with RAG on (older state files name none: the SQLite index).
+    #[serde(default)]
+    pub vector_store: VectorStore,
     /// The chat model the gateway runs (older state files name none: the development double).
     #[serde(default)]
     pub model: ModelSpec,
     pub started_at: String,
+}
+
+/// The local target's vector store: OpenSearch Serverless has no data plane on the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorStore {
+    /// The embedded SQLite index: a development double, fast and persistent.
+    #[default]
+    Sqlite,
+    /// The real S3 Vectors adapter, against the emulator's vector bucket.
+    S3vectors,
+}
+
+impl VectorStore {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::S3vectors => "s3vectors",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Sqlite => "local/hashing embedder and SQLite index: development doubles",
+            Self::S3vectors => {
+                "local/hashing embedder (a development double) and the S3 Vectors adapter on the emulator"
+            }
+        }
+    }
 }
 
 impl LocalState {
@@ -143,6 +175,7 @@ mod tests {
             emulator: Process { pid: 10, port: 4566 },
             gateway: Some(Process { pid: 11, port: 8080 }),
             rag: true,
+            vector_store: VectorStore::S3vectors,
             model: "openai:http://127.0.0.1:11434/v1#llama3.2".parse().unwrap(),
             started_at: "2026-11-25T00:00:00Z".into(),
         };

@@ -12,6 +12,9 @@ use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
+use chatbot_core::aws::s3vectors::{
+    DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config,
+};
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::extract::ExtractLimits;
@@ -41,14 +44,23 @@ pub struct LocalWiring {
     pub table_name: String,
     pub key_id: String,
     pub token_parameter: String,
-    /// `Some` with RAG on: the local vector index's file.
-    pub index_path: Option<PathBuf>,
+    /// `Some` with RAG on: where the vectors live.
+    pub vectors: Option<LocalVectors>,
     /// With RAG on: the documents bucket on the emulator, which ingestion reads.
     pub documents_bucket: Option<String>,
     /// The development double, or an OpenAI-compatible server.
     pub model: ModelSpec,
     /// Added to every reply of the development model, to imitate a remote model's latency.
     pub model_latency: Duration,
+}
+
+/// The local target's vector store.
+#[derive(Debug, Clone)]
+pub enum LocalVectors {
+    /// The embedded SQLite index (a development double): fast, persistent, the default.
+    Sqlite(PathBuf),
+    /// The real S3 Vectors adapter, against the vector bucket deployed on the emulator.
+    S3Vectors { bucket: String },
 }
 
 /// The RAG half of the local target, shared by the gateway's retriever and `docs put`.
@@ -58,10 +70,24 @@ pub struct LocalRag {
 }
 
 impl LocalRag {
-    pub fn open(path: &std::path::Path) -> anyhow::Result<Self> {
-        let index = SqliteVectorIndex::open(path, LOCAL_DIMENSIONS)
-            .with_context(|| format!("opening the local vector index {}", path.display()))?;
-        Ok(Self { embedder: Arc::new(HashingEmbedder::new(LOCAL_DIMENSIONS)), index: Arc::new(index) })
+    pub fn open(sdk: &SdkConfig, vectors: &LocalVectors) -> anyhow::Result<Self> {
+        let index: Arc<dyn VectorIndex> = match vectors {
+            LocalVectors::Sqlite(path) => Arc::new(
+                SqliteVectorIndex::open(path, LOCAL_DIMENSIONS)
+                    .with_context(|| format!("opening the local vector index {}", path.display()))?,
+            ),
+            LocalVectors::S3Vectors { bucket } => {
+                let conf = aws_sdk_s3vectors::config::Builder::from(sdk).retry_config(retry_config()).build();
+                Arc::new(S3VectorsIndex::new(
+                    aws_sdk_s3vectors::Client::from_conf(conf),
+                    bucket,
+                    DEFAULT_CHUNKS_INDEX,
+                    DEFAULT_MANIFESTS_INDEX,
+                    LOCAL_DIMENSIONS,
+                )?)
+            }
+        };
+        Ok(Self { embedder: Arc::new(HashingEmbedder::new(LOCAL_DIMENSIONS)), index })
     }
 
     pub fn retriever(&self) -> DirectRetriever {
@@ -81,7 +107,7 @@ pub async fn services(
     wiring: &LocalWiring,
     metrics: Option<Arc<LocalMetrics>>,
 ) -> anyhow::Result<Services> {
-    let rag = wiring.index_path.as_deref().map(LocalRag::open).transpose()?;
+    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v)).transpose()?;
     let sink: Arc<dyn MetricsSink> = match &metrics {
         Some(m) => m.clone(),
         None => Arc::new(LogMetrics),
@@ -118,7 +144,7 @@ fn local_ingest_settings() -> anyhow::Result<IngestSettings> {
 
 /// The chat handler's dependencies for the local target.
 pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<ChatApp> {
-    let rag = wiring.index_path.as_deref().map(LocalRag::open).transpose()?;
+    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v)).transpose()?;
     chat_app_with(sdk, wiring, rag.as_ref()).await
 }
 

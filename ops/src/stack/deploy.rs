@@ -19,6 +19,7 @@ use crate::stack::rollout::{self, Approval, Failed, Outcome};
 use crate::stack::{self, StackInfo, artifacts};
 use crate::templates::{self, Template};
 use crate::token;
+use crate::vector_store::{self, VectorStore};
 
 /// Where the Lambdas' zips come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +47,14 @@ pub struct Plan {
 
 /// How a deploy ended.
 pub enum Deployment {
-    /// The root stack changed: its state now, and the changes made.
-    Applied { info: Option<StackInfo>, changes: Vec<PlannedChange>, billing: Option<BillingProblem> },
+    /// The root stack changed: its state now, the changes made, and the vector store in use
+    /// before (`None`: RAG was off), so a change of store can be followed by a re-index.
+    Applied {
+        info: Option<StackInfo>,
+        changes: Vec<PlannedChange>,
+        billing: Option<BillingProblem>,
+        previous_store: Option<VectorStore>,
+    },
     /// Nothing to change.
     Unchanged { info: Option<StackInfo> },
     /// The change set was not approved.
@@ -141,6 +148,9 @@ pub async fn deploy(sdk: &Sdk, plan: &Plan, ui: &dyn Interaction) -> anyhow::Res
         }
     }
     params.extend(plan.params.clone());
+    if let Some(store) = kept_store(existing.as_ref(), &params, templates::MAIN.body) {
+        params.insert(vector_store::PARAMETER.into(), store.as_str().into());
+    }
     if params.get("EnableRAG").map(String::as_str) == Some("true") {
         for f in [Function::Ingest, Function::Retrieve] {
             if !params.contains_key(f.code_parameter()) {
@@ -178,7 +188,24 @@ pub async fn deploy(sdk: &Sdk, plan: &Plan, ui: &dyn Interaction) -> anyhow::Res
         Ok(Err(failed)) => Some(BillingProblem::Failed(failed)),
         Err(e) => Some(BillingProblem::Error(e)),
     };
-    Ok(Deployment::Applied { info, changes: applied.changes, billing })
+    let previous_store = existing.as_ref().and_then(|s| VectorStore::in_use(&s.parameters));
+    Ok(Deployment::Applied { info, changes: applied.changes, billing, previous_store })
+}
+
+/// The store to pass when none was asked for and the template's default would change it: a
+/// RAG stack deployed before `VectorStore` existed keeps its OpenSearch collection (the
+/// parameter's default would replace it with an empty S3 Vectors index). A stack that has the
+/// parameter keeps its value through "use the previous value".
+fn kept_store(
+    existing: Option<&StackInfo>,
+    params: &BTreeMap<String, String>,
+    template: &str,
+) -> Option<VectorStore> {
+    let s = existing?;
+    let knows = template.contains(&format!("\n  {}:", vector_store::PARAMETER));
+    let unset =
+        !params.contains_key(vector_store::PARAMETER) && !s.parameters.contains_key(vector_store::PARAMETER);
+    (knows && unset && VectorStore::in_use(&s.parameters).is_some()).then_some(VectorStore::OpenSearch)
 }
 
 /// The doctor's checks that apply to this deploy: the Lambda target only when it builds, the
@@ -270,6 +297,30 @@ mod tests {
         assert_eq!(p["AllowedOrigins"], "https://x,https://y");
         assert!(parse_params(&["novalue".into()]).unwrap_err().to_string().contains("KEY=VALUE"));
         assert!(parse_params(&["=v".into()]).is_err());
+    }
+
+    #[test]
+    fn an_old_rag_stack_keeps_opensearch_when_no_store_is_asked_for() {
+        let stack = |pairs: &[(&str, &str)]| stack::StackInfo {
+            name: "s".into(),
+            id: "i".into(),
+            status: "UPDATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            outputs: BTreeMap::new(),
+            last_updated: None,
+        };
+        let template = "Parameters:\n  VectorStore:\n    Type: String\n";
+        let none = BTreeMap::new();
+        let old_rag = stack(&[("EnableRAG", "true")]);
+        assert_eq!(kept_store(Some(&old_rag), &none, template), Some(VectorStore::OpenSearch));
+        let asked = BTreeMap::from([("VectorStore".to_owned(), "s3vectors".to_owned())]);
+        assert_eq!(kept_store(Some(&old_rag), &asked, template), None, "an explicit store wins");
+        assert_eq!(kept_store(Some(&old_rag), &none, "Parameters:\n"), None, "a template without it");
+        assert_eq!(kept_store(Some(&stack(&[("EnableRAG", "false")])), &none, template), None);
+        let new = stack(&[("EnableRAG", "true"), ("VectorStore", "s3vectors")]);
+        assert_eq!(kept_store(Some(&new), &none, template), None, "the previous value is used");
+        assert_eq!(kept_store(None, &none, template), None);
     }
 
     #[test]

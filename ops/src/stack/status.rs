@@ -11,6 +11,7 @@ use crate::aws::Sdk;
 use crate::config::Env;
 use crate::functions::Function;
 use crate::stack;
+use crate::vector_store::VectorStore;
 
 #[derive(Debug, Serialize)]
 pub struct FunctionStatus {
@@ -32,6 +33,10 @@ pub struct Status {
     pub stack: String,
     pub status: String,
     pub status_reason: Option<String>,
+    /// Where RAG keeps its chunks; `None` when RAG is off.
+    pub vector_store: Option<VectorStore>,
+    /// The store's own name: the vector bucket, or the collection.
+    pub vector_store_resource: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
     pub functions: Vec<FunctionStatus>,
@@ -81,10 +86,14 @@ pub async fn read(sdk: &Sdk, env: Env) -> anyhow::Result<Option<Status>> {
         Err(e) => (Vec::new(), Some(crate::errors::explain(&e))),
     };
     let alarms_in_alarm = alarms.iter().filter(|a| a.state == "ALARM").count();
+    let vector_store = VectorStore::in_use(&info.parameters);
+    let vector_store_resource = vector_store.and_then(|s| store_resource(s, &info.outputs));
     let status = Status {
         stack: root,
         status: info.status,
         status_reason: info.status_reason,
+        vector_store,
+        vector_store_resource,
         parameters: info.parameters,
         outputs: info.outputs,
         functions,
@@ -93,4 +102,40 @@ pub async fn read(sdk: &Sdk, env: Env) -> anyhow::Result<Option<Status>> {
         alarms_error,
     };
     Ok(Some(status))
+}
+
+/// The output naming the store's own resource.
+fn store_resource(store: VectorStore, outputs: &BTreeMap<String, String>) -> Option<String> {
+    let key = match store {
+        VectorStore::S3Vectors => "VectorBucketName",
+        VectorStore::OpenSearch => "CollectionName",
+    };
+    outputs
+        .get(key)
+        .or_else(|| outputs.get("CollectionEndpoint").filter(|_| key == "CollectionName"))
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_named_by_its_own_output() {
+        let outputs: BTreeMap<String, String> = [
+            ("VectorBucketName", "chatbot-vectors-dev"),
+            ("CollectionEndpoint", "https://x.us-east-1.aoss.amazonaws.com"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(store_resource(VectorStore::S3Vectors, &outputs).as_deref(), Some("chatbot-vectors-dev"));
+        let os = store_resource(VectorStore::OpenSearch, &outputs);
+        assert_eq!(
+            os.as_deref(),
+            Some("https://x.us-east-1.aoss.amazonaws.com"),
+            "an older stack's endpoint"
+        );
+        assert_eq!(store_resource(VectorStore::S3Vectors, &BTreeMap::new()), None);
+    }
 }

@@ -131,13 +131,24 @@ impl ChatConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RagConfig {
     pub environment: String,
-    pub collection_endpoint: String,
+    pub store: VectorStoreConfig,
+    /// The index of chunks, in either store.
     pub index_name: String,
     pub embedding_model_id: String,
     pub embedding_dimensions: usize,
     /// Only the ingestion Lambda reads documents.
     pub documents_bucket: Option<String>,
     pub score_floor: f32,
+}
+
+/// Where the vectors live: the templates' `VectorStore` parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VectorStoreConfig {
+    /// `VECTOR_STORE=s3vectors` (the default): `VECTOR_BUCKET` holds the chunks index and the
+    /// manifests index `MANIFEST_INDEX_NAME`.
+    S3Vectors { bucket: String, manifests_index: String },
+    /// `VECTOR_STORE=opensearch`: the collection at `COLLECTION_ENDPOINT`.
+    OpenSearch { collection_endpoint: String },
 }
 
 impl RagConfig {
@@ -148,7 +159,30 @@ impl RagConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut required = Required::new(&get);
         let environment = required.take("CHATBOT_ENV");
-        let collection_endpoint = required.take("COLLECTION_ENDPOINT");
+        // A stack deployed before the store became a choice sets only COLLECTION_ENDPOINT.
+        let store = match get("VECTOR_STORE").as_deref() {
+            Some("opensearch") => Some(false),
+            Some("s3vectors") => Some(true),
+            None => Some(get("COLLECTION_ENDPOINT").is_none()),
+            Some(_) => None,
+        };
+        let store = match store {
+            Some(true) => VectorStoreConfig::S3Vectors {
+                bucket: required.take("VECTOR_BUCKET"),
+                manifests_index: get("MANIFEST_INDEX_NAME")
+                    .unwrap_or_else(|| crate::aws::s3vectors::DEFAULT_MANIFESTS_INDEX.to_owned()),
+            },
+            Some(false) => {
+                VectorStoreConfig::OpenSearch { collection_endpoint: required.take("COLLECTION_ENDPOINT") }
+            }
+            None => {
+                return Err(ConfigError::Invalid {
+                    name: "VECTOR_STORE",
+                    value: get("VECTOR_STORE").unwrap_or_default(),
+                    expected: "`s3vectors` (the default) or `opensearch`",
+                });
+            }
+        };
         required.finish()?;
         let embedding_dimensions =
             match number(&get, "EMBEDDING_DIMENSIONS", 1024, 256, 1024, "256, 512 or 1024")? {
@@ -173,7 +207,7 @@ impl RagConfig {
         };
         Ok(Self {
             environment,
-            collection_endpoint,
+            store,
             index_name: get("INDEX_NAME").unwrap_or_else(|| "chunks".to_owned()),
             embedding_model_id: get("EMBEDDING_MODEL_ID")
                 .unwrap_or_else(|| crate::aws::titan::DEFAULT_MODEL_ID.to_owned()),
@@ -303,9 +337,36 @@ mod tests {
         assert_eq!(c.documents_bucket.as_deref(), Some("docs-bucket"));
         assert_eq!(c.score_floor, crate::handlers::retrieve::DEFAULT_SCORE_FLOOR);
         assert_eq!(
+            c.store,
+            VectorStoreConfig::OpenSearch {
+                collection_endpoint: "https://abc.us-east-1.aoss.amazonaws.com".into()
+            },
+            "a stack from before the store was a choice"
+        );
+        assert_eq!(
             RagConfig::from_lookup(get(&[("CHATBOT_ENV", "dev")])),
+            Err(ConfigError::Missing(vec!["VECTOR_BUCKET"])),
+            "S3 Vectors is the default"
+        );
+        assert_eq!(
+            RagConfig::from_lookup(get(&[("CHATBOT_ENV", "dev"), ("VECTOR_STORE", "opensearch")])),
             Err(ConfigError::Missing(vec!["COLLECTION_ENDPOINT"]))
         );
+        let s3 = RagConfig::from_lookup(get(&[
+            ("CHATBOT_ENV", "dev"),
+            ("VECTOR_STORE", "s3vectors"),
+            ("VECTOR_BUCKET", "chatbot-vectors-dev"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s3.store,
+            VectorStoreConfig::S3Vectors {
+                bucket: "chatbot-vectors-dev".into(),
+                manifests_index: "manifests".into()
+            }
+        );
+        let unknown = RagConfig::from_lookup(get(&[("CHATBOT_ENV", "dev"), ("VECTOR_STORE", "pinecone")]));
+        assert!(matches!(unknown, Err(ConfigError::Invalid { name: "VECTOR_STORE", .. })), "{unknown:?}");
         let bad = RagConfig::from_lookup(get(&[
             ("CHATBOT_ENV", "dev"),
             ("COLLECTION_ENDPOINT", "https://x"),

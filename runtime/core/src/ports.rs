@@ -311,6 +311,8 @@ pub struct TurnMetrics {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IngestMetrics {
     pub chunks: u32,
+    /// The vectors' data, keys and metadata written: what S3 Vectors bills PUTs by.
+    pub bytes_written: u64,
     pub duration: Duration,
 }
 

@@ -261,3 +261,22 @@ async fn url_encoded_keys_from_events_reach_the_document_source_decoded() {
     assert!(matches!(reports[0].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
     assert_eq!(support::chunks::indexed(h.index.as_ref(), 32).await[0].0, "docs/my résumé 2026.md");
 }
+
+#[tokio::test]
+async fn a_reindex_embeds_an_unchanged_document_again_and_forgets_a_deleted_one() {
+    let h = harness(0, 3);
+    h.docs.put("docs/cv.md", b"# CV\n\nI write Rust.");
+    let reports = handle_events(&h.app, &[upsert("docs/cv.md")]).await;
+    assert!(matches!(reports[0].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
+    let calls = h.embedder.calls.load(Ordering::SeqCst);
+
+    let reindex = |key: &str| DocumentEvent::Reindex { key: key.into() };
+    let reports = handle_events(&h.app, &[reindex("docs/cv.md"), reindex("docs/gone.md")]).await;
+    assert!(matches!(reports[0].result, Ok(Outcome::Indexed { chunks: 1 })), "{reports:?}");
+    assert!(h.embedder.calls.load(Ordering::SeqCst) > calls, "the unchanged document is embedded again");
+    assert!(matches!(reports[1].result, Ok(Outcome::Removed)), "{reports:?}");
+    assert_eq!(
+        support::chunks::indexed(h.index.as_ref(), 32).await,
+        expected(&[("docs/cv.md", b"# CV\n\nI write Rust.")])
+    );
+}

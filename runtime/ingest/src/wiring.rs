@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use chatbot_core::aws::emf::EmfMetrics;
-use chatbot_core::aws::opensearch::OpenSearchIndex;
 use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, ONE_AT_A_TIME, TitanEmbedder};
+use chatbot_core::aws::vector_store;
 use chatbot_core::config::{ConfigError, RagConfig};
 use chatbot_core::extract_worker::IsolatedExtraction;
 use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
@@ -21,17 +21,7 @@ pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lamb
         extraction: Extraction::Isolated(isolation),
         ..IngestSettings::default()
     };
-    let index = OpenSearchIndex::new(
-        aws,
-        &config.collection_endpoint,
-        &config.index_name,
-        config.embedding_dimensions,
-    )
-    .map_err(|e| ConfigError::Invalid {
-        name: "COLLECTION_ENDPOINT",
-        value: format!("{} ({e})", config.collection_endpoint),
-        expected: "the collection's https endpoint",
-    })?;
+    let index = vector_store::open(config, aws)?;
     Ok(IngestApp {
         documents: Arc::new(S3Documents::new(
             aws_sdk_s3::Client::new(aws),
@@ -44,7 +34,7 @@ pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lamb
             config.embedding_dimensions,
             ONE_AT_A_TIME,
         )),
-        index: Arc::new(index),
+        index,
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "ingest")),
         settings,
     })

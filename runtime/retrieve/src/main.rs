@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use chatbot_core::aws::opensearch::OpenSearchIndex;
 use chatbot_core::aws::titan::{ONE_AT_A_TIME, TitanEmbedder};
+use chatbot_core::aws::vector_store;
 use chatbot_core::config::RagConfig;
 use chatbot_core::domain::api::{RetrieveRequest, RetrieveResponse};
 use chatbot_core::handlers::retrieve::{RetrieveApp, RetrieveSettings, retrieve};
@@ -24,12 +24,7 @@ async fn main() -> Result<(), Error> {
             config.embedding_dimensions,
             ONE_AT_A_TIME,
         )),
-        index: Arc::new(OpenSearchIndex::new(
-            &aws,
-            &config.collection_endpoint,
-            &config.index_name,
-            config.embedding_dimensions,
-        )?),
+        index: vector_store::open(&config, &aws)?,
         settings: RetrieveSettings { score_floor: config.score_floor },
     });
     tracing::info!(environment = %config.environment, "retrieve Lambda ready");

@@ -38,7 +38,13 @@ impl EmfMetrics {
     /// One EMF document for an ingested document. Lambda's own Duration already times
     /// ingestion, and a custom metric costs money, so the chunk count is all it adds.
     pub fn ingest_line(&self, m: &IngestMetrics, timestamp_ms: i64) -> String {
-        self.document(&[("IngestedChunks", "Count", Value::from(m.chunks))], timestamp_ms)
+        self.document(
+            &[
+                ("IngestedChunks", "Count", Value::from(m.chunks)),
+                ("VectorBytesWritten", "Bytes", Value::from(m.bytes_written)),
+            ],
+            timestamp_ms,
+        )
     }
 
     /// One EMF document for a chat turn.
@@ -170,15 +176,19 @@ mod tests {
     fn ingest_line_carries_the_chunk_count_under_the_shared_dimensions() {
         let emf = EmfMetrics::to_writer("dev", "ingest", Box::new(std::io::sink()));
         let line: Value = serde_json::from_str(&emf.ingest_line(
-            &IngestMetrics { chunks: 42, duration: Duration::from_millis(900) },
+            &IngestMetrics { chunks: 42, bytes_written: 180_000, duration: Duration::from_millis(900) },
             1_700_000_000_000,
         ))
         .unwrap();
         assert_eq!(line["IngestedChunks"], 42);
+        assert_eq!(line["VectorBytesWritten"], 180_000);
         assert_eq!(line["Function"], "ingest");
         let decl = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(decl["Namespace"], "Chatbot");
         assert_eq!(decl["Dimensions"], json!([["Environment", "Function"]]));
-        assert_eq!(decl["Metrics"], json!([{"Name": "IngestedChunks", "Unit": "Count"}]));
+        assert_eq!(
+            decl["Metrics"],
+            json!([{"Name": "IngestedChunks", "Unit": "Count"}, {"Name": "VectorBytesWritten", "Unit": "Bytes"}])
+        );
     }
 }

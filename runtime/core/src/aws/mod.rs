@@ -8,8 +8,10 @@ pub mod kms;
 pub mod opensearch;
 pub mod retriever;
 pub mod s3;
+pub mod s3vectors;
 pub mod ssm;
 pub mod titan;
+pub mod vector_store;
 
 /// An SDK error rendered with its whole source chain, for logs (never for API callers).
 pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {

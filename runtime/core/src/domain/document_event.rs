@@ -16,14 +16,22 @@ use thiserror::Error;
 /// What happened to one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentEvent {
-    Upserted { key: String },
-    Removed { key: String },
+    Upserted {
+        key: String,
+    },
+    Removed {
+        key: String,
+    },
+    /// `opsctl docs reindex`: index the key's current content even if it is unchanged.
+    Reindex {
+        key: String,
+    },
 }
 
 impl DocumentEvent {
     pub fn key(&self) -> &str {
         match self {
-            Self::Upserted { key } | Self::Removed { key } => key,
+            Self::Upserted { key } | Self::Removed { key } | Self::Reindex { key } => key,
         }
     }
 }
@@ -31,8 +39,8 @@ impl DocumentEvent {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum EventError {
     #[error(
-        "unrecognised event: expected an S3 notification (Records[]) or an EventBridge S3 \
-         'Object Created'/'Object Deleted' event"
+        "unrecognised event: expected an S3 notification (Records[]), an EventBridge S3 \
+         'Object Created'/'Object Deleted' event or opsctl's {{\"reindex\": [keys]}}"
     )]
     Unrecognised,
     #[error("record {index}: {reason}")]
@@ -72,6 +80,21 @@ struct S3ObjectRef {
 /// tagging) are dropped; a record that cannot be read fails the whole event, so Lambda retries it
 /// and the dead-letter queue keeps it rather than losing it silently.
 pub fn parse_event(event: &Value) -> Result<Vec<DocumentEvent>, EventError> {
+    // `{"reindex": ["docs/a.md", ...]}`: keys as stored, sent by opsctl, never by S3.
+    if let Some(keys) = event.get("reindex") {
+        let keys = keys.as_array().ok_or(EventError::BadRecord {
+            index: 0,
+            reason: "`reindex` must be a list of object keys".into(),
+        })?;
+        return keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| match key.as_str() {
+                Some(k) if !k.is_empty() => Ok(DocumentEvent::Reindex { key: k.to_owned() }),
+                _ => Err(EventError::BadRecord { index, reason: "not a non-empty object key".into() }),
+            })
+            .collect();
+    }
     if let Some(records) = event.get("Records").and_then(Value::as_array) {
         let mut out = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
@@ -136,6 +159,24 @@ mod tests {
         assert_eq!(decode_key("docs/100%25.txt").unwrap(), "docs/100%.txt");
         assert!(decode_key("docs/%FF.txt").is_err());
         assert!(decode_key("").is_err());
+    }
+
+    #[test]
+    fn a_reindex_request_names_keys_as_stored() {
+        let event = json!({"reindex": ["docs/a+b.md", "docs/100%.txt"]});
+        assert_eq!(
+            parse_event(&event).unwrap(),
+            vec![
+                DocumentEvent::Reindex { key: "docs/a+b.md".into() },
+                DocumentEvent::Reindex { key: "docs/100%.txt".into() },
+            ]
+        );
+        assert!(matches!(parse_event(&json!({"reindex": "docs/a.md"})), Err(EventError::BadRecord { .. })));
+        assert!(matches!(
+            parse_event(&json!({"reindex": ["docs/a.md", ""]})),
+            Err(EventError::BadRecord { index: 1, .. })
+        ));
+        assert!(EventError::Unrecognised.to_string().contains(r#"{"reindex": [keys]}"#));
     }
 
     #[test]

@@ -168,10 +168,12 @@ pub async fn handle_events(app: &IngestApp, events: &[DocumentEvent]) -> Vec<Doc
     let mut reports = Vec::with_capacity(events.len());
     for event in events {
         let started = Instant::now();
-        let result = match tokio::time::timeout(app.settings.document_timeout, handle_one(app, event)).await {
-            Ok(result) => result,
-            Err(_) => Err(IngestError::TimedOut(app.settings.document_timeout)),
-        };
+        let (result, bytes_written) =
+            match tokio::time::timeout(app.settings.document_timeout, handle_one(app, event)).await {
+                Ok(Ok((outcome, bytes))) => (Ok(outcome), bytes),
+                Ok(Err(e)) => (Err(e), 0),
+                Err(_) => (Err(IngestError::TimedOut(app.settings.document_timeout)), 0),
+            };
         let key = event.key();
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
@@ -194,7 +196,8 @@ pub async fn handle_events(app: &IngestApp, events: &[DocumentEvent]) -> Vec<Doc
         }
         if let Ok(Outcome::Indexed { chunks }) = &result {
             let chunks = u32::try_from(*chunks).unwrap_or(u32::MAX);
-            app.metrics.record_ingest(&IngestMetrics { chunks, duration: started.elapsed() }).await;
+            let metrics = IngestMetrics { chunks, bytes_written, duration: started.elapsed() };
+            app.metrics.record_ingest(&metrics).await;
         }
         reports.push(DocumentReport { key: key.to_owned(), result });
     }
@@ -226,21 +229,29 @@ pub fn lambda_result(reports: &[DocumentReport]) -> Result<serde_json::Value, St
     Ok(serde_json::json!({ "documents": documents }))
 }
 
-async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<Outcome, IngestError> {
+/// The outcome, and the bytes written to the index (for `opsctl cost`).
+async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<(Outcome, u64), IngestError> {
     match event {
-        DocumentEvent::Upserted { key } => ingest_document(app, key).await,
+        DocumentEvent::Upserted { key } => index_document(app, key, false).await,
+        DocumentEvent::Reindex { key } => index_document(app, key, true).await,
         // Events arrive late, twice or out of order, and a versioned bucket reports an expired
         // old version as a delete: S3's current state decides, not the event.
-        DocumentEvent::Removed { key } if app.documents.exists(key).await? => Ok(Outcome::StillExists),
+        DocumentEvent::Removed { key } if app.documents.exists(key).await? => Ok((Outcome::StillExists, 0)),
         DocumentEvent::Removed { key } => {
             app.index.delete_document(key).await?;
-            Ok(Outcome::Removed)
+            Ok((Outcome::Removed, 0))
         }
     }
 }
 
 /// Reads, extracts, chunks, embeds and indexes the document stored under `key`.
 pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, IngestError> {
+    index_document(app, key, false).await.map(|(outcome, _)| outcome)
+}
+
+/// With `force` (a re-index: another store, another embedding model) even an unchanged document
+/// is embedded and written again.
+async fn index_document(app: &IngestApp, key: &str, force: bool) -> Result<(Outcome, u64), IngestError> {
     // Refuse an unsupported type before downloading it.
     if DocumentKind::of(key).is_none() {
         return Err(ExtractError::Unsupported.into());
@@ -248,7 +259,7 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     let Some(document) = app.documents.get(key).await? else {
         // Deleted before it could be read: nothing of it may stay searchable.
         app.index.delete_document(key).await?;
-        return Ok(Outcome::Removed);
+        return Ok((Outcome::Removed, 0));
     };
     let sha256 = crate::digest::sha256_hex(&document.bytes);
     // "Unchanged" means the index holds every chunk this content makes, so the content is
@@ -256,8 +267,8 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     let extracted = extract_off_thread(key, document.bytes, &app.settings).await?;
     let texts = chunk_text(extracted.kind, &extracted.text);
     let whole = IndexedVersion::Whole { sha256: sha256.clone(), chunks: texts.len() };
-    if app.index.indexed_version(key).await? == whole {
-        return Ok(Outcome::Unchanged);
+    if !force && app.index.indexed_version(key).await? == whole {
+        return Ok((Outcome::Unchanged, 0));
     }
     let vectors =
         embed_all(app.embedder.clone(), &texts, app.settings.concurrency, app.settings.retry).await?;
@@ -281,9 +292,18 @@ pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, Inge
     // will find the chunks gone): check again, so the chunks do not outlive the document.
     if !app.documents.exists(key).await? {
         app.index.delete_document(key).await?;
-        return Ok(Outcome::Removed);
+        return Ok((Outcome::Removed, 0));
     }
-    Ok(Outcome::Indexed { chunks: chunks.len() })
+    Ok((Outcome::Indexed { chunks: chunks.len() }, written_bytes(&chunks)))
+}
+
+/// What S3 Vectors bills a write by: each vector's data, key and metadata. The key is estimated
+/// at 54 bytes, the fixed metadata fields at 200, so this is a close upper bound for either store.
+pub fn written_bytes(chunks: &[IndexedChunk]) -> u64 {
+    chunks
+        .iter()
+        .map(|c| (c.vector.len() * 4 + 54 + 200 + c.text.len() + c.title.len() + c.source.len()) as u64)
+        .sum()
 }
 
 /// PDF parsing is CPU-bound and third-party: it runs on a blocking thread, so it does not stall
