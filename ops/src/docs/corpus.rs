@@ -3,9 +3,7 @@
 //! index cannot say (an OpenSearch collection, which opsctl does not query).
 
 use anyhow::Context;
-use chatbot_core::aws::s3vectors::{
-    DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config,
-};
+use chatbot_core::aws::s3vectors::{DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex};
 
 use crate::deployed::Deployed;
 use crate::docs::PREFIX;
@@ -38,9 +36,8 @@ pub async fn indexed(d: &Deployed) -> anyhow::Result<Corpus> {
 
 /// Pages through the manifests index: one request per 1,000 documents.
 async fn s3_vectors_corpus(d: &Deployed, bucket: &str, dimensions: u32) -> anyhow::Result<Corpus> {
-    let conf = aws_sdk_s3vectors::config::Builder::from(&d.sdk).retry_config(retry_config()).build();
     let index = S3VectorsIndex::new(
-        aws_sdk_s3vectors::Client::from_conf(conf),
+        S3VectorsIndex::client(&d.sdk),
         bucket,
         DEFAULT_CHUNKS_INDEX,
         DEFAULT_MANIFESTS_INDEX,

@@ -12,9 +12,7 @@ use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
-use chatbot_core::aws::s3vectors::{
-    DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex, retry_config,
-};
+use chatbot_core::aws::s3vectors::{DEFAULT_CHUNKS_INDEX, DEFAULT_MANIFESTS_INDEX, S3VectorsIndex};
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::extract::ExtractLimits;
@@ -76,16 +74,13 @@ impl LocalRag {
                 SqliteVectorIndex::open(path, LOCAL_DIMENSIONS)
                     .with_context(|| format!("opening the local vector index {}", path.display()))?,
             ),
-            LocalVectors::S3Vectors { bucket } => {
-                let conf = aws_sdk_s3vectors::config::Builder::from(sdk).retry_config(retry_config()).build();
-                Arc::new(S3VectorsIndex::new(
-                    aws_sdk_s3vectors::Client::from_conf(conf),
-                    bucket,
-                    DEFAULT_CHUNKS_INDEX,
-                    DEFAULT_MANIFESTS_INDEX,
-                    LOCAL_DIMENSIONS,
-                )?)
-            }
+            LocalVectors::S3Vectors { bucket } => Arc::new(S3VectorsIndex::new(
+                S3VectorsIndex::client(sdk),
+                bucket,
+                DEFAULT_CHUNKS_INDEX,
+                DEFAULT_MANIFESTS_INDEX,
+                LOCAL_DIMENSIONS,
+            )?),
         };
         Ok(Self { embedder: Arc::new(HashingEmbedder::new(LOCAL_DIMENSIONS)), index })
     }

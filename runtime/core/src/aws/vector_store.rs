@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ::opensearch::auth::Credentials;
 
 use super::opensearch::OpenSearchIndex;
-use super::s3vectors::{S3VectorsIndex, retry_config};
+use super::s3vectors::S3VectorsIndex;
 use crate::config::{ConfigError, RagConfig, VectorStoreConfig};
 use crate::ports::VectorIndex;
 
@@ -20,10 +20,8 @@ where
 {
     match &config.store {
         VectorStoreConfig::S3Vectors { bucket, manifests_index } => {
-            let conf = aws_sdk_s3vectors::config::Builder::from(sdk).retry_config(retry_config()).build();
-            let client = aws_sdk_s3vectors::Client::from_conf(conf);
             let index = S3VectorsIndex::new(
-                client,
+                S3VectorsIndex::client(sdk),
                 bucket,
                 &config.index_name,
                 manifests_index,

@@ -58,6 +58,16 @@ pub struct S3VectorsIndex {
 }
 
 impl S3VectorsIndex {
+    /// The client the adapter expects, from the caller's `&SdkConfig`: its region, credentials and
+    /// endpoint, with [`retry_config`]. The bound names `SdkConfig` through the SDK's own
+    /// conversion, which keeps `aws-types` out of this crate's dependencies.
+    pub fn client<C>(sdk: C) -> Client
+    where
+        aws_sdk_s3vectors::config::Builder: From<C>,
+    {
+        Client::from_conf(aws_sdk_s3vectors::config::Builder::from(sdk).retry_config(retry_config()).build())
+    }
+
     pub fn new(
         client: Client,
         bucket: &str,
@@ -292,8 +302,8 @@ impl VectorIndex for S3VectorsIndex {
     async fn delete_document(&self, source: &str) -> Result<(), RagError> {
         let Some(manifest) = self.manifest(source).await? else { return Ok(()) };
         let doc = layout::document_id(source);
-        let keys: Vec<String> =
-            manifest.all_generations().iter().flat_map(|g| g.keys(&doc).collect::<Vec<_>>()).collect();
+        let generations = manifest.all_generations();
+        let keys: Vec<String> = generations.iter().flat_map(|g| g.keys(&doc)).collect();
         self.delete_keys(source, keys).await?;
         // The manifest goes last: until then a retry still knows every key.
         self.client
