@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 
 use crate::config::{Env, Target};
 use crate::local::state;
+use crate::vector_store::{RetrievalStore, VectorStore};
 use crate::{stack, token};
 
 pub struct Deployed {
@@ -69,6 +70,11 @@ impl Deployed {
             .with_context(|| format!("no API token at {name}: `opsctl deploy` creates it"))
     }
 
+    /// The store retrieval reads from, `None` with RAG off.
+    pub fn retrieval_store(&self) -> anyhow::Result<Option<RetrievalStore>> {
+        retrieval_store(self.env, self.target, &self.parameters)
+    }
+
     /// Fails with the command that turns RAG on when it is off.
     pub fn require_rag(&self, what: &str) -> anyhow::Result<()> {
         if self.rag {
@@ -84,4 +90,20 @@ impl Deployed {
                 format!("{what} needs RAG, which is off in {env}: `opsctl enable-rag --env {env}`"),
         })
     }
+}
+
+/// The store retrieval reads from in `env` on `target`, given its stack's parameters: the
+/// stack's store, unless the local gateway was started on its own SQLite index.
+pub fn retrieval_store(
+    env: Env,
+    target: Target,
+    parameters: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<RetrievalStore>> {
+    let Some(store) = VectorStore::in_use(parameters) else { return Ok(None) };
+    if target == Target::Local
+        && state::load(env)?.is_some_and(|s| s.rag && s.vector_store == state::VectorStore::Sqlite)
+    {
+        return Ok(Some(RetrievalStore::LocalSqlite));
+    }
+    Ok(Some(RetrievalStore::Stack(store)))
 }

@@ -71,6 +71,39 @@ impl Display for VectorStore {
     }
 }
 
+/// The store that answers retrieval. It is the stack's own, except on the local target, whose
+/// gateway keeps its chunks in a SQLite index of its own (`opsctl local up --rag`'s default)
+/// and leaves the stack's vector bucket unused: status and the dashboard must name that one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrievalStore {
+    Stack(VectorStore),
+    /// The local gateway's SQLite index: a development double.
+    LocalSqlite,
+}
+
+impl RetrievalStore {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RetrievalStore::Stack(store) => store.as_str(),
+            RetrievalStore::LocalSqlite => "sqlite",
+        }
+    }
+
+    pub const fn title(self) -> &'static str {
+        match self {
+            RetrievalStore::Stack(store) => store.title(),
+            RetrievalStore::LocalSqlite => "SQLite index, a local development double",
+        }
+    }
+}
+
+/// As its name, so `--output json` reads `"vector_store": "sqlite"` like the stack's stores.
+impl Serialize for RetrievalStore {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// The stack's embedding dimensions (`EmbeddingDimensions`), or the template's default.
 pub fn dimensions(parameters: &BTreeMap<String, String>) -> u32 {
     parameters.get("EmbeddingDimensions").and_then(|d| d.parse().ok()).unwrap_or(DEFAULT_DIMENSIONS)

@@ -73,10 +73,35 @@ async fn invoke(calls: Calls, uri: Uri, body: Bytes) -> impl IntoResponse {
     (StatusCode::OK, headers, json!({ "documents": documents }).to_string())
 }
 
+/// The fake ingest function, serving on a runtime of its own: its URL, and what it was asked.
+fn ingest_server() -> (tokio::runtime::Runtime, Calls, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let calls: Calls = Arc::new(Mutex::new(Vec::new()));
+    let lambda = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let calls = calls.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, body: Bytes| invoke(calls.clone(), uri, body));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
+    (rt, calls, lambda)
+}
+
 fn opsctl(lambda: &str, args: &[&str]) -> Output {
+    opsctl_in(None, lambda, args)
+}
+
+/// opsctl from the workspace root (where the templates are), with `target` as the cargo target
+/// directory holding packaged zips when given.
+fn opsctl_in(target: Option<&std::path::Path>, lambda: &str, args: &[&str]) -> Output {
     let moto = Moto::shared();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
+    if let Some(t) = target {
+        cmd.env("CARGO_TARGET_DIR", t);
+    }
     isolate::isolated(&mut cmd)
+        .current_dir(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(args)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ENDPOINT_URL_LAMBDA", lambda)
@@ -89,16 +114,7 @@ fn opsctl(lambda: &str, args: &[&str]) -> Output {
 
 #[test]
 fn reindex_reports_each_key_and_a_store_switch_reindexes_everything() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let calls: Calls = Arc::new(Mutex::new(Vec::new()));
-    let lambda = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let calls = calls.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, body: Bytes| invoke(calls.clone(), uri, body));
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        url
-    });
+    let (rt, calls, lambda) = ingest_server();
     let sdk = rt.block_on(Moto::shared().sdk_config());
     rt.block_on(async {
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
@@ -201,4 +217,106 @@ fn reindex_reports_each_key_and_a_store_switch_reindexes_everything() {
     assert_eq!(status["vector_store"], "s3vectors", "{status}");
     let out = opsctl(&lambda, &["--env", "staging", "status"]);
     assert!(text(&out.stdout).contains("RAG: on, vector store S3 Vectors"), "{}", text(&out.stdout));
+}
+
+/// The root stack, deployed from this opsctl's templates with RAG on and no store named: the
+/// vector bucket and its indexes, and no OpenSearch. `enable-rag --vector-store opensearch` then
+/// replaces one store by the other and indexes every document into the collection.
+#[test]
+fn the_default_store_is_s3_vectors_and_enable_rag_switches_to_opensearch_reindexing_everything() {
+    let (rt, calls, lambda) = ingest_server();
+    let sdk = rt.block_on(Moto::shared().sdk_config());
+    let code = support::packaged_target("reindex-switch", &["chat", "ingest", "retrieve"]);
+    let run = |args: &[&str]| opsctl_in(Some(&code), &lambda, &[&["--env", "prod"], args].concat());
+
+    let deploy = ["deploy", "--enable-rag", "--yes", "--no-package", "--arch", "x86_64", "--output", "json"];
+    let out = run(&deploy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "CREATE_COMPLETE", "{report}");
+    let outputs = &report["outputs"];
+    assert_eq!(
+        (outputs["VectorStore"].as_str(), outputs.get("CollectionEndpoint")),
+        (Some("s3vectors"), None)
+    );
+    let bucket = outputs["VectorBucketName"].as_str().expect("the vector bucket").to_owned();
+
+    let vectors = aws_sdk_s3vectors::Client::new(&sdk);
+    let indexes = rt.block_on(vectors.list_indexes().vector_bucket_name(&bucket).send()).unwrap();
+    let mut names: Vec<&str> = indexes.indexes().iter().map(|i| i.index_name()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["chunks", "manifests"]);
+    let chunks =
+        rt.block_on(vectors.get_index().vector_bucket_name(&bucket).index_name("chunks").send()).unwrap();
+    let chunks = chunks.index().expect("the chunks index");
+    assert_eq!((chunks.dimension(), chunks.distance_metric().as_str()), (1024, "cosine"));
+    let resources = ai_stack_types(&rt, &sdk, "chatbot-prod");
+    assert!(resources.iter().any(|t| t == "AWS::S3Vectors::VectorBucket"), "{resources:?}");
+    assert!(!resources.iter().any(|t| t.starts_with("AWS::OpenSearchServerless::")), "{resources:?}");
+
+    let documents = outputs["DocumentsBucket"].as_str().unwrap().to_owned();
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let keys = ["docs/cv.md", "docs/trip-notes.txt", "docs/sourdough.pdf"];
+    for key in keys {
+        rt.block_on(s3.put_object().bucket(&documents).key(key).body(b"# doc".to_vec().into()).send())
+            .unwrap();
+    }
+
+    let out = run(&["enable-rag", "--vector-store", "opensearch", "--yes", "--output", "json"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.lines().next().unwrap_or_default().starts_with("vector store OpenSearch Serverless"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outputs"]["VectorStore"], "opensearch", "{report}");
+    assert!(
+        report["outputs"]["CollectionEndpoint"].as_str().is_some_and(|e| e.contains(".aoss.")),
+        "{report}"
+    );
+    assert!(report["outputs"].get("VectorBucketName").is_none(), "{report}");
+    let resources = ai_stack_types(&rt, &sdk, "chatbot-prod");
+    assert!(resources.iter().any(|t| t == "AWS::OpenSearchServerless::Collection"), "{resources:?}");
+    assert!(!resources.iter().any(|t| t.starts_with("AWS::S3Vectors::")), "{resources:?}");
+
+    let reindexed: Vec<&str> = report["reindexed"]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["key"].as_str())
+        .collect();
+    assert_eq!(
+        reindexed,
+        keys.iter().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (report["reindexed"]["failed"].as_u64(), report["reindexed"]["indexed_chunks"].as_u64()),
+        (Some(0), Some(9))
+    );
+    let asked: Vec<String> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(f, k)| {
+            assert_eq!(f, "chatbot-ingest-prod");
+            k.clone()
+        })
+        .collect();
+    assert_eq!(asked.len(), keys.len(), "each document once: {asked:?}");
+}
+
+/// The resource types of `root`'s AI stack.
+fn ai_stack_types(rt: &tokio::runtime::Runtime, sdk: &aws_config::SdkConfig, root: &str) -> Vec<String> {
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let resources = rt.block_on(cfn.list_stack_resources().stack_name(root).send()).unwrap();
+    let ai = resources
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some("AiStack"))
+        .and_then(|r| r.physical_resource_id())
+        .expect("the AI stack")
+        .to_owned();
+    let resources = rt.block_on(cfn.list_stack_resources().stack_name(ai).send()).unwrap();
+    resources.stack_resource_summaries().iter().filter_map(|r| r.resource_type()).map(str::to_owned).collect()
 }

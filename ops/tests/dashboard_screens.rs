@@ -8,7 +8,7 @@ use opsctl::dashboard::model::{AlarmRow, AlarmState, CostSummary, Series, Snapsh
 use opsctl::dashboard::state::{Action, App, Key};
 use opsctl::dashboard::view::{render_buffer, render_text};
 use opsctl::dashboards::Spec;
-use opsctl::vector_store::VectorStore;
+use opsctl::vector_store::{RetrievalStore, VectorStore};
 use ratatui::style::Color;
 
 const START: i64 = 1_777_636_800; // 2026-05-01T12:00:00Z
@@ -117,15 +117,21 @@ fn normal() {
 #[test]
 fn the_header_names_the_vector_store_and_the_panels_are_the_same_for_both() {
     let mut s3 = app(true);
-    s3.vector_store = Some(VectorStore::S3Vectors);
+    s3.vector_store = Some(RetrievalStore::Stack(VectorStore::S3Vectors));
     s3.update(Action::Fetched(Ok(snapshot(None, true))));
     insta::assert_snapshot!("normal_s3vectors_160x48", render_text(&s3, 160, 48));
     let mut os = app(true);
-    os.vector_store = Some(VectorStore::OpenSearch);
+    os.vector_store = Some(RetrievalStore::Stack(VectorStore::OpenSearch));
     os.update(Action::Fetched(Ok(snapshot(None, true))));
     let body = |a: &App| render_text(a, 160, 48).lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&s3), body(&os));
     assert!(render_text(&os, 160, 48).lines().next().unwrap().contains("RAG on (OpenSearch Serverless)"));
+    // The local gateway's own index, named as the development double it is.
+    let mut local = app(true);
+    local.vector_store = Some(RetrievalStore::LocalSqlite);
+    local.update(Action::Fetched(Ok(snapshot(None, true))));
+    let header = render_text(&local, 120, 40).lines().next().unwrap().to_owned();
+    assert!(header.contains("RAG on (SQLite index, a local development double)"), "{header}");
     for p in Spec::embedded().unwrap().panels(true) {
         for m in &p.metrics {
             assert!(!m.namespace.starts_with("AWS/AOSS") && !m.namespace.contains("S3Vectors"), "{}", m.id);

@@ -16,6 +16,9 @@ fn documents_answer_with_citations_through_s3_vectors_until_removed() {
         (status["running"].as_bool(), status["vector_store"].as_str()),
         (Some(true), Some("s3vectors"))
     );
+    let stack = opsctl.json(&["status"]);
+    assert_eq!(stack["vector_store"], "s3vectors", "{stack}");
+    assert!(stack["vector_store_resource"].as_str().is_some_and(|b| !b.is_empty()), "{stack}");
 
     let samples = repo_root().join("samples/docs");
     let md = samples.join("household-handbook.md");

@@ -246,6 +246,11 @@ fn dashboard() -> &'static Outcome {
         assert!(screen.status.success(), "{}", String::from_utf8_lossy(&screen.stderr));
         let screen = String::from_utf8_lossy(&screen.stdout);
         assert!(screen.contains("chat") && screen.contains("retrieve"), "{screen}");
+        // The gateway reads its own SQLite index, not the stack's vector bucket: both say so.
+        assert!(screen.contains("RAG on (SQLite index, a local development double)"), "{screen}");
+        let status = opsctl.json(&["status"]);
+        assert_eq!(status["vector_store"], "sqlite", "{status}");
+        assert!(status["vector_store_resource"].is_null(), "{status}");
     })
 }
 

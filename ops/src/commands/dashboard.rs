@@ -23,7 +23,7 @@ pub async fn run(args: DashboardArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let api_id = deployed.outputs.get("ApiId").cloned();
     let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, api_id, deployed.rag);
     let mut app = App::new(spec, env, deployed.rag, args.range);
-    app.vector_store = crate::vector_store::VectorStore::in_use(&deployed.parameters);
+    app.vector_store = deployed.retrieval_store()?;
     let source = source.with_cost(deployed);
 
     if !args.once {

@@ -9,12 +9,13 @@ use crate::stack::{self, status::Status};
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.env;
-    let Some(status) = stack::status::read(&ctx.sdk().await?, env).await? else {
+    let Some(mut status) = stack::status::read(&ctx.sdk().await?, env).await? else {
         let root = stack::root_name(env);
         let view = serde_json::json!({"stack": root, "status": "NOT_DEPLOYED"});
         ctx.out.emit(&view, || format!("{root} is not deployed: `opsctl deploy --env {env}` creates it"))?;
         return Ok(ExitCode::SUCCESS);
     };
+    status.served_by(crate::deployed::retrieval_store(env, ctx.target, &status.parameters)?);
     ctx.out.emit(&status, || text(&status))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::model::{Series, Snapshot, TimeRange};
 use crate::dashboards::{Panel, PanelKind, Spec};
 use crate::functions::Function;
-use crate::vector_store::VectorStore;
+use crate::vector_store::RetrievalStore;
 
 /// The functions whose Lambda panels share one slot on screen, in tab order.
 const FUNCTIONS: [&str; 3] = [Function::Chat.name(), Function::Ingest.name(), Function::Retrieve.name()];
@@ -51,7 +51,7 @@ pub struct App {
     pub env: String,
     pub rag: bool,
     /// Where RAG keeps its chunks, for the header; the panels read the same metrics either way.
-    pub vector_store: Option<VectorStore>,
+    pub vector_store: Option<RetrievalStore>,
     pub range: TimeRange,
     /// Index into [`App::functions`].
     pub function: usize,

@@ -11,7 +11,7 @@ use crate::aws::Sdk;
 use crate::config::Env;
 use crate::functions::Function;
 use crate::stack;
-use crate::vector_store::VectorStore;
+use crate::vector_store::{RetrievalStore, VectorStore};
 
 #[derive(Debug, Serialize)]
 pub struct FunctionStatus {
@@ -34,8 +34,9 @@ pub struct Status {
     pub status: String,
     pub status_reason: Option<String>,
     /// Where RAG keeps its chunks; `None` when RAG is off.
-    pub vector_store: Option<VectorStore>,
-    /// The store's own name: the vector bucket, or the collection.
+    pub vector_store: Option<RetrievalStore>,
+    /// The store's own name: the vector bucket, or the collection (none for the local SQLite
+    /// index, which is a file of the gateway's).
     pub vector_store_resource: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
@@ -86,7 +87,7 @@ pub async fn read(sdk: &Sdk, env: Env) -> anyhow::Result<Option<Status>> {
         Err(e) => (Vec::new(), Some(crate::errors::explain(&e))),
     };
     let alarms_in_alarm = alarms.iter().filter(|a| a.state == "ALARM").count();
-    let vector_store = VectorStore::in_use(&info.parameters);
+    let vector_store = VectorStore::in_use(&info.parameters).map(RetrievalStore::Stack);
     let vector_store_resource = vector_store.and_then(|s| store_resource(s, &info.outputs));
     let status = Status {
         stack: root,
@@ -104,11 +105,23 @@ pub async fn read(sdk: &Sdk, env: Env) -> anyhow::Result<Option<Status>> {
     Ok(Some(status))
 }
 
+impl Status {
+    /// Names the store retrieval actually reads, when it is not the stack's (the local
+    /// gateway's SQLite index): the stack's resource is then not the one in use.
+    pub fn served_by(&mut self, store: Option<RetrievalStore>) {
+        if store != self.vector_store {
+            self.vector_store = store;
+            self.vector_store_resource = store.and_then(|s| store_resource(s, &self.outputs));
+        }
+    }
+}
+
 /// The output naming the store's own resource.
-fn store_resource(store: VectorStore, outputs: &BTreeMap<String, String>) -> Option<String> {
+fn store_resource(store: RetrievalStore, outputs: &BTreeMap<String, String>) -> Option<String> {
     let key = match store {
-        VectorStore::S3Vectors => "VectorBucketName",
-        VectorStore::OpenSearch => "CollectionName",
+        RetrievalStore::Stack(VectorStore::S3Vectors) => "VectorBucketName",
+        RetrievalStore::Stack(VectorStore::OpenSearch) => "CollectionName",
+        RetrievalStore::LocalSqlite => return None,
     };
     outputs
         .get(key)
@@ -129,13 +142,15 @@ mod tests {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        assert_eq!(store_resource(VectorStore::S3Vectors, &outputs).as_deref(), Some("chatbot-vectors-dev"));
-        let os = store_resource(VectorStore::OpenSearch, &outputs);
+        let s3 = RetrievalStore::Stack(VectorStore::S3Vectors);
+        assert_eq!(store_resource(s3, &outputs).as_deref(), Some("chatbot-vectors-dev"));
+        let os = store_resource(RetrievalStore::Stack(VectorStore::OpenSearch), &outputs);
         assert_eq!(
             os.as_deref(),
             Some("https://x.us-east-1.aoss.amazonaws.com"),
             "an older stack's endpoint"
         );
-        assert_eq!(store_resource(VectorStore::S3Vectors, &BTreeMap::new()), None);
+        assert_eq!(store_resource(s3, &BTreeMap::new()), None);
+        assert_eq!(store_resource(RetrievalStore::LocalSqlite, &outputs), None, "the bucket is not in use");
     }
 }
