@@ -198,11 +198,42 @@ pub enum ModelError {
     Failed { reason: String },
 }
 
+/// One event of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    /// The next piece of the reply's text, as the model produced it.
+    Delta(String),
+    /// The reply is complete; nothing follows.
+    End {
+        /// The model that answered.
+        model: String,
+        /// Why the model stopped, as the provider says it (`end_turn`, `max_tokens`, ...).
+        stop_reason: String,
+        usage: Usage,
+    },
+}
+
+/// A reply as it is generated. Dropping the stream stops the generation: the adapters close
+/// the connection to the provider, which stops billing tokens.
+pub type ModelStream = futures_core::stream::BoxStream<'static, Result<ModelEvent, ModelError>>;
+
+/// What a model that cannot stream says it stopped for.
+pub const STOP_END_TURN: &str = "end_turn";
+
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     /// The configured model id, for logs and metrics.
     fn id(&self) -> &str;
     async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError>;
+
+    /// Starts a streamed reply. An error returned here comes before any text, so the API can
+    /// still answer it with a status code; an error inside the stream ends a reply under way.
+    /// A model that cannot stream sends its whole reply as one delta.
+    async fn stream(&self, prompt: &Prompt) -> Result<ModelStream, ModelError> {
+        let reply = self.complete(prompt).await?;
+        let end = ModelEvent::End { model: reply.model, stop_reason: STOP_END_TURN.to_owned(), usage: reply.usage };
+        Ok(Box::pin(futures_util::stream::iter([Ok(ModelEvent::Delta(reply.text)), Ok(end)])))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
