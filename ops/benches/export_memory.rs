@@ -117,6 +117,7 @@ async fn seed(ddb: &aws_sdk_dynamodb::Client, cipher: &dyn Cipher, from: usize, 
                 wrapped_key: sealed.wrapped_key,
                 model: m.model.clone(),
                 usage: None,
+                status: None,
             },
             i64::MAX / 2,
         );

@@ -26,6 +26,7 @@ async fn turn(app: &ChatApp, body: serde_json::Value) -> serde_json::Value {
         path: "/chat".into(),
         authorization: None,
         idempotency_key: None,
+        accept: None,
         body: body.to_string().into(),
         request_id: "history-metrics".into(),
     };

@@ -1,5 +1,5 @@
 //! The local gateway: an axum server on loopback that serves the chat API by calling the very
-//! handler the chat Lambda runs ([`chatbot_core::handlers::route`]), as API Gateway would.
+//! handler the chat Lambda runs ([`chatbot_core::handlers::respond`]), streamed replies included.
 //!
 //! It binds to 127.0.0.1 only: the local target holds real conversations and a real token, and
 //! nothing about it should be reachable from the network by default.
@@ -19,7 +19,7 @@ use axum::response::Response;
 use chatbot_core::domain::document_event::parse_event;
 use chatbot_core::domain::error::ApiError;
 use chatbot_core::handlers::ingest::{IngestApp, handle_events, lambda_result};
-use chatbot_core::handlers::{ApiRequest, ChatApp, error_response, json_response, route};
+use chatbot_core::handlers::{ApiBody, ApiRequest, ChatApp, error_response, json_response, respond};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -113,6 +113,7 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
     // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
     let idempotency_key =
         parts.headers.get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -138,13 +139,22 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
         path: parts.uri.path().to_owned(),
         authorization,
         idempotency_key,
+        accept,
         body,
         request_id,
     };
     if api.path == INGEST_PATH {
         return into_axum(ingest(gw, &api).await);
     }
-    into_axum(route(&gw.services.chat, &api).await)
+    respond(&gw.services.chat, &api).await.map(|body| match body {
+        ApiBody::Full(bytes) => Body::from(bytes),
+        // Each event is written as the handler sends it: axum flushes every chunk.
+        ApiBody::Events(events) => {
+            Body::from_stream(futures_util::stream::unfold(events, |mut events| async {
+                events.recv().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), events))
+            }))
+        }
+    })
 }
 
 /// Runs the ingestion handler on an S3 event, as the bucket's notification would on AWS. A

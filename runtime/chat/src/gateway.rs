@@ -22,10 +22,11 @@ fn to_api_request(req: Request) -> ApiRequest {
     // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
     let idempotency_key =
         req.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = bytes::Bytes::copy_from_slice(req.body().as_ref());
-    ApiRequest { method, path, authorization, idempotency_key, body, request_id }
+    ApiRequest { method, path, authorization, idempotency_key, accept, body, request_id }
 }
 
 #[cfg(test)]

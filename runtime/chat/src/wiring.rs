@@ -51,6 +51,10 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
         }),
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "chat")),
         auth,
-        settings: ChatSettings { history_length: config.history_length, ..ChatSettings::default() },
+        settings: ChatSettings {
+            history_length: config.history_length,
+            history_tokens: config.history_tokens,
+            ..ChatSettings::default()
+        },
     })
 }

@@ -68,6 +68,7 @@ fn request(body: String) -> ApiRequest {
         path: "/chat".into(),
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
+        accept: None,
         body: body.into(),
         request_id: "bench".into(),
     }

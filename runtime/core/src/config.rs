@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::aws::bedrock::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL_ID};
 use crate::aws::dynamodb::DEFAULT_RETENTION_DAYS;
-use crate::domain::prompt::DEFAULT_HISTORY_LENGTH;
+use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_HISTORY_TOKENS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthConfig {
@@ -22,6 +22,8 @@ pub struct ChatConfig {
     pub model_id: String,
     pub max_tokens: u32,
     pub history_length: usize,
+    /// About how many tokens of history a prompt may carry (`HISTORY_TOKENS`).
+    pub history_tokens: usize,
     pub retention_days: u32,
     pub auth: AuthConfig,
     /// The retrieval Lambda, set when RAG is on.
@@ -112,6 +114,14 @@ impl ChatConfig {
                 0,
                 100,
                 "a count from 0 to 100",
+            )? as usize,
+            history_tokens: number(
+                &get,
+                "HISTORY_TOKENS",
+                DEFAULT_HISTORY_TOKENS as u32,
+                500,
+                200_000,
+                "a number of tokens from 500 to 200000",
             )? as usize,
             retention_days: number(
                 &get,
@@ -288,6 +298,7 @@ mod tests {
         assert_eq!(c.model_id, DEFAULT_MODEL_ID);
         assert_eq!(c.max_tokens, 1024);
         assert_eq!(c.history_length, 10);
+        assert_eq!(c.history_tokens, DEFAULT_HISTORY_TOKENS);
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.auth, AuthConfig::Token { parameter: "/chatbot/dev/api-token".into() });
         assert_eq!(c.retrieval_function, None, "RAG is off unless the stack names the retrieval Lambda");
@@ -318,6 +329,9 @@ mod tests {
         let err = cfg(&vars).unwrap_err().to_string();
         assert!(err.contains("MAX_TOKENS") && err.contains("1 to 64000"), "{err}");
         let mut vars = BASE.to_vec();
+        vars.push(("HISTORY_TOKENS", "10"));
+        assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "HISTORY_TOKENS", .. })));
+        vars.pop();
         vars.push(("HISTORY_LENGTH", "ten"));
         assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "HISTORY_LENGTH", .. })));
     }

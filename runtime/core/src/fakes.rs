@@ -3,7 +3,7 @@
 //! None of these is ever wired into a deployed Lambda. `LocalKeyring` stands in for KMS with a
 //! random master key that lives only in memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,9 +13,7 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use crate::crypto;
-use crate::domain::api::Usage;
-use crate::domain::message::Role;
-use crate::domain::prompt::{Prompt, RetrievedChunk};
+use crate::domain::prompt::RetrievedChunk;
 use crate::ports::*;
 
 mod conversations;
@@ -100,66 +98,8 @@ impl DataKeyProvider for LocalKeyring {
 
 // ---------------------------------------------------------------------------------------------
 
-/// A chat model that plays a script of replies and failures, then echoes. It records every
-/// prompt it was given.
-pub struct ScriptedModel {
-    id: String,
-    script: Mutex<VecDeque<Result<String, ModelError>>>,
-    prompts: Mutex<Vec<Prompt>>,
-}
-
-impl ScriptedModel {
-    pub fn new(id: &str) -> Self {
-        Self { id: id.to_owned(), script: Mutex::default(), prompts: Mutex::default() }
-    }
-
-    pub fn then_reply(&self, text: &str) -> &Self {
-        lock(&self.script).push_back(Ok(text.to_owned()));
-        self
-    }
-
-    pub fn then_fail(&self, err: ModelError) -> &Self {
-        lock(&self.script).push_back(Err(err));
-        self
-    }
-
-    pub fn prompts(&self) -> Vec<Prompt> {
-        lock(&self.prompts).clone()
-    }
-
-    pub fn last_prompt(&self) -> Option<Prompt> {
-        lock(&self.prompts).last().cloned()
-    }
-}
-
-fn words(s: &str) -> u32 {
-    u32::try_from(s.split_whitespace().count()).unwrap_or(u32::MAX)
-}
-
-#[async_trait]
-impl ChatModel for ScriptedModel {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
-        lock(&self.prompts).push(prompt.clone());
-        let next = lock(&self.script).pop_front();
-        let text = match next {
-            Some(r) => r?,
-            None => {
-                let last = prompt.turns.iter().rev().find(|t| t.role == Role::User);
-                format!("echo: {}", last.map(|t| t.text.as_str()).unwrap_or(""))
-            }
-        };
-        let input = words(&prompt.system) + prompt.turns.iter().map(|t| words(&t.text)).sum::<u32>();
-        Ok(ModelReply {
-            model: self.id.clone(),
-            usage: Usage { input_tokens: input, output_tokens: words(&text) },
-            text,
-        })
-    }
-}
+mod scripted_model;
+pub use scripted_model::{ScriptedModel, ScriptedStream};
 
 // ---------------------------------------------------------------------------------------------
 

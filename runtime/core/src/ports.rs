@@ -185,7 +185,7 @@ pub struct ModelReply {
     pub usage: Usage,
 }
 
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 pub enum ModelError {
     /// The provider is rate limiting us; the API answers 429.
     #[error("the model is throttled")]
@@ -231,7 +231,8 @@ pub trait ChatModel: Send + Sync {
     /// A model that cannot stream sends its whole reply as one delta.
     async fn stream(&self, prompt: &Prompt) -> Result<ModelStream, ModelError> {
         let reply = self.complete(prompt).await?;
-        let end = ModelEvent::End { model: reply.model, stop_reason: STOP_END_TURN.to_owned(), usage: reply.usage };
+        let end =
+            ModelEvent::End { model: reply.model, stop_reason: STOP_END_TURN.to_owned(), usage: reply.usage };
         Ok(Box::pin(futures_util::stream::iter([Ok(ModelEvent::Delta(reply.text)), Ok(end)])))
     }
 }

@@ -55,6 +55,7 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         path: path.to_owned(),
         authorization: auth.map(str::to_owned),
         idempotency_key: None,
+        accept: None,
         body: body.into(),
         request_id: "req-123".to_owned(),
     }
@@ -413,6 +414,7 @@ async fn a_v1_blob_still_opens_and_a_v2_blob_relabelled_v1_does_not() {
         wrapped_key: old.wrapped_key.clone(),
         model: m.model.clone(),
         usage: m.usage,
+        status: m.status,
     };
     assert_eq!(open_with(h.cipher.as_ref(), sealed(blob, &m)).await.unwrap().content, "old message");
 

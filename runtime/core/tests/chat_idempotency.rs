@@ -61,6 +61,7 @@ async fn post(h: &Harness, key: Option<&str>, body: &Value) -> Reply {
         path: "/chat".into(),
         authorization: None,
         idempotency_key: key.map(str::to_owned),
+        accept: None,
         body: body.to_string().into(),
         request_id: "req-1".into(),
     };

@@ -34,6 +34,7 @@ async fn say(app: &ChatApp, body: Value) -> Value {
         path: "/chat".into(),
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
+        accept: None,
         body: body.to_string().into(),
         request_id: "req-123".into(),
     };

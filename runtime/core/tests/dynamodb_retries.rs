@@ -59,6 +59,7 @@ fn message() -> SealedMessage {
         wrapped_key: vec![1; 8],
         model: None,
         usage: None,
+        status: None,
     }
 }
 

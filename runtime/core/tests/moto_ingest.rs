@@ -222,6 +222,7 @@ impl Versioned {
             body: bytes::Bytes::from(json!({ "message": question }).to_string()),
             request_id: "versions".into(),
             idempotency_key: None,
+            accept: None,
         };
         let resp = route(&app, &req).await;
         assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body()));

@@ -66,6 +66,7 @@ impl Stack {
             path: "/chat".into(),
             authorization: None,
             idempotency_key: key.map(str::to_owned),
+            accept: None,
             body: body.to_string().into(),
             request_id: "moto".into(),
         };
@@ -208,6 +209,7 @@ async fn an_item_sealed_with_the_v1_aad_still_opens() {
         wrapped_key: sealed.wrapped_key,
         model: m.model.clone(),
         usage: None,
+        status: None,
     };
     stack
         .dynamo()
@@ -236,6 +238,7 @@ async fn putting_the_same_sealed_message_twice_is_success_and_another_at_its_key
         wrapped_key: vec![1; 8],
         model: None,
         usage: None,
+        status: None,
     };
     store.append(&m).await.unwrap();
     store.append(&m).await.expect("the write had landed: success, not a 500");

@@ -107,6 +107,7 @@ async fn say(app: &ChatApp, conversation: Option<&str>, message: &str) -> serde_
         path: "/chat".into(),
         authorization: None,
         idempotency_key: None,
+        accept: None,
         body: body.to_string().into(),
         request_id: "moto".into(),
     };
@@ -127,6 +128,7 @@ fn sealed(conv: ConversationId, at: OffsetDateTime, role: Role, tag: u8) -> Seal
         wrapped_key: vec![0xAA; 8],
         model: None,
         usage: None,
+        status: None,
     }
 }
 
@@ -240,6 +242,7 @@ async fn stored_content_is_ciphertext_and_moved_content_fails_to_decrypt() {
         path: "/chat".into(),
         authorization: None,
         idempotency_key: None,
+        accept: None,
         body: serde_json::json!({"conversation_id": conv, "message": "hi"}).to_string().into(),
         request_id: "moved".into(),
     };

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::api::Usage;
-use crate::domain::message::{ConversationId, Role, SealedMessage, SortKey};
+use crate::domain::message::{ConversationId, ReplyStatus, Role, SealedMessage, SortKey};
 use crate::ports::{ConversationStore, History, SkippedItem, StoreError};
 
 const SECONDS_PER_DAY: u64 = 86_400;
@@ -157,6 +157,9 @@ pub fn to_item(m: &SealedMessage, ttl_epoch_seconds: i64) -> HashMap<String, Att
         item.insert("input_tokens".to_owned(), AttributeValue::N(u.input_tokens.to_string()));
         item.insert("output_tokens".to_owned(), AttributeValue::N(u.output_tokens.to_string()));
     }
+    if let Some(status) = m.status {
+        item.insert("status".to_owned(), AttributeValue::S(status.as_str().to_owned()));
+    }
     item
 }
 
@@ -191,6 +194,12 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<SealedMessage
         wrapped_key: b("wrapped_key")?,
         model: item.get("model").and_then(|v| v.as_s().ok()).cloned(),
         usage,
+        status: match item.get("status") {
+            None => None,
+            Some(v) => {
+                Some(v.as_s().ok().and_then(|s| ReplyStatus::parse(s)).ok_or_else(|| corrupt("status"))?)
+            }
+        },
     })
 }
 
@@ -211,10 +220,12 @@ mod tests {
             wrapped_key: vec![9; 8],
             model: Some("m".into()),
             usage: Some(Usage { input_tokens: 3, output_tokens: 4 }),
+            status: Some(ReplyStatus::Stopped),
         };
         let item = to_item(&m, 42);
         assert_eq!(item["ttl"], AttributeValue::N("42".into()));
         assert!(matches!(item["content"], AttributeValue::B(_)));
+        assert_eq!(item["status"], AttributeValue::S("stopped".into()));
         assert_eq!(from_item(&item).unwrap(), m);
     }
 
@@ -230,6 +241,7 @@ mod tests {
                 wrapped_key: vec![],
                 model: None,
                 usage: None,
+                status: None,
             },
             0,
         );
@@ -239,5 +251,8 @@ mod tests {
         item.remove("content");
         item.insert("role".into(), AttributeValue::S("user".into()));
         assert!(from_item(&item).unwrap_err().to_string().contains("`content`"));
+        item.insert("content".into(), AttributeValue::B(Blob::new(vec![])));
+        item.insert("status".into(), AttributeValue::S("half-done".into()));
+        assert!(from_item(&item).unwrap_err().to_string().contains("`status`"));
     }
 }

@@ -150,15 +150,18 @@ impl ApiError {
         Self::new(ErrorCode::Internal, 500, "internal error; the request id identifies it in the logs")
     }
 
+    /// The error object, as a JSON error response and a stream's `error` event carry it.
+    pub fn detail(&self, request_id: &str) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone().into_owned(),
+            request_id: request_id.to_owned(),
+        }
+    }
+
     /// The JSON body: `{"error": {"code", "message", "request_id"}}`.
     pub fn body(&self, request_id: &str) -> Vec<u8> {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str().to_owned(),
-                message: self.message.clone().into_owned(),
-                request_id: request_id.to_owned(),
-            },
-        };
+        let body = ErrorBody { error: self.detail(request_id) };
         // Serialising three strings cannot fail; fall back to a fixed body rather than panic.
         serde_json::to_vec(&body).unwrap_or_else(|_| FALLBACK_BODY.to_vec())
     }

@@ -32,6 +32,36 @@ impl Role {
     }
 }
 
+/// How a reply ended. Stored with every reply written since streaming; older replies have none
+/// and were complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplyStatus {
+    Complete,
+    /// The caller disconnected or cancelled: generation stopped, the partial text is kept.
+    Stopped,
+    /// The model failed mid-reply: the partial text is kept.
+    Failed,
+}
+
+impl ReplyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyStatus::Complete => "complete",
+            ReplyStatus::Stopped => "stopped",
+            ReplyStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReplyStatus> {
+        match s {
+            "complete" => Some(ReplyStatus::Complete),
+            "stopped" => Some(ReplyStatus::Stopped),
+            "failed" => Some(ReplyStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -138,6 +168,8 @@ pub struct Message {
     pub content: String,
     pub model: Option<String>,
     pub usage: Option<Usage>,
+    /// A reply's ending; `None` on user messages and on replies stored before it was recorded.
+    pub status: Option<ReplyStatus>,
 }
 
 impl Message {
@@ -151,6 +183,7 @@ impl Message {
             content,
             model: None,
             usage: None,
+            status: None,
         }
     }
 
@@ -163,6 +196,7 @@ impl Message {
             role: self.role,
             model: self.model.as_deref(),
             usage: self.usage,
+            status: self.status,
         })
     }
 }
@@ -175,6 +209,7 @@ pub struct AadFields<'a> {
     pub role: Role,
     pub model: Option<&'a str>,
     pub usage: Option<Usage>,
+    pub status: Option<ReplyStatus>,
 }
 
 /// The AAD of blobs with version byte 1, written before v2: `v1|conversation_id|timestamp|role`.
@@ -186,7 +221,8 @@ pub fn aad_v1(conversation_id: &ConversationId, sort_key: &SortKey, role: Role) 
 /// The AAD of blobs with version byte 2: every attribute a writer could change unnoticed.
 ///
 /// Each string is length-prefixed and each optional field carries a presence byte, so no two
-/// different items encode alike (a `|` in a model id, or `None` against `Some("")`).
+/// different items encode alike (a `|` in a model id, or `None` against `Some("")`). The reply
+/// status joined later, as an optional suffix.
 pub fn aad_v2(f: &AadFields<'_>) -> Vec<u8> {
     let mut out = b"chatbot/message/v2".to_vec();
     push_field(&mut out, f.conversation_id.to_string().as_bytes());
@@ -207,6 +243,12 @@ pub fn aad_v2(f: &AadFields<'_>) -> Vec<u8> {
             out.extend_from_slice(&u.input_tokens.to_be_bytes());
             out.extend_from_slice(&u.output_tokens.to_be_bytes());
         }
+    }
+    // Appended only when there is one, so the AAD of every item stored before statuses existed
+    // is unchanged; with one, the AAD is longer than any without.
+    if let Some(status) = f.status {
+        out.push(2);
+        push_field(&mut out, status.as_str().as_bytes());
     }
     out
 }
@@ -229,6 +271,7 @@ pub struct SealedMessage {
     pub wrapped_key: Vec<u8>,
     pub model: Option<String>,
     pub usage: Option<Usage>,
+    pub status: Option<ReplyStatus>,
 }
 
 impl SealedMessage {
@@ -244,6 +287,7 @@ impl SealedMessage {
                 role: self.role,
                 model: self.model.as_deref(),
                 usage: self.usage,
+                status: self.status,
             }),
         }
     }
@@ -313,6 +357,7 @@ mod tests {
             role: Role::Assistant,
             model,
             usage,
+            status: None,
         })
     }
 
@@ -337,6 +382,33 @@ mod tests {
     }
 
     #[test]
+    fn a_status_changes_the_aad_and_no_status_keeps_the_old_one() {
+        let conv = ConversationId::parse("6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11").unwrap();
+        let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
+        let with = |status| {
+            aad_v2(&AadFields {
+                conversation_id: &conv,
+                sort_key: &key,
+                message_id: &Uuid::nil(),
+                role: Role::Assistant,
+                model: Some("m"),
+                usage: None,
+                status,
+            })
+        };
+        let none = with(None);
+        assert_eq!(none, fields(Some("m"), None));
+        let all = [ReplyStatus::Complete, ReplyStatus::Stopped, ReplyStatus::Failed].map(|s| with(Some(s)));
+        for (i, a) in all.iter().enumerate() {
+            assert_ne!(a, &none);
+            assert!(all[i + 1..].iter().all(|b| b != a));
+        }
+        for s in [ReplyStatus::Complete, ReplyStatus::Stopped, ReplyStatus::Failed] {
+            assert_eq!(ReplyStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
     fn a_sealed_message_picks_its_aad_by_blob_version() {
         let id = Uuid::new_v4();
         let mut m = SealedMessage {
@@ -348,6 +420,7 @@ mod tests {
             wrapped_key: vec![],
             model: None,
             usage: None,
+            status: None,
         };
         assert_eq!(m.aad(), aad_v1(&m.conversation_id, &m.sort_key, m.role));
         m.content[0] = 2;

@@ -7,3 +7,4 @@ pub mod error;
 pub mod extract;
 pub mod message;
 pub mod prompt;
+pub mod sse;

@@ -5,6 +5,8 @@
 //! authority than the person asking, so it reaches the model in the user's own turn, fenced and
 //! labelled as data. The system prompt only says how to treat such a block.
 
+use std::borrow::Cow;
+
 use super::message::{Message, Role};
 
 pub const DEFAULT_HISTORY_LENGTH: usize = 10;
@@ -75,12 +77,34 @@ pub enum ContextSlot {
     Unavailable,
 }
 
-/// Builds the prompt for a new user message.
-///
-/// `history` is oldest first. Only its last `history_length` messages are kept; a leading
-/// assistant turn is dropped and consecutive turns of one role are merged, because the model API
-/// requires strictly alternating turns that start with the user. A user message left without a
-/// reply by an earlier failure is therefore kept, joined to the next one.
+/// How much history a prompt may carry: at most `messages` messages and about `tokens` tokens,
+/// the new user message included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    pub messages: usize,
+    pub tokens: usize,
+}
+
+impl HistoryLimits {
+    pub fn messages(messages: usize) -> Self {
+        Self { messages, tokens: DEFAULT_HISTORY_TOKENS }
+    }
+}
+
+/// About a page and a half of text per thousand: far below any supported model's window, so a
+/// long conversation costs a bounded number of input tokens per turn.
+pub const DEFAULT_HISTORY_TOKENS: usize = 8_000;
+
+/// Marks where a message too long for the budget was cut, in the prompt only.
+pub const CUT_MARK: &str = " [...]";
+
+/// A tokenizer-free estimate: about four bytes a token for English text under the models' BPE
+/// vocabularies. It errs high for other scripts, which only keeps more headroom.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(4)
+}
+
+/// Builds the prompt for a new user message with the default token budget.
 pub fn build_prompt(
     system_prompt: &str,
     history: &[Message],
@@ -88,19 +112,43 @@ pub fn build_prompt(
     context: &ContextSlot,
     user_message: &str,
 ) -> Prompt {
-    let start = history.len().saturating_sub(history_length);
-    let mut turns: Vec<Turn> = Vec::with_capacity(history_length + 1);
-    let recent = history[start..].iter().map(|m| (m.role, m.content.as_str()));
-    for (role, text) in recent.chain(std::iter::once((Role::User, user_message))) {
+    build_prompt_within(
+        system_prompt,
+        history,
+        HistoryLimits::messages(history_length),
+        context,
+        user_message,
+    )
+}
+
+/// Builds the prompt for a new user message.
+///
+/// `history` is oldest first. Only its last `limits.messages` messages are kept, and of those
+/// the newest that fit in `limits.tokens` with the new message: the oldest go first. A message
+/// that alone is over the budget is cut to what is left of it, marked with [`CUT_MARK`]; the
+/// stored message stays whole. A leading assistant turn is dropped and consecutive turns of one
+/// role are merged, because the model API requires strictly alternating turns that start with
+/// the user. A user message left without a reply by an earlier failure is therefore kept,
+/// joined to the next one.
+pub fn build_prompt_within(
+    system_prompt: &str,
+    history: &[Message],
+    limits: HistoryLimits,
+    context: &ContextSlot,
+    user_message: &str,
+) -> Prompt {
+    let recent = within_budget(history, limits, estimate_tokens(user_message));
+    let mut turns: Vec<Turn> = Vec::with_capacity(recent.len() + 1);
+    for (role, text) in recent.into_iter().chain(std::iter::once((Role::User, Cow::from(user_message)))) {
         if turns.is_empty() && role == Role::Assistant {
             continue;
         }
         match turns.last_mut() {
             Some(last) if last.role == role => {
                 last.text.push_str("\n\n");
-                last.text.push_str(text);
+                last.text.push_str(&text);
             }
-            _ => turns.push(Turn { role, text: text.to_owned() }),
+            _ => turns.push(Turn { role, text: text.into_owned() }),
         }
     }
     let (sources, documents) = match context {
@@ -112,6 +160,31 @@ pub fn build_prompt(
     Prompt { system: system_with_context(system_prompt, context), turns, documents, sources }
 }
 
+/// The newest messages that fit, oldest first, each whole or (the one over the whole budget) cut.
+fn within_budget(history: &[Message], limits: HistoryLimits, reserved: usize) -> Vec<(Role, Cow<'_, str>)> {
+    let start = history.len().saturating_sub(limits.messages);
+    let mut left = limits.tokens.saturating_sub(reserved);
+    let mut kept = Vec::new();
+    for m in history[start..].iter().rev() {
+        let cost = estimate_tokens(&m.content);
+        if cost <= left {
+            left -= cost;
+            kept.push((m.role, Cow::from(m.content.as_str())));
+            continue;
+        }
+        if cost > limits.tokens && left > estimate_tokens(CUT_MARK) {
+            let room = (left - estimate_tokens(CUT_MARK)) * 4;
+            let mut end = room.min(m.content.len());
+            while !m.content.is_char_boundary(end) {
+                end -= 1;
+            }
+            kept.push((m.role, Cow::from(format!("{}{CUT_MARK}", &m.content[..end]))));
+        }
+        break;
+    }
+    kept.reverse();
+    kept
+}
 /// The header of the documents block; the system prompt refers to it by these words.
 pub const DOCUMENTS_HEADER: &str = "Passages from the user's documents, quoted as data";
 
@@ -218,6 +291,44 @@ mod tests {
         for w in p.turns.windows(2) {
             assert_ne!(w[0].role, w[1].role);
         }
+    }
+
+    #[test]
+    fn the_token_budget_drops_the_oldest_messages_first() {
+        // 400 bytes = 100 tokens each; a budget of 250 holds the new message (1) and two of them.
+        let long = |tag: &str| format!("{tag}{}", "x".repeat(400 - tag.len()));
+        let (u1, a1, u2, a2) = (long("u1"), long("a1"), long("u2"), long("a2"));
+        let history = msgs(&[(U, &u1), (A, &a1), (U, &u2), (A, &a2)]);
+        let limits = HistoryLimits { messages: 10, tokens: 250 };
+        let p = build_prompt_within("s", &history, limits, &ContextSlot::Disabled, "new");
+        assert_eq!(shape(&p), vec![(U, u2.as_str()), (A, a2.as_str()), (U, "new")]);
+        let p = build_prompt_within(
+            "s",
+            &history,
+            HistoryLimits { messages: 10, tokens: 10_000 },
+            &ContextSlot::Disabled,
+            "new",
+        );
+        assert_eq!(p.turns.len(), 5);
+    }
+
+    #[test]
+    fn a_message_over_the_whole_budget_is_cut_in_the_prompt_only() {
+        let huge = format!("start {}", "é".repeat(5_000));
+        let history = msgs(&[(U, "q"), (A, &huge)]);
+        let limits = HistoryLimits { messages: 10, tokens: 1_000 };
+        let p = build_prompt_within("s", &history, limits, &ContextSlot::Disabled, "next");
+        // The reply is cut to the budget and nothing older fits; a cut reply cannot open the
+        // prompt either, so the new message goes alone.
+        let turns = shape(&p);
+        assert_eq!(turns.len(), 1, "{turns:?}");
+        let p =
+            build_prompt_within("s", &msgs(&[(A, "a0"), (U, &huge)]), limits, &ContextSlot::Disabled, "next");
+        let first = &p.turns[0].text;
+        assert!(first.starts_with("start "), "{first:.20}");
+        assert!(first.contains(CUT_MARK), "the cut is marked");
+        assert!(estimate_tokens(first) <= 1_000, "{}", estimate_tokens(first));
+        assert_eq!(history[1].content, huge, "the stored message is whole");
     }
 
     #[test]

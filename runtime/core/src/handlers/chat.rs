@@ -9,10 +9,10 @@ use tokio::time::Instant;
 
 use super::idempotency::{self, Begin, Held};
 use super::{ApiRequest, ChatApp};
-use crate::domain::api::{ChatRequest, ChatResponse, Citation};
+use crate::domain::api::{ChatRequest, ChatResponse, Citation, Usage};
 use crate::domain::error::ApiError;
-use crate::domain::message::{ConversationId, Message, Role, SealedMessage};
-use crate::domain::prompt::{ContextSlot, build_prompt};
+use crate::domain::message::{ConversationId, Message, ReplyStatus, Role, SealedMessage};
+use crate::domain::prompt::{ContextSlot, HistoryLimits, Prompt, build_prompt_within};
 use crate::ports::{Cipher, ModelError, Sealed, TurnMetrics};
 
 pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, ApiError> {
@@ -42,16 +42,75 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
     result
 }
 
-struct Turn<'a> {
-    app: &'a ChatApp,
-    request_id: &'a str,
-    started: Instant,
-    key_calls_before: u64,
+pub(crate) struct Turn<'a> {
+    pub(crate) app: &'a ChatApp,
+    pub(crate) request_id: &'a str,
+    pub(crate) started: Instant,
+    pub(crate) key_calls_before: u64,
+}
+
+/// A turn ready for the model: the user message stored, the context retrieved, the prompt built.
+pub(crate) struct Prepared {
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) user: Message,
+    history: History,
+    pub(crate) context: ContextSlot,
+    retrieval_latency: Option<Duration>,
+    pub(crate) prompt: Prompt,
+}
+
+impl Prepared {
+    /// The passages the reply may cite, as the caller sees them.
+    pub(crate) fn citations(&self) -> Vec<Citation> {
+        match &self.context {
+            ContextSlot::Retrieved(chunks) => chunks
+                .iter()
+                .map(|c| Citation { source: c.source.clone(), chunk: c.chunk, score: c.score })
+                .collect(),
+            ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
+        }
+    }
+}
+
+/// What the model answered, whole or in part.
+pub(crate) struct Answer {
+    pub(crate) text: String,
+    pub(crate) model: String,
+    pub(crate) usage: Usage,
+    pub(crate) status: ReplyStatus,
+    pub(crate) model_latency: Duration,
 }
 
 impl Turn<'_> {
     async fn run(&self, request: ChatRequest, held: Option<&Held>) -> Result<ChatResponse, ApiError> {
-        let Turn { app, request_id, started, key_calls_before } = *self;
+        let prepared = self.prepare(request, held).await?;
+        let model_started = Instant::now();
+        let reply =
+            self.app.model.complete(&prepared.prompt).await.map_err(|e| self.model_failed(&prepared, &e))?;
+        let answer = Answer {
+            text: reply.text,
+            model: reply.model,
+            usage: reply.usage,
+            status: ReplyStatus::Complete,
+            model_latency: model_started.elapsed(),
+        };
+        Ok(self.finish(&prepared, answer).await)
+    }
+
+    /// Logs a model failure and says what the caller gets for it.
+    pub(crate) fn model_failed(&self, prepared: &Prepared, e: &ModelError) -> ApiError {
+        let conversation_id = prepared.conversation_id.to_string();
+        tracing::warn!(request_id = self.request_id, conversation_id, model = self.app.model.id(), error = %e, "model call failed; the user message is stored");
+        model_error(e)
+    }
+
+    /// Steps 2 to 4 and the prompt: everything before the model is called.
+    pub(crate) async fn prepare(
+        &self,
+        request: ChatRequest,
+        held: Option<&Held>,
+    ) -> Result<Prepared, ApiError> {
+        let Turn { app, request_id, .. } = *self;
         // A takeover of an earlier attempt answers the user message that attempt stored.
         let resumed = held.and_then(|h| h.user_message.clone());
         let (conversation_id, is_new) = match (&resumed, request.conversation_id) {
@@ -71,7 +130,16 @@ impl Turn<'_> {
                 history.messages.retain(|m| m.sort_key < sort_key);
                 let message_id = sort_key.message_id().ok_or_else(ApiError::internal)?;
                 let (role, content) = (Role::User, request.message);
-                Message { conversation_id, message_id, sort_key, role, content, model: None, usage: None }
+                Message {
+                    conversation_id,
+                    message_id,
+                    sort_key,
+                    role,
+                    content,
+                    model: None,
+                    usage: None,
+                    status: None,
+                }
             }
             None => {
                 let now = OffsetDateTime::now_utc();
@@ -90,46 +158,51 @@ impl Turn<'_> {
 
         // 4. Retrieve context when RAG is on.
         let (context, retrieval_latency) = retrieve(app, &user.content, request_id).await;
-
-        // 5. Call the model.
-        let prompt = build_prompt(
+        let limits =
+            HistoryLimits { messages: app.settings.history_length, tokens: app.settings.history_tokens };
+        let prompt = build_prompt_within(
             &app.settings.system_prompt,
             &history.messages,
-            app.settings.history_length,
+            limits,
             &context,
             &user.content,
         );
-        let model_started = Instant::now();
-        let reply = app.model.complete(&prompt).await.map_err(|e| {
-            tracing::warn!(request_id, conversation_id = %conv, model = app.model.id(), error = %e, "model call failed; the user message is stored");
-            model_error(&e)
-        })?;
-        let model_latency = model_started.elapsed();
+        Ok(Prepared { conversation_id, user, history, context, retrieval_latency, prompt })
+    }
 
+    /// Steps 6 to 8: stores the reply (a partial one too, with its status), reports the turn.
+    pub(crate) async fn finish(&self, prepared: &Prepared, answer: Answer) -> ChatResponse {
+        let Turn { app, request_id, started, key_calls_before } = *self;
+        let conv = prepared.conversation_id.to_string();
         // 6. Persist the reply. If that fails the caller still gets it: it is theirs, and the
-        // history merely lacks it (the next prompt merges the unanswered user turns).
+        // history merely lacks it (the next prompt merges the unanswered user turns). A reply
+        // stopped or failed before its first word leaves nothing to keep.
         let mut assistant = Message::new(
-            conversation_id,
+            prepared.conversation_id,
             Role::Assistant,
-            reply.text,
-            user.sort_key.next_time(OffsetDateTime::now_utc()),
+            answer.text,
+            prepared.user.sort_key.next_time(OffsetDateTime::now_utc()),
         );
-        assistant.model = Some(reply.model.clone());
-        assistant.usage = Some(reply.usage);
-        if let Err(e) = persist(app, &assistant).await {
+        assistant.model = Some(answer.model.clone());
+        assistant.usage = Some(answer.usage);
+        assistant.status = Some(answer.status);
+        let keep = answer.status == ReplyStatus::Complete || !assistant.content.is_empty();
+        if keep && let Err(e) = persist(app, &assistant).await {
             tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the reply; returning it anyway");
         }
 
         // 7. Metrics.
+        let (history, model_latency, usage) = (&prepared.history, answer.model_latency, answer.usage);
         let total = started.elapsed();
-        let handler_overhead =
-            total.saturating_sub(model_latency).saturating_sub(retrieval_latency.unwrap_or_default());
+        let handler_overhead = total
+            .saturating_sub(model_latency)
+            .saturating_sub(prepared.retrieval_latency.unwrap_or_default());
         app.metrics
             .record_turn(&TurnMetrics {
-                input_tokens: reply.usage.input_tokens,
-                output_tokens: reply.usage.output_tokens,
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
                 model_latency,
-                retrieval_latency,
+                retrieval_latency: prepared.retrieval_latency,
                 handler_overhead,
                 key_service_requests: u32::try_from(
                     app.cipher.key_service_calls().saturating_sub(key_calls_before),
@@ -141,38 +214,32 @@ impl Turn<'_> {
         tracing::info!(
             request_id,
             conversation_id = %conv,
-            model = %reply.model,
+            model = %answer.model,
+            status = answer.status.as_str(),
             duration_ms = millis(total),
             model_latency_ms = millis(model_latency),
-            input_tokens = reply.usage.input_tokens,
-            output_tokens = reply.usage.output_tokens,
+            input_tokens = usage.input_tokens,
+            output_tokens = usage.output_tokens,
             history = history.messages.len(),
             history_skipped = history.skipped,
             "chat turn"
         );
 
         // 8. Reply.
-        let citations = match context {
-            ContextSlot::Retrieved(chunks) => chunks
-                .into_iter()
-                .map(|c| Citation { source: c.source, chunk: c.chunk, score: c.score })
-                .collect(),
-            ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
-        };
-        Ok(ChatResponse {
+        ChatResponse {
             conversation_id: conv,
             message_id: assistant.message_id.to_string(),
             reply: assistant.content,
-            model: reply.model,
-            citations,
-            usage: reply.usage,
-        })
+            model: answer.model,
+            citations: prepared.citations(),
+            usage,
+        }
     }
 }
 
 /// The history a turn can use, and how many stored items it had to leave out.
 #[derive(Default)]
-struct History {
+pub(crate) struct History {
     messages: Vec<Message>,
     skipped: u32,
 }
@@ -227,6 +294,7 @@ pub async fn open_with(cipher: &dyn Cipher, s: SealedMessage) -> Result<Message,
         content,
         model: s.model,
         usage: s.usage,
+        status: s.status,
     })
 }
 
@@ -258,6 +326,7 @@ async fn persist(app: &ChatApp, m: &Message) -> Result<(), PersistError> {
             wrapped_key: sealed.wrapped_key,
             model: m.model.clone(),
             usage: m.usage,
+            status: m.status,
         })
         .await?;
     Ok(())
@@ -283,7 +352,7 @@ fn retry_secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)
 }
 
-fn model_error(e: &ModelError) -> ApiError {
+pub(crate) fn model_error(e: &ModelError) -> ApiError {
     match e {
         ModelError::Throttled { retry_after } => ApiError::rate_limited(retry_secs(*retry_after)),
         ModelError::Unavailable { retry_after, .. } => ApiError::model_unavailable(retry_secs(*retry_after)),

@@ -4,6 +4,7 @@
 //! a transport-neutral [`ApiRequest`] and always returns a response, never an error.
 
 pub mod chat;
+pub mod chat_stream;
 pub mod health;
 pub mod idempotency;
 pub mod ingest;
@@ -19,7 +20,8 @@ use serde::Serialize;
 use crate::auth::Authenticator;
 use crate::domain::api::DEFAULT_K;
 use crate::domain::error::{ApiError, FALLBACK_BODY};
-use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_SYSTEM_PROMPT};
+use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_HISTORY_TOKENS, DEFAULT_SYSTEM_PROMPT};
+use crate::domain::sse;
 use crate::ports::{ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever};
 
 pub use chat::chat_turn;
@@ -32,6 +34,8 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     /// The `Idempotency-Key` header, as sent; the handler validates it.
     pub idempotency_key: Option<String>,
+    /// The `Accept` header: `text/event-stream` asks for a streamed reply.
+    pub accept: Option<String>,
     pub body: Bytes,
     pub request_id: String,
 }
@@ -41,6 +45,8 @@ pub const DEFAULT_IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct ChatSettings {
     pub history_length: usize,
+    /// About how many tokens of history (and the new message) a prompt may carry.
+    pub history_tokens: usize,
     pub system_prompt: String,
     /// Passages asked of the retriever when RAG is on.
     pub retrieval_k: usize,
@@ -48,16 +54,22 @@ pub struct ChatSettings {
     /// How long a request may hold an idempotency key before a repeat may take it over: longer
     /// than the request can run (the chat Lambda's 30 s timeout), so a live request keeps it.
     pub idempotency_lease: Duration,
+    /// How long a streamed reply may stay silent before a keep-alive comment is sent.
+    pub keep_alive: Duration,
 }
+
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 impl Default for ChatSettings {
     fn default() -> Self {
         Self {
             history_length: DEFAULT_HISTORY_LENGTH,
+            history_tokens: DEFAULT_HISTORY_TOKENS,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
             retrieval_k: DEFAULT_K,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             idempotency_lease: DEFAULT_IDEMPOTENCY_LEASE,
+            keep_alive: DEFAULT_KEEP_ALIVE,
         }
     }
 }
@@ -76,11 +88,50 @@ pub struct ChatApp {
     pub settings: ChatSettings,
 }
 
+/// A response body: whole, or the events of a streamed reply as the handler produces them.
+pub enum ApiBody {
+    Full(Vec<u8>),
+    /// Ends when the sender drops, after the last event.
+    Events(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+/// Like [`route`], but `POST /chat` asking for `text/event-stream` gets the streamed reply. The
+/// transports that can stream (the local gateway, the chat Lambda's streaming runner) call this.
+pub async fn respond(app: &Arc<ChatApp>, req: &ApiRequest) -> Response<ApiBody> {
+    let is_chat = req.method == Method::POST && route_name(&req.path) == "chat";
+    if is_chat && sse::wants_events(req.accept.as_deref()) {
+        return match chat_stream::chat_stream(app.clone(), req).await {
+            Ok(events) => events_response(events, &req.request_id),
+            Err(e) => error_response(&e, &req.request_id).map(ApiBody::Full),
+        };
+    }
+    route(app, req).await.map(ApiBody::Full)
+}
+
+fn events_response(events: tokio::sync::mpsc::Receiver<Bytes>, request_id: &str) -> Response<ApiBody> {
+    let built = Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, sse::CONTENT_TYPE)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // Proxies that buffer by default (nginx among them) pass the events on as they come.
+        .header("x-accel-buffering", "no")
+        .header("x-request-id", request_id)
+        .body(());
+    match built {
+        Ok(r) => r.map(|()| ApiBody::Events(events)),
+        Err(_) => error_response(&ApiError::internal(), request_id).map(ApiBody::Full),
+    }
+}
+
+/// API Gateway may prefix a stage name; the last segment names the route.
+fn route_name(path: &str) -> &str {
+    path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
 /// Routes a request to its handler and renders the outcome, errors included.
 pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
-    // API Gateway may prefix a stage name; the last segment names the route.
-    let route = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let result = match (route, &req.method) {
+    let result = match (route_name(&req.path), &req.method) {
         ("chat", &Method::POST) => chat_turn(app, req).await.map(|r| json_response(200, &r, &req.request_id)),
         ("chat", _) => Err(ApiError::method_not_allowed("POST /chat")),
         ("health", &Method::GET) => Ok(json_response(200, &health::health(app), &req.request_id)),

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use crate::domain::api::Usage;
 use crate::domain::message::Role;
 use crate::domain::prompt::{Prompt, RetrievedChunk};
-use crate::ports::{ChatModel, ModelError, ModelReply};
+use futures_util::StreamExt;
+
+use crate::ports::{ChatModel, ModelError, ModelEvent, ModelReply, ModelStream, STOP_END_TURN};
 
 pub const MODEL_NAME: &str = "local/extractive";
 
@@ -45,6 +47,7 @@ const STOP_WORDS: &[&str] = &[
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractiveModel {
     latency: std::time::Duration,
+    word_delay: std::time::Duration,
 }
 
 impl ExtractiveModel {
@@ -54,7 +57,13 @@ impl ExtractiveModel {
 
     /// Waits this long before each reply, to stand in for a remote model in load tests.
     pub fn with_latency(self, latency: std::time::Duration) -> Self {
-        Self { latency }
+        Self { latency, ..self }
+    }
+
+    /// Streams its reply a word at a time, this long apart, so a streamed reply is visible on
+    /// the local target as it would be from a remote model.
+    pub fn with_word_delay(self, word_delay: std::time::Duration) -> Self {
+        Self { word_delay, ..self }
     }
 }
 
@@ -68,16 +77,38 @@ impl ChatModel for ExtractiveModel {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        let text = answer(prompt);
-        // Words stand in for tokens: there is no tokenizer behind this model, and the figures
-        // only need to be plausible for the local dashboard. The passages are counted once, in
-        // the documents block, where a remote model would read them.
-        let input = word_count(&prompt.system)
-            + prompt.documents.as_deref().map_or(0, word_count)
-            + prompt.turns.iter().map(|t| word_count(&t.text)).sum::<usize>();
-        let usage = Usage { input_tokens: saturate(input), output_tokens: saturate(word_count(&text)) };
-        Ok(ModelReply { text, model: MODEL_NAME.to_owned(), usage })
+        Ok(reply(prompt))
     }
+
+    async fn stream(&self, prompt: &Prompt) -> Result<ModelStream, ModelError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let ModelReply { text, model, usage } = reply(prompt);
+        let end = ModelEvent::End { model, stop_reason: STOP_END_TURN.to_owned(), usage };
+        let words: Vec<Result<ModelEvent, ModelError>> =
+            text.split_inclusive(char::is_whitespace).map(|w| Ok(ModelEvent::Delta(w.to_owned()))).collect();
+        let delay = self.word_delay;
+        let deltas = futures_util::stream::iter(words).enumerate().then(move |(i, word)| async move {
+            if i > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            word
+        });
+        Ok(deltas.chain(futures_util::stream::iter([Ok(end)])).boxed())
+    }
+}
+
+fn reply(prompt: &Prompt) -> ModelReply {
+    let text = answer(prompt);
+    // Words stand in for tokens: there is no tokenizer behind this model, and the figures only
+    // need to be plausible for the local dashboard. The passages are counted once, in the
+    // documents block, where a remote model would read them.
+    let input = word_count(&prompt.system)
+        + prompt.documents.as_deref().map_or(0, word_count)
+        + prompt.turns.iter().map(|t| word_count(&t.text)).sum::<usize>();
+    let usage = Usage { input_tokens: saturate(input), output_tokens: saturate(word_count(&text)) };
+    ModelReply { text, model: MODEL_NAME.to_owned(), usage }
 }
 
 /// The reply to the last user turn of `prompt`.
@@ -256,6 +287,45 @@ mod tests {
     const CV: &str = "# Jane Doe\nBackend engineer, ten years.\n\
                       Languages: Rust, Go, Python, TypeScript\n\
                       - Built a payment platform on AWS. Led a team of five.";
+
+    #[tokio::test(start_paused = true)]
+    async fn streams_the_same_reply_word_by_word_with_the_delay_between_words() {
+        let prompt = build_prompt(
+            DEFAULT_SYSTEM_PROMPT,
+            &[],
+            10,
+            &ContextSlot::Retrieved(vec![passage("docs/cv.md", CV)]),
+            "What programming languages do I know?",
+        );
+        let whole = ExtractiveModel::new().complete(&prompt).await.unwrap();
+        let model = ExtractiveModel::new().with_word_delay(std::time::Duration::from_millis(50));
+        let started = tokio::time::Instant::now();
+        let mut stream = model.stream(&prompt).await.unwrap();
+        let (mut text, mut deltas, mut at) = (String::new(), 0, Vec::new());
+        let mut end = None;
+        while let Some(event) = stream.next().await {
+            match event.unwrap() {
+                ModelEvent::Delta(d) => {
+                    text.push_str(&d);
+                    deltas += 1;
+                    at.push(started.elapsed());
+                }
+                e @ ModelEvent::End { .. } => end = Some(e),
+            }
+        }
+        assert_eq!(text, whole.text);
+        assert_eq!(deltas, whole.text.split_whitespace().count());
+        assert_eq!(at[0], std::time::Duration::ZERO, "the first word comes at once");
+        assert_eq!(at[1], std::time::Duration::from_millis(50));
+        assert_eq!(
+            end,
+            Some(ModelEvent::End {
+                model: MODEL_NAME.into(),
+                stop_reason: STOP_END_TURN.into(),
+                usage: whole.usage
+            })
+        );
+    }
 
     #[tokio::test]
     async fn answers_from_the_matching_sentence_with_its_citation() {

@@ -67,6 +67,7 @@ pub async fn ask(app: &ChatApp, token: &str, message: &str) -> Value {
         path: "/chat".into(),
         authorization: Some(format!("Bearer {token}")),
         idempotency_key: None,
+        accept: None,
         body: Bytes::from(json!({ "message": message }).to_string()),
         request_id: "rag-test".into(),
     };
