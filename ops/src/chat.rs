@@ -1,22 +1,42 @@
 //! A client of the chat API, on AWS or on the local target alike: one turn per call, retried
-//! under one `Idempotency-Key` so a message is stored and answered once.
+//! under one `Idempotency-Key` so a message is stored and answered once, whole or streamed.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
 use chatbot_core::domain::api::ChatResponse;
 use chatbot_core::domain::error::ErrorBody;
+use chatbot_core::domain::sse::{self, EventParser, StreamEvent};
 use serde_json::{Value, json};
 
 use crate::deployed::Deployed;
 
 /// How long one request may take: a model's reply can take tens of seconds.
 const TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a stream may stay silent: the API sends a keep-alive every 15 s.
+const STREAM_SILENCE: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ChatClient {
     pub url: String,
     token: String,
     client: reqwest::Client,
+    /// No total timeout: a streamed reply may take minutes, as long as it keeps coming.
+    streaming: reqwest::Client,
+}
+
+/// How a streamed turn ended.
+#[derive(Debug)]
+pub enum Streamed {
+    /// The whole reply, as the JSON answer would have it.
+    Done(ChatResponse),
+    /// Stopped by the caller: the partial reply stays stored, marked `stopped`.
+    Stopped { conversation_id: Option<String>, partial: String },
+    /// Refused, or the model failed mid-reply (the partial reply stays stored, marked `failed`):
+    /// one readable line.
+    Failed { conversation_id: Option<String>, error: String },
 }
 
 impl ChatClient {
@@ -24,7 +44,12 @@ impl ChatClient {
     pub async fn new(deployed: &Deployed) -> anyhow::Result<Self> {
         let client =
             reqwest::Client::builder().timeout(TIMEOUT).build().context("building the HTTP client")?;
-        Ok(Self { token: deployed.token().await?, url: deployed.api_url.clone(), client })
+        let streaming = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(STREAM_SILENCE)
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self { token: deployed.token().await?, url: deployed.api_url.clone(), client, streaming })
     }
 
     /// The reply, or the API's error as one readable line.
@@ -33,8 +58,134 @@ impl ChatClient {
         message: &str,
         conversation: Option<&str>,
     ) -> anyhow::Result<Result<ChatResponse, String>> {
-        send(&self.client, self, message, conversation).await
+        let response = post(&self.client, self, &body(message, conversation), None).await?;
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let value: Value =
+            response.json().await.with_context(|| format!("{} answered {status} without JSON", self.url))?;
+        if status.is_success() {
+            let reply = serde_json::from_value(value).with_context(|| {
+                format!("{} answered {status} with a body that is not a chat reply", self.url)
+            })?;
+            return Ok(Ok(reply));
+        }
+        Ok(Err(error_line(status, retry_after, value)))
     }
+
+    /// A streamed turn: `on_delta` gets the reply's text as it comes, until the reply ends or
+    /// `stop` resolves (Ctrl-C), which closes the connection and so stops the model. An API that
+    /// answers with JSON instead (a buffered deployment) gives its reply as one delta.
+    pub async fn stream(
+        &self,
+        message: &str,
+        conversation: Option<&str>,
+        mut on_delta: impl FnMut(&str),
+        stop: impl Future<Output = ()>,
+    ) -> anyhow::Result<Streamed> {
+        tokio::pin!(stop);
+        let body = body(message, conversation);
+        let sent = tokio::select! {
+            sent = post(&self.streaming, self, &body, Some(sse::CONTENT_TYPE)) => sent?,
+            () = &mut stop => {
+                let conversation_id = conversation.map(str::to_owned);
+                return Ok(Streamed::Stopped { conversation_id, partial: String::new() });
+            }
+        };
+        let status = sent.status();
+        let is_events = sent
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(sse::CONTENT_TYPE));
+        if status.is_success() && is_events {
+            return read_events(sent, &self.url, &mut on_delta, stop).await;
+        }
+        let retry_after = retry_after(&sent);
+        let value: Value =
+            sent.json().await.with_context(|| format!("{} answered {status} without JSON", self.url))?;
+        if !status.is_success() {
+            let error = error_line(status, retry_after, value);
+            return Ok(Streamed::Failed { conversation_id: None, error });
+        }
+        let reply: ChatResponse = serde_json::from_value(value).with_context(|| {
+            format!("{} answered {status} with a body that is not a chat reply", self.url)
+        })?;
+        on_delta(&reply.reply);
+        Ok(Streamed::Done(reply))
+    }
+}
+
+/// Reads the events of a streamed reply until `done`, `error`, the end of the body, or `stop`.
+async fn read_events(
+    mut response: reqwest::Response,
+    url: &str,
+    on_delta: &mut impl FnMut(&str),
+    mut stop: Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<Streamed> {
+    let mut parser = EventParser::new();
+    let mut reply = ChatResponse {
+        conversation_id: String::new(),
+        message_id: String::new(),
+        reply: String::new(),
+        model: String::new(),
+        citations: Vec::new(),
+        usage: Default::default(),
+    };
+    let known =
+        |reply: &ChatResponse| (!reply.conversation_id.is_empty()).then(|| reply.conversation_id.clone());
+    loop {
+        let chunk = tokio::select! {
+            chunk = response.chunk() => chunk,
+            () = &mut stop => {
+                return Ok(Streamed::Stopped { conversation_id: known(&reply), partial: reply.reply });
+            }
+        };
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                anyhow::bail!("{url} ended the reply's stream before its end; the partial reply is stored")
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("the reply's stream from {url} broke off")));
+            }
+        };
+        let events = parser.push(&chunk).with_context(|| format!("reading the reply's stream from {url}"))?;
+        for raw in events {
+            let Some(event) = StreamEvent::decode(&raw.event, &raw.data) else { continue };
+            let event = event.with_context(|| format!("{url} sent a malformed `{}` event", raw.event))?;
+            match event {
+                StreamEvent::Start(s) => reply.conversation_id = s.conversation_id,
+                StreamEvent::Citations(c) => reply.citations = c.citations,
+                StreamEvent::Delta(d) => {
+                    on_delta(&d.text);
+                    reply.reply.push_str(&d.text);
+                }
+                StreamEvent::Done(d) => {
+                    reply.message_id = d.message_id;
+                    reply.model = d.model;
+                    reply.usage = d.usage;
+                    return Ok(Streamed::Done(reply));
+                }
+                StreamEvent::Error(e) => {
+                    let error =
+                        format!("{}: {} (request {})", e.error.code, e.error.message, e.error.request_id);
+                    return Ok(Streamed::Failed { conversation_id: known(&reply), error });
+                }
+            }
+        }
+    }
+}
+
+fn body(message: &str, conversation: Option<&str>) -> Value {
+    let mut body = json!({ "message": message });
+    if let Some(c) = conversation {
+        body["conversation_id"] = json!(c);
+    }
+    body
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// Attempts per message: a timeout or a 409 (the same message still being answered) is retried
@@ -49,26 +200,23 @@ fn idempotency_key() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-async fn send(
+/// Posts the turn, retrying a timeout, a refused connection or a 409 (the same message still
+/// being answered) under the same `Idempotency-Key`.
+async fn post(
     client: &reqwest::Client,
     api: &ChatClient,
-    message: &str,
-    conversation: Option<&str>,
-) -> anyhow::Result<Result<ChatResponse, String>> {
-    let mut body = json!({ "message": message });
-    if let Some(c) = conversation {
-        body["conversation_id"] = json!(c);
-    }
+    body: &Value,
+    accept: Option<&str>,
+) -> anyhow::Result<reqwest::Response> {
     let key = idempotency_key()?;
     let mut attempt = 1;
-    let response = loop {
-        let sent = client
-            .post(format!("{}/chat", api.url))
-            .bearer_auth(&api.token)
-            .header("Idempotency-Key", &key)
-            .json(&body)
-            .send()
-            .await;
+    loop {
+        let mut request =
+            client.post(format!("{}/chat", api.url)).bearer_auth(&api.token).header("Idempotency-Key", &key);
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
+        let sent = request.json(body).send().await;
         let retry_in = match &sent {
             Err(e) if e.is_timeout() || e.is_connect() => Duration::from_secs(1),
             Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
@@ -83,16 +231,11 @@ async fn send(
         attempt += 1;
         tokio::time::sleep(retry_in).await;
     }
-    .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))?;
-    let status = response.status();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let value: Value =
-        response.json().await.with_context(|| format!("{} answered {status} without JSON", api.url))?;
-    if status.is_success() {
-        let reply = serde_json::from_value(value)
-            .with_context(|| format!("{} answered {status} with a body that is not a chat reply", api.url))?;
-        return Ok(Ok(reply));
-    }
+    .with_context(|| format!("could not reach {}/chat: is the API up? (`opsctl status`)", api.url))
+}
+
+/// The API's error as one line: status, code, message, and when to retry.
+fn error_line(status: reqwest::StatusCode, retry_after: Option<String>, value: Value) -> String {
     // API Gateway's own refusals ({"message": "..."}) are not the API's error body.
     let error = serde_json::from_value::<ErrorBody>(value).ok().map(|b| b.error);
     let code = error.as_ref().map_or("error", |e| e.code.as_str());
@@ -101,5 +244,5 @@ async fn send(
     if let Some(secs) = retry_after {
         line.push_str(&format!(" (retry after {secs} s)"));
     }
-    Ok(Err(line))
+    line
 }

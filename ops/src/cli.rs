@@ -168,6 +168,9 @@ pub struct ChatArgs {
     /// Continue this conversation (its id is printed after each reply).
     #[arg(long, value_name = "ID")]
     pub conversation: Option<String>,
+    /// Wait for the whole reply instead of printing it as it streams.
+    #[arg(long)]
+    pub no_stream: bool,
 }
 
 #[derive(Debug, Subcommand)]

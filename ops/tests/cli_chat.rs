@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::routing::post;
 use serde_json::{Value, json};
-use support::{Moto, opsctl, text};
+use support::{deployed_api, opsctl, text};
 
 /// Clears the screen, retitles the window, writes the clipboard and reverses the text.
 const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}]52;c;cm0gLXJmIH4=\u{1b}\\The printer is \
@@ -23,26 +23,6 @@ async fn api(reply: Value, status: StatusCode) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
-}
-
-/// A root stack on the emulator whose `ApiUrl` is `url`, and its token.
-async fn deployed(env: &str, url: &str) {
-    let sdk = Moto::shared().sdk_config().await;
-    let template = json!({
-        "Resources": {"Nothing": {"Type": "AWS::SSM::Parameter",
-            "Properties": {"Type": "String", "Value": "x", "Name": format!("/chat-test/{env}")}}},
-        "Outputs": {"ApiUrl": {"Value": url}}
-    });
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    cfn.create_stack()
-        .stack_name(format!("chatbot-{env}"))
-        .template_body(template.to_string())
-        .send()
-        .await
-        .unwrap();
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let put = ssm.put_parameter().name(format!("/chatbot/{env}/api-token")).value("t0ken");
-    put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
 }
 
 fn assert_inert(shown: &str) {
@@ -61,7 +41,7 @@ async fn replies_sources_and_errors_reach_the_terminal_without_control_sequences
         "citations": [{"source": "docs/\u{1b}[31mnotes\u{7}.md", "chunk": 0, "score": 0.5}],
         "usage": {"input_tokens": 1, "output_tokens": 1}
     });
-    deployed("staging", &api(reply, StatusCode::OK).await).await;
+    deployed_api("staging", &api(reply, StatusCode::OK).await).await;
     let out =
         tokio::task::spawn_blocking(|| opsctl(None, &["--env", "staging", "chat", "where is the printer?"]))
             .await
@@ -86,7 +66,7 @@ async fn replies_sources_and_errors_reach_the_terminal_without_control_sequences
 
     // An error's message is the server's text too.
     let error = json!({"error": {"code": "bad_request", "message": "no\u{1b}[2J way", "request_id": "r"}});
-    deployed("prod", &api(error, StatusCode::BAD_REQUEST).await).await;
+    deployed_api("prod", &api(error, StatusCode::BAD_REQUEST).await).await;
     let out = tokio::task::spawn_blocking(|| opsctl(None, &["--env", "prod", "chat", "hi"])).await.unwrap();
     assert!(!out.status.success());
     let stderr = text(&out.stderr);

@@ -16,6 +16,11 @@ pub const EMPTY_ZIP: [u8; 22] =
 /// Runs opsctl from the workspace root against the emulator, with no terminal on stdin and,
 /// when given, `target` as the cargo target directory (where packaged zips are looked for).
 pub fn opsctl(target: Option<&Path>, args: &[&str]) -> Output {
+    opsctl_command(target, args).output().expect("run opsctl")
+}
+
+/// The command [`opsctl`] runs, for a test that drives the process while it runs.
+pub fn opsctl_command(target: Option<&Path>, args: &[&str]) -> Command {
     let moto = Moto::shared();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsctl"));
     isolate::isolated(&mut cmd)
@@ -29,7 +34,7 @@ pub fn opsctl(target: Option<&Path>, args: &[&str]) -> Output {
     if let Some(t) = target {
         cmd.env("CARGO_TARGET_DIR", t);
     }
-    cmd.output().expect("run opsctl")
+    cmd
 }
 
 /// A cargo target directory holding packaged zips for `functions`, as `opsctl package` leaves it.
@@ -49,4 +54,24 @@ pub fn packaged_target(name: &str, functions: &[&str]) -> PathBuf {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A root stack on the emulator whose `ApiUrl` is `url`, and its token.
+pub async fn deployed_api(env: &str, url: &str) {
+    let sdk = Moto::shared().sdk_config().await;
+    let template = serde_json::json!({
+        "Resources": {"Nothing": {"Type": "AWS::SSM::Parameter",
+            "Properties": {"Type": "String", "Value": "x", "Name": format!("/chat-test/{env}")}}},
+        "Outputs": {"ApiUrl": {"Value": url}}
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    cfn.create_stack()
+        .stack_name(format!("chatbot-{env}"))
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let put = ssm.put_parameter().name(format!("/chatbot/{env}/api-token")).value("t0ken");
+    put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
 }
