@@ -279,6 +279,11 @@ pub struct LocalUpArgs {
     /// set, is sent as its bearer token.
     #[arg(long, default_value = "local", value_name = "MODEL")]
     pub model: crate::local::openai::ModelSpec,
+    /// The pause between the words of the development model's streamed replies, in ms (0: as
+    /// fast as it can).
+    #[arg(long, default_value_t = crate::local::state::DEFAULT_WORD_DELAY_MS, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(0..=5_000))]
+    pub word_delay_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::cli::{LocalCommand, LocalUpArgs};
 use crate::ctx::Ctx;
 use crate::local::lifecycle::{self, UpOptions, model_label};
+use crate::local::openai::ModelSpec;
 use crate::local::state;
 
 pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -24,14 +25,20 @@ pub async fn run(cmd: LocalCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.env;
-    let options =
-        UpOptions { port: args.port, rag: args.rag, vector_store: args.vector_store, model: args.model };
+    let options = UpOptions {
+        port: args.port,
+        rag: args.rag,
+        vector_store: args.vector_store,
+        model: args.model,
+        word_delay_ms: args.word_delay_ms,
+    };
     let up = lifecycle::up(env, &options, ctx.ui.as_ref()).await?;
     let (local, token) = (&up.local, &up.token);
     let url = local.gateway_url().unwrap_or_default();
     let report = json!({"env": env.as_str(), "gateway": url, "emulator": local.emulator_url(), "rag": local.rag,
         "vector_store": local.rag.then(|| local.vector_store.label()),
         "model": local.model.to_string(),
+        "word_delay_ms": (local.model == ModelSpec::Local).then_some(local.word_delay_ms),
         "token_parameter": crate::token::parameter_name(env)});
     ctx.out.emit(&report, || {
         format!(
@@ -40,7 +47,10 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
              Every opsctl command works on it with --target local (or OPSCTL_TARGET=local).\n\
              Stop it with `opsctl local down --env {env}`.",
             local.emulator_url(),
-            model_label(&local.model),
+            match local.model {
+                ModelSpec::Local => format!("{}, streamed a word each {} ms", model_label(&local.model), local.word_delay_ms),
+                _ => model_label(&local.model),
+            },
             if local.rag { format!("on ({})", local.vector_store.describe()) } else { "off".into() },
         )
     })?;

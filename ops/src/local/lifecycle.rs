@@ -43,6 +43,8 @@ pub struct UpOptions {
     /// With RAG on: the embedded SQLite index or the real S3 Vectors adapter on the emulator.
     pub vector_store: VectorStore,
     pub model: ModelSpec,
+    /// The pause between the development model's streamed words.
+    pub word_delay_ms: u64,
 }
 
 /// The running local target and its token (or how to read it).
@@ -89,6 +91,7 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         rag: args.rag,
         vector_store: args.vector_store,
         model: args.model.clone(),
+        word_delay_ms: args.word_delay_ms,
         started_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
     };
     state::save(&local, env)?;
@@ -243,6 +246,7 @@ pub async fn serve(env: Env) -> anyhow::Result<()> {
         documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
         model: local.model.clone(),
         model_latency: Duration::ZERO,
+        word_delay: Duration::from_millis(local.word_delay_ms),
     };
     let metrics = LocalMetrics::new(env.as_str(), &output("ApiId")?);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);

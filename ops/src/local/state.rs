@@ -35,7 +35,17 @@ pub struct LocalState {
     /// The chat model the gateway runs (older state files name none: the development double).
     #[serde(default)]
     pub model: ModelSpec,
+    /// The pause between the development model's streamed words (older state files: the default).
+    #[serde(default = "default_word_delay_ms")]
+    pub word_delay_ms: u64,
     pub started_at: String,
+}
+
+/// Slow enough to watch a reply grow, about as fast as a remote model writes.
+pub const DEFAULT_WORD_DELAY_MS: u64 = 30;
+
+fn default_word_delay_ms() -> u64 {
+    DEFAULT_WORD_DELAY_MS
 }
 
 /// The local target's vector store: OpenSearch Serverless has no data plane on the emulator.
@@ -177,6 +187,7 @@ mod tests {
             rag: true,
             vector_store: VectorStore::S3vectors,
             model: "openai:http://127.0.0.1:11434/v1#llama3.2".parse().unwrap(),
+            word_delay_ms: 50,
             started_at: "2026-11-25T00:00:00Z".into(),
         };
         write_private(&path, &serde_json::to_vec(&state).unwrap()).unwrap();

@@ -50,6 +50,8 @@ pub struct LocalWiring {
     pub model: ModelSpec,
     /// Added to every reply of the development model, to imitate a remote model's latency.
     pub model_latency: Duration,
+    /// The pause between the development model's words when it streams.
+    pub word_delay: Duration,
 }
 
 /// The local target's vector store.
@@ -155,7 +157,9 @@ async fn chat_app_with(
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(sdk), &wiring.key_id, &wiring.environment);
     let retriever = rag.map(|r| Arc::new(r.retriever()) as Arc<dyn Retriever>);
     let model: Arc<dyn ChatModel> = match &wiring.model {
-        ModelSpec::Local => Arc::new(ExtractiveModel::new().with_latency(wiring.model_latency)),
+        ModelSpec::Local => Arc::new(
+            ExtractiveModel::new().with_latency(wiring.model_latency).with_word_delay(wiring.word_delay),
+        ),
         ModelSpec::OpenAi { base_url, model } => {
             Arc::new(OpenAiChatModel::from_env(base_url, model, OPENAI_TIMEOUT)?)
         }
