@@ -118,6 +118,7 @@ async fn seed(ddb: &aws_sdk_dynamodb::Client, cipher: &dyn Cipher, from: usize, 
                 model: m.model.clone(),
                 usage: None,
                 status: None,
+                citations: None,
             },
             i64::MAX / 2,
         );

@@ -1,6 +1,7 @@
-//! Exporting conversations, decrypted through
-//! the same envelope cipher the chat Lambda uses, as JSON Lines of
-//! `{conversation_id, timestamp, role, content, model}`.
+//! Exporting conversations, decrypted through the same envelope cipher the chat Lambda uses, as
+//! JSON Lines: `{"record": "message", conversation_id, timestamp, role, content, model, status,
+//! citations}` for each message, and `{"record": "conversation", conversation_id, title, created,
+//! updated, message_count}` for each conversation's listing entry.
 //!
 //! An item that is malformed or does not decrypt is reported (its key and why, never content)
 //! and left out; the others are written, and the exit status is 1. Idempotency records share the
@@ -16,12 +17,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chatbot_core::aws::dynamodb::{from_item, reason, sort_key_of};
+use chatbot_core::aws::dynamodb::{from_item, is_listing, listing_entry, reason, sort_key_of};
 use chatbot_core::aws::idempotency::is_idempotency_record;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::ConversationId;
-use chatbot_core::handlers::chat::open_with;
+use chatbot_core::handlers::chat::{open_title, open_with};
+use chatbot_core::ports::Cipher;
 use serde_json::json;
 
 use crate::deployed::Deployed;
@@ -104,6 +106,13 @@ pub async fn export(
                 if is_idempotency_record(&item) {
                     continue;
                 }
+                if is_listing(&item) {
+                    match conversation_line(&cipher, &item).await {
+                        Ok(line) => writeln!(file, "{line}").context("writing the export")?,
+                        Err(reason) => summary.failed.push(Failed { item: label(&item), reason }),
+                    }
+                    continue;
+                }
                 let sealed = match from_item(&item) {
                     Ok(sealed) => sealed,
                     Err(e) => {
@@ -116,8 +125,9 @@ pub async fn export(
                 match open_with(&cipher, sealed).await {
                     Ok(m) => {
                         let timestamp = m.sort_key.as_str().split('#').next().unwrap_or_default().to_owned();
-                        let line = json!({"conversation_id": conversation_id, "timestamp": timestamp,
-                            "role": m.role.as_str(), "content": m.content, "model": m.model});
+                        let line = json!({"record": "message", "conversation_id": conversation_id,
+                            "timestamp": timestamp, "role": m.role.as_str(), "content": m.content, "model": m.model,
+                            "status": m.status.map(|s| s.as_str()), "citations": m.citations});
                         writeln!(file, "{line}").context("writing the export")?;
                         summary.messages += 1;
                         if seen.insert(conversation_id) {
@@ -145,6 +155,19 @@ pub async fn export(
     }
     std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
     Ok(summary)
+}
+
+/// A conversation's listing entry as an export line: its title, opened, and its times.
+async fn conversation_line(cipher: &dyn Cipher, item: &Item) -> Result<serde_json::Value, String> {
+    let entry = listing_entry(item).map_err(reason)?;
+    let title = match &entry.title {
+        Some(sealed) => {
+            Some(open_title(cipher, &entry.conversation_id, sealed).await.map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    Ok(json!({"record": "conversation", "conversation_id": entry.conversation_id.to_string(), "title": title,
+        "created": entry.created, "updated": entry.updated, "message_count": entry.message_count}))
 }
 
 fn partial_path(out: &Path) -> PathBuf {

@@ -190,6 +190,7 @@ async fn malformed_items_are_reported_and_stop_cleanup(
         model: None,
         usage: None,
         status: None,
+        citations: None,
     };
     db.put_item().table_name(table).set_item(Some(to_item(&good, i64::MAX / 2))).send().await.unwrap();
     let garbage_key = "2026-01-01T00:00:00.000000Z#garbage";

@@ -476,22 +476,46 @@ fn nothing_is_public_or_costly_by_default() {
     assert!(buckets >= 2, "found {buckets} buckets");
 }
 
-/// The chat Lambda's table access: exactly the calls its adapters make (Query for history,
-/// PutItem for messages and idempotency claims, UpdateItem for the idempotency record's later
-/// states), on the conversations table itself: no index, no other table, no Scan or delete.
+/// The chat Lambda's table access: exactly the calls its adapters make (Query for history and
+/// pages, GetItem for a listing entry, PutItem and UpdateItem for messages, listing entries and
+/// idempotency records, DeleteItem and BatchWriteItem to delete a conversation) on the
+/// conversations table, and Query alone on its listing index: no other table, never a Scan.
 #[test]
 fn the_chat_role_reaches_the_conversations_table_with_exactly_the_calls_it_makes() {
     let docs: Vec<(Template, Value)> = templates::all().into_iter().map(|t| (t, parse(&t))).collect();
     let statements = all_statements(&docs);
-    let conversations: Vec<&Statement<'_>> =
-        statements.iter().filter(|s| s.body["Sid"].as_str() == Some("Conversations")).collect();
+    let by_sid = |sid: &str| -> Vec<&Statement<'_>> {
+        statements.iter().filter(|s| s.body["Sid"].as_str() == Some(sid)).collect()
+    };
+    let conversations = by_sid("Conversations");
     assert_eq!(conversations.len(), 1, "one Conversations statement");
     let s = conversations[0];
     assert_eq!(s.file, "security.yaml");
-    assert_eq!(list(&s.body["Action"]), ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]);
+    assert_eq!(
+        list(&s.body["Action"]),
+        [
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem"
+        ]
+    );
     let resources = list(&s.body["Resource"]);
     assert_eq!(resources.len(), 1, "{resources:?}");
     assert!(resources[0].ends_with(":table/chatbot-conversations-${Environment}"), "{resources:?}");
+    let index = by_sid("ConversationList");
+    assert_eq!(index.len(), 1, "one ConversationList statement");
+    assert_eq!(list(&index[0].body["Action"]), ["dynamodb:Query"]);
+    let resources = list(&index[0].body["Resource"]);
+    assert!(
+        resources[0].ends_with(":table/chatbot-conversations-${Environment}/index/by_owner_updated"),
+        "{resources:?}"
+    );
+    let scans =
+        statements.iter().filter(|s| list(&s.body["Action"]).iter().any(|a| a.contains("Scan"))).count();
+    assert_eq!(scans, 0, "no role may Scan");
 }
 
 /// A browser client may send `Idempotency-Key` when CORS is on.

@@ -2,7 +2,8 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use uuid::Uuid;
 
@@ -24,8 +25,19 @@ pub async fn create_table(sdk: &SdkConfig) -> String {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("conversation_id"))
         .attribute_definitions(attribute("timestamp"))
+        .attribute_definitions(attribute("owner"))
+        .attribute_definitions(attribute("updated"))
         .key_schema(key("conversation_id", KeyType::Hash))
         .key_schema(key("timestamp", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_owner_updated")
+                .key_schema(key("owner", KeyType::Hash))
+                .key_schema(key("updated", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("a complete index"),
+        )
         .send()
         .await
         .expect("create table on moto");

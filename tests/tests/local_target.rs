@@ -75,9 +75,15 @@ fn conversation() -> &'static Outcome {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let roles: Vec<&str> = lines.iter().map(|l| l["role"].as_str().unwrap()).collect();
+        let (messages, entries): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l["record"] == "message");
+        let roles: Vec<&str> = messages.iter().map(|l| l["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
-        assert_eq!(lines[0]["content"], "My sister's name is Aurelia and she lives in Porto.");
+        assert_eq!(messages[0]["content"], "My sister's name is Aurelia and she lives in Porto.");
+        assert_eq!(messages[1]["status"], "complete");
+        // The conversation's entry: its title (the first message, opened) and its count.
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0]["title"], "My sister's name is Aurelia and she lives in Porto.");
+        assert_eq!(entries[0]["message_count"], 4);
         let first_line = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
         let at = |key: &str| {
             first_line.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key}: {first_line}"))
@@ -319,9 +325,11 @@ fn export_all() -> &'static Outcome {
         let all = opsctl.local_dir.join("all.jsonl");
         let export = opsctl.json(&["export", "--all", "--out", all.to_str().unwrap()]);
         let exported = std::fs::read_to_string(&all).unwrap();
-        assert_eq!(export["messages"].as_u64(), Some(exported.lines().count() as u64), "{export}");
-        let (messages, records) = dynamodb_items(status["emulator"]["url"].as_str().unwrap());
-        assert_eq!(exported.lines().count(), messages);
+        let message_lines = exported.lines().filter(|l| l.starts_with(r#"{"record":"message""#)).count();
+        assert_eq!(export["messages"].as_u64(), Some(message_lines as u64), "{export}");
+        // Every item but the idempotency records: the messages and each conversation's entry.
+        let (items, records) = dynamodb_items(status["emulator"]["url"].as_str().unwrap());
+        assert_eq!(exported.lines().count(), items);
         // `opsctl chat` sends an Idempotency-Key per message: one record for each of the 5 chats
         // of the conversation and document steps (the smoke tests send none), which the export passes over as not a message.
         assert_eq!(records, 5, "one idempotency record per `opsctl chat`");

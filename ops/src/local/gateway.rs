@@ -137,6 +137,7 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
     let api = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         authorization,
         idempotency_key,
         accept,

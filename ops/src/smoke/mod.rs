@@ -233,8 +233,20 @@ async fn second_turn(api: &Api, conversation: &str, code_word: &str) -> anyhow::
 /// The stored items of the conversation hold ciphertext: neither turn's words appear in them.
 async fn ciphertext(d: &Deployed, conversation: &str, code_word: &str) -> anyhow::Result<((), String)> {
     let table = d.output("TableName")?;
-    let items = conversation_items(d, table, conversation).await?;
+    let all = conversation_items(d, table, conversation).await?;
+    let (entries, items): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(chatbot_core::aws::dynamodb::is_listing);
     ensure!(items.len() >= 4, "expected at least 4 stored messages (2 turns), found {}", items.len());
+    ensure!(entries.len() == 1, "expected the conversation's listing entry, found {}", entries.len());
+    // The title is the first message's text: it must be sealed like the messages.
+    let title = match entries[0].get("title") {
+        Some(AttributeValue::B(blob)) => blob.as_ref().to_vec(),
+        _ => bail!("the conversation's listing entry has no binary `title` attribute"),
+    };
+    ensure!(
+        !title.windows(code_word.len()).any(|w| w == code_word.as_bytes()),
+        "the conversation's title holds the code word in clear"
+    );
     for item in &items {
         let Some(AttributeValue::B(blob)) = item.get("content") else {
             bail!("a stored message has no binary `content` attribute");
@@ -247,7 +259,7 @@ async fn ciphertext(d: &Deployed, conversation: &str, code_word: &str) -> anyhow
         let phrase = b"remember this code word";
         ensure!(!blob.windows(phrase.len()).any(|w| w == phrase), "a stored message holds its text in clear");
     }
-    Ok(((), format!("{} stored messages, none in clear", items.len())))
+    Ok(((), format!("{} stored messages and their title, none in clear", items.len())))
 }
 
 type Item = std::collections::HashMap<String, AttributeValue>;

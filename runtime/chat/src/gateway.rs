@@ -23,10 +23,11 @@ fn to_api_request(req: Request) -> ApiRequest {
     let idempotency_key =
         req.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let query = req.uri().query().map(str::to_owned);
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = bytes::Bytes::copy_from_slice(req.body().as_ref());
-    ApiRequest { method, path, authorization, idempotency_key, accept, body, request_id }
+    ApiRequest { method, path, query, authorization, idempotency_key, accept, body, request_id }
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// A conditional write found another item (or another request's record) in its place.
     #[error("conflicting write: {0}")]
     Conflict(String),
+    /// A page cursor that this store did not hand out.
+    #[error("the cursor is not one this API handed out")]
+    BadCursor,
 }
 
 /// A stored item of a conversation that could not be read as a message, named without content.
@@ -47,14 +50,79 @@ pub struct History {
     pub skipped: Vec<SkippedItem>,
 }
 
+/// Whom a conversation belongs to. One owner today; the listing is keyed by owner so that more
+/// can come without moving a message.
+pub const DEFAULT_OWNER: &str = "default";
+
+/// A conversation's entry in the listing, beside its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingEntry {
+    pub conversation_id: ConversationId,
+    pub owner: String,
+    /// The title, sealed like a message (see `domain::message::title_aad`); `None` for a
+    /// conversation whose first message was stored before titles existed.
+    pub title: Option<Sealed>,
+    /// The times of its first and newest messages, as their sort keys write them.
+    pub created: String,
+    pub updated: String,
+    pub message_count: u32,
+}
+
+/// What storing a message changes in its conversation's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingChange {
+    pub owner: String,
+    /// With the conversation's first message: its title. An entry keeps its first title.
+    pub title: Option<Sealed>,
+}
+
+/// One page of a listing, and where the next one starts (`None` on the last page). A cursor is
+/// opaque to the caller; a malformed or foreign one is [`StoreError::BadCursor`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub cursor: Option<String>,
+}
+
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// The newest `limit` items of a conversation, in one query.
+    /// The newest `limit` messages of a conversation, in one query.
     async fn recent(&self, conversation: &ConversationId, limit: usize) -> Result<History, StoreError>;
 
     /// Stores one message; never overwrites an existing one. Storing the very message that is
     /// already there (same key, same message id: a retried write that had landed) succeeds.
     async fn append(&self, message: &SealedMessage) -> Result<(), StoreError>;
+
+    /// Stores one message as [`append`](Self::append) does and, in the same atomic write,
+    /// creates or updates its conversation's listing entry: newest time, one more message.
+    async fn append_listed(&self, message: &SealedMessage, change: &ListingChange) -> Result<(), StoreError>;
+
+    /// `owner`'s conversations, the most recently updated first, from an index: never a Scan.
+    async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListingEntry>, StoreError>;
+
+    /// One conversation's entry.
+    async fn listing(&self, conversation: &ConversationId) -> Result<Option<ListingEntry>, StoreError>;
+
+    /// A conversation's messages, oldest first, a page at a time. Unreadable items are reported
+    /// in `skipped` of the page they fall in.
+    async fn messages(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(History, Option<String>), StoreError>;
+
+    /// Replaces the title; `false` when the conversation has no entry.
+    async fn rename(&self, conversation: &ConversationId, title: &Sealed) -> Result<bool, StoreError>;
+
+    /// Deletes every item of the conversation, its entry last, so a failure part way leaves it
+    /// listed and a repeat finishes the job. Deleting what is not there succeeds.
+    async fn delete(&self, conversation: &ConversationId) -> Result<(), StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

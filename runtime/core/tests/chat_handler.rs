@@ -56,6 +56,7 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         authorization: auth.map(str::to_owned),
         idempotency_key: None,
         accept: None,
+        query: None,
         body: body.into(),
         request_id: "req-123".to_owned(),
     }
@@ -415,6 +416,7 @@ async fn a_v1_blob_still_opens_and_a_v2_blob_relabelled_v1_does_not() {
         model: m.model.clone(),
         usage: m.usage,
         status: m.status,
+        citations: None,
     };
     assert_eq!(open_with(h.cipher.as_ref(), sealed(blob, &m)).await.unwrap().content, "old message");
 

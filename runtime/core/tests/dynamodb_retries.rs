@@ -60,6 +60,7 @@ fn message() -> SealedMessage {
         model: None,
         usage: None,
         status: None,
+        citations: None,
     }
 }
 

@@ -223,6 +223,7 @@ impl Versioned {
             request_id: "versions".into(),
             idempotency_key: None,
             accept: None,
+            query: None,
         };
         let resp = route(&app, &req).await;
         assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body()));

@@ -108,6 +108,7 @@ async fn say(app: &ChatApp, conversation: Option<&str>, message: &str) -> serde_
         authorization: None,
         idempotency_key: None,
         accept: None,
+        query: None,
         body: body.to_string().into(),
         request_id: "moto".into(),
     };
@@ -129,6 +130,7 @@ fn sealed(conv: ConversationId, at: OffsetDateTime, role: Role, tag: u8) -> Seal
         model: None,
         usage: None,
         status: None,
+        citations: None,
     }
 }
 
@@ -206,7 +208,12 @@ async fn stored_content_is_ciphertext_and_moved_content_fails_to_decrypt() {
 
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let items = dynamo.scan().table_name(&stack.table).send().await.unwrap().items().to_vec();
-    assert_eq!(items.len(), 4);
+    assert_eq!(items.len(), 5, "four messages and the conversation's listing entry");
+    let (entries, items): (Vec<_>, Vec<_>) =
+        items.into_iter().partition(chatbot_core::aws::dynamodb::is_listing);
+    // The title is the first message: sealed like it.
+    let title = entries[0]["title"].as_b().expect("the title is binary").as_ref();
+    assert!(!title.windows(4).any(|w| w == b"2468") && !title.windows(4).any(|w| w == b"bank"));
     for item in &items {
         let content = item["content"].as_b().expect("content is binary").as_ref();
         assert!(!item["wrapped_key"].as_b().unwrap().as_ref().is_empty());
@@ -243,6 +250,7 @@ async fn stored_content_is_ciphertext_and_moved_content_fails_to_decrypt() {
         authorization: None,
         idempotency_key: None,
         accept: None,
+        query: None,
         body: serde_json::json!({"conversation_id": conv, "message": "hi"}).to_string().into(),
         request_id: "moved".into(),
     };

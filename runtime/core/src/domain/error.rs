@@ -79,7 +79,15 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(ErrorCode::NotFound, 404, "no such route: use POST /chat or GET /health")
+        Self::new(
+            ErrorCode::NotFound,
+            404,
+            "no such route: use POST /chat, GET /health, GET /conversations or GET|PATCH|DELETE /conversations/{id}",
+        )
+    }
+
+    pub fn no_such_conversation() -> Self {
+        Self::new(ErrorCode::NotFound, 404, "no such conversation: `GET /conversations` lists them")
     }
 
     pub fn method_not_allowed(allowed: &'static str) -> Self {

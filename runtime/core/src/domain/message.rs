@@ -7,7 +7,7 @@ use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::api::Usage;
+use super::api::{Citation, Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -170,6 +170,8 @@ pub struct Message {
     pub usage: Option<Usage>,
     /// A reply's ending; `None` on user messages and on replies stored before it was recorded.
     pub status: Option<ReplyStatus>,
+    /// The passages a reply was given to cite, stored sealed with it.
+    pub citations: Vec<Citation>,
 }
 
 impl Message {
@@ -184,6 +186,7 @@ impl Message {
             model: None,
             usage: None,
             status: None,
+            citations: Vec::new(),
         }
     }
 
@@ -260,6 +263,35 @@ pub fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// The AAD of a reply's sealed citations: bound to the very item, like its content.
+pub fn citations_aad(conversation_id: &ConversationId, sort_key: &SortKey, message_id: &Uuid) -> Vec<u8> {
+    let mut out = b"chatbot/citations/v1".to_vec();
+    push_field(&mut out, conversation_id.to_string().as_bytes());
+    push_field(&mut out, sort_key.as_str().as_bytes());
+    push_field(&mut out, message_id.hyphenated().to_string().as_bytes());
+    out
+}
+
+/// The AAD of a conversation's sealed title: a title opens only under its own conversation.
+pub fn title_aad(conversation_id: &ConversationId) -> Vec<u8> {
+    let mut out = b"chatbot/title/v1".to_vec();
+    push_field(&mut out, conversation_id.to_string().as_bytes());
+    out
+}
+
+/// Titles are one line of at most this many characters.
+pub const TITLE_CHARS: usize = 60;
+
+/// A title as stored: one line, trimmed, at most [`TITLE_CHARS`] characters. The default title
+/// of a conversation is its first message, made so.
+pub fn title_from(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(TITLE_CHARS) {
+        Some((cut, _)) => line[..cut].trim_end().to_owned(),
+        None => line,
+    }
+}
+
 /// A message as stored: the content is an encrypted blob plus its wrapped data key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealedMessage {
@@ -272,6 +304,8 @@ pub struct SealedMessage {
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub status: Option<ReplyStatus>,
+    /// The reply's citations as JSON, sealed under [`citations_aad`]; `None` when it had none.
+    pub citations: Option<crate::ports::Sealed>,
 }
 
 impl SealedMessage {
@@ -382,6 +416,24 @@ mod tests {
     }
 
     #[test]
+    fn a_title_is_one_line_of_at_most_60_characters() {
+        assert_eq!(title_from("  What   is\nthe plan?  "), "What is the plan?");
+        let long = "é".repeat(70);
+        assert_eq!(title_from(&long).chars().count(), TITLE_CHARS);
+        assert_eq!(title_from(&format!("{} tail", "a".repeat(59))), "a".repeat(59));
+    }
+
+    #[test]
+    fn titles_and_citations_are_bound_to_their_conversation_and_item() {
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        assert_ne!(title_aad(&a), title_aad(&b));
+        let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
+        let other = SortKey::new(datetime!(2026-01-01 00:01 UTC), Uuid::nil());
+        assert_ne!(citations_aad(&a, &key, &Uuid::nil()), citations_aad(&a, &other, &Uuid::nil()));
+        assert_ne!(citations_aad(&a, &key, &Uuid::nil()), citations_aad(&b, &key, &Uuid::nil()));
+    }
+
+    #[test]
     fn a_status_changes_the_aad_and_no_status_keeps_the_old_one() {
         let conv = ConversationId::parse("6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11").unwrap();
         let key = SortKey::new(datetime!(2026-01-01 00:00 UTC), Uuid::nil());
@@ -421,6 +473,7 @@ mod tests {
             model: None,
             usage: None,
             status: None,
+            citations: None,
         };
         assert_eq!(m.aad(), aad_v1(&m.conversation_id, &m.sort_key, m.role));
         m.content[0] = 2;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod chunking;
+pub mod conversations;
 pub mod document_event;
 pub mod error;
 pub mod extract;

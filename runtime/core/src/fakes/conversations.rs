@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::message::{ConversationId, SealedMessage, SortKey};
 use crate::ports::{
-    Claim, ConversationStore, History, IdempotencyRecord, IdempotencyState, IdempotencyStore, Sealed,
-    SkippedItem, StoreError,
+    Claim, ConversationStore, History, IdempotencyRecord, IdempotencyState, IdempotencyStore, ListingChange,
+    ListingEntry, Page, Sealed, SkippedItem, StoreError,
 };
 
 /// One item of the in-memory table: a message, or an item no message can be read from.
@@ -25,6 +25,7 @@ enum StoredItem {
 #[derive(Default)]
 pub struct InMemoryConversationStore {
     items: Mutex<BTreeMap<(ConversationId, String), StoredItem>>,
+    listings: Mutex<HashMap<ConversationId, ListingEntry>>,
     queries: AtomicUsize,
     fail_appends: AtomicBool,
 }
@@ -69,8 +70,16 @@ impl InMemoryConversationStore {
         }
     }
 
+    /// The items stored: messages and unreadable items, not listing entries.
     pub fn len(&self) -> usize {
         lock(&self.items).len()
+    }
+
+    /// Every item of the conversation, its listing entry included, as a raw table read would
+    /// count them.
+    pub fn items_of(&self, conversation: &ConversationId) -> usize {
+        let messages = lock(&self.items).keys().filter(|(c, _)| c == conversation).count();
+        messages + usize::from(lock(&self.listings).contains_key(conversation))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,6 +131,122 @@ impl ConversationStore for InMemoryConversationStore {
             Some(_) => Err(StoreError::Conflict("an item with this key exists".into())),
         }
     }
+
+    async fn append_listed(&self, message: &SealedMessage, change: &ListingChange) -> Result<(), StoreError> {
+        let known = lock(&self.items).contains_key(&(message.conversation_id, message.sort_key.to_string()));
+        self.append(message).await?;
+        if known {
+            // A retried write that had landed: counted already.
+            return Ok(());
+        }
+        let at = time_of(&message.sort_key);
+        let mut listings = lock(&self.listings);
+        let entry = listings.entry(message.conversation_id).or_insert_with(|| ListingEntry {
+            conversation_id: message.conversation_id,
+            owner: change.owner.clone(),
+            title: None,
+            created: at.clone(),
+            updated: at.clone(),
+            message_count: 0,
+        });
+        if entry.title.is_none() {
+            entry.title = change.title.clone();
+        }
+        entry.updated = entry.updated.clone().max(at);
+        entry.message_count += 1;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListingEntry>, StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        let after = cursor
+            .map(|c| {
+                c.split_once('|').map(|(u, c)| (u.to_owned(), c.to_owned())).ok_or(StoreError::BadCursor)
+            })
+            .transpose()?;
+        let mut entries: Vec<ListingEntry> =
+            lock(&self.listings).values().filter(|e| e.owner == owner).cloned().collect();
+        entries.sort_by(|a, b| {
+            (&b.updated, b.conversation_id.to_string()).cmp(&(&a.updated, a.conversation_id.to_string()))
+        });
+        let start = match &after {
+            None => 0,
+            Some((u, c)) => entries
+                .iter()
+                .position(|e| (&e.updated, e.conversation_id.to_string()) < (u, c.clone()))
+                .unwrap_or(entries.len()),
+        };
+        let items: Vec<ListingEntry> = entries[start..].iter().take(limit).cloned().collect();
+        let more = start + items.len() < entries.len();
+        let cursor = match (more, items.last()) {
+            (true, Some(last)) => Some(format!("{}|{}", last.updated, last.conversation_id)),
+            _ => None,
+        };
+        Ok(Page { items, cursor })
+    }
+
+    async fn listing(&self, conversation: &ConversationId) -> Result<Option<ListingEntry>, StoreError> {
+        Ok(lock(&self.listings).get(conversation).cloned())
+    }
+
+    async fn messages(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(History, Option<String>), StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        if cursor.is_some_and(|c| SortKey::parse(c).is_none()) {
+            return Err(StoreError::BadCursor);
+        }
+        let items = lock(&self.items);
+        let mut rest = items
+            .iter()
+            .filter(|((c, key), _)| c == conversation && cursor.is_none_or(|after| key.as_str() > after))
+            .peekable();
+        let mut history = History::default();
+        let mut last = None;
+        for ((_, key), item) in rest.by_ref() {
+            match item {
+                StoredItem::Message(m) => history.messages.push(m.clone()),
+                StoredItem::Unreadable { reason } => {
+                    history.skipped.push(SkippedItem { sort_key: Some(key.clone()), reason: reason.clone() })
+                }
+            }
+            last = Some(key.clone());
+            if history.messages.len() + history.skipped.len() == limit {
+                break;
+            }
+        }
+        let cursor = if rest.peek().is_some() { last } else { None };
+        Ok((history, cursor))
+    }
+
+    async fn rename(&self, conversation: &ConversationId, title: &Sealed) -> Result<bool, StoreError> {
+        Ok(match lock(&self.listings).get_mut(conversation) {
+            Some(entry) => {
+                entry.title = Some(title.clone());
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete(&self, conversation: &ConversationId) -> Result<(), StoreError> {
+        lock(&self.items).retain(|(c, _), _| c != conversation);
+        lock(&self.listings).remove(conversation);
+        Ok(())
+    }
+}
+
+/// The time part of a sort key, as the listing's times are written.
+fn time_of(key: &SortKey) -> String {
+    key.as_str().split_once('#').map_or(key.as_str(), |(t, _)| t).to_owned()
 }
 
 /// Idempotency records in a map, with the conditions of the DynamoDB adapter.

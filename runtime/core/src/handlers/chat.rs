@@ -11,9 +11,11 @@ use super::idempotency::{self, Begin, Held};
 use super::{ApiRequest, ChatApp};
 use crate::domain::api::{ChatRequest, ChatResponse, Citation, Usage};
 use crate::domain::error::ApiError;
-use crate::domain::message::{ConversationId, Message, ReplyStatus, Role, SealedMessage};
+use crate::domain::message::{
+    ConversationId, Message, ReplyStatus, Role, SealedMessage, citations_aad, title_aad, title_from,
+};
 use crate::domain::prompt::{ContextSlot, HistoryLimits, Prompt, build_prompt_within};
-use crate::ports::{Cipher, ModelError, Sealed, TurnMetrics};
+use crate::ports::{Cipher, DEFAULT_OWNER, ListingChange, ModelError, Sealed, TurnMetrics};
 
 pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, ApiError> {
     let started = Instant::now();
@@ -139,13 +141,18 @@ impl Turn<'_> {
                     model: None,
                     usage: None,
                     status: None,
+                    citations: Vec::new(),
                 }
             }
             None => {
                 let now = OffsetDateTime::now_utc();
                 let at = history.messages.last().map_or(now, |m| m.sort_key.next_time(now));
                 let user = Message::new(conversation_id, Role::User, request.message, at);
-                persist(app, &user).await.map_err(|e| {
+                // The first message names the conversation; an entry keeps its first title, so a
+                // history cut to nothing by HISTORY_LENGTH=0 renames nothing.
+                let first = history.messages.is_empty() && history.skipped == 0;
+                let title = first.then_some(user.content.as_str());
+                persist(app, &user, title).await.map_err(|e| {
                     tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the user message");
                     ApiError::internal()
                 })?;
@@ -187,7 +194,8 @@ impl Turn<'_> {
         assistant.usage = Some(answer.usage);
         assistant.status = Some(answer.status);
         let keep = answer.status == ReplyStatus::Complete || !assistant.content.is_empty();
-        if keep && let Err(e) = persist(app, &assistant).await {
+        assistant.citations = prepared.citations();
+        if keep && let Err(e) = persist(app, &assistant, None).await {
             tracing::error!(request_id, conversation_id = %conv, error = %e, "could not store the reply; returning it anyway");
         }
 
@@ -286,6 +294,14 @@ pub async fn open_with(cipher: &dyn Cipher, s: SealedMessage) -> Result<Message,
     let sealed = Sealed { blob: s.content, wrapped_key: s.wrapped_key };
     let plain = cipher.open(&sealed, &aad).await.map_err(OpenError::Cipher)?;
     let content = String::from_utf8(plain.to_vec()).map_err(|_| OpenError::NotUtf8)?;
+    let citations = match &s.citations {
+        None => Vec::new(),
+        Some(sealed) => {
+            let aad = citations_aad(&s.conversation_id, &s.sort_key, &s.message_id);
+            let plain = cipher.open(sealed, &aad).await.map_err(OpenError::Cipher)?;
+            serde_json::from_slice(&plain).map_err(|_| OpenError::Citations)?
+        }
+    };
     Ok(Message {
         conversation_id: s.conversation_id,
         message_id: s.message_id,
@@ -295,7 +311,18 @@ pub async fn open_with(cipher: &dyn Cipher, s: SealedMessage) -> Result<Message,
         model: s.model,
         usage: s.usage,
         status: s.status,
+        citations,
     })
+}
+
+/// Opens a conversation's sealed title.
+pub async fn open_title(
+    cipher: &dyn Cipher,
+    conversation: &ConversationId,
+    sealed: &Sealed,
+) -> Result<String, OpenError> {
+    let plain = cipher.open(sealed, &title_aad(conversation)).await.map_err(OpenError::Cipher)?;
+    String::from_utf8(plain.to_vec()).map_err(|_| OpenError::NotUtf8)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +331,8 @@ pub enum OpenError {
     Cipher(crate::ports::CipherError),
     #[error("decrypted content is not UTF-8")]
     NotUtf8,
+    #[error("the decrypted citations are not a list of citations")]
+    Citations,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,23 +341,39 @@ enum PersistError {
     Cipher(#[from] crate::ports::CipherError),
     #[error(transparent)]
     Store(#[from] crate::ports::StoreError),
+    #[error("could not encode the citations: {0}")]
+    Encode(String),
 }
 
-async fn persist(app: &ChatApp, m: &Message) -> Result<(), PersistError> {
+/// Seals and stores a message, updating its conversation's listing entry in the same write;
+/// `title` starts the entry of a new conversation.
+async fn persist(app: &ChatApp, m: &Message, title: Option<&str>) -> Result<(), PersistError> {
     let sealed = app.cipher.seal(m.content.as_bytes(), &m.aad()).await?;
-    app.store
-        .append(&SealedMessage {
-            conversation_id: m.conversation_id,
-            message_id: m.message_id,
-            sort_key: m.sort_key.clone(),
-            role: m.role,
-            content: sealed.blob,
-            wrapped_key: sealed.wrapped_key,
-            model: m.model.clone(),
-            usage: m.usage,
-            status: m.status,
-        })
-        .await?;
+    let citations = match m.citations.as_slice() {
+        [] => None,
+        cited => {
+            let json = serde_json::to_vec(cited).map_err(|e| PersistError::Encode(e.to_string()))?;
+            let aad = citations_aad(&m.conversation_id, &m.sort_key, &m.message_id);
+            Some(app.cipher.seal(&json, &aad).await?)
+        }
+    };
+    let title = match title {
+        Some(t) => Some(app.cipher.seal(title_from(t).as_bytes(), &title_aad(&m.conversation_id)).await?),
+        None => None,
+    };
+    let message = SealedMessage {
+        conversation_id: m.conversation_id,
+        message_id: m.message_id,
+        sort_key: m.sort_key.clone(),
+        role: m.role,
+        content: sealed.blob,
+        wrapped_key: sealed.wrapped_key,
+        model: m.model.clone(),
+        usage: m.usage,
+        status: m.status,
+        citations,
+    };
+    app.store.append_listed(&message, &ListingChange { owner: DEFAULT_OWNER.to_owned(), title }).await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod chat_stream;
+pub mod conversations;
 pub mod health;
 pub mod idempotency;
 pub mod ingest;
@@ -31,6 +32,8 @@ pub use chat::chat_turn;
 pub struct ApiRequest {
     pub method: Method,
     pub path: String,
+    /// The query string, without the `?`.
+    pub query: Option<String>,
     pub authorization: Option<String>,
     /// The `Idempotency-Key` header, as sent; the handler validates it.
     pub idempotency_key: Option<String>,
@@ -98,7 +101,7 @@ pub enum ApiBody {
 /// Like [`route`], but `POST /chat` asking for `text/event-stream` gets the streamed reply. The
 /// transports that can stream (the local gateway, the chat Lambda's streaming runner) call this.
 pub async fn respond(app: &Arc<ChatApp>, req: &ApiRequest) -> Response<ApiBody> {
-    let is_chat = req.method == Method::POST && route_name(&req.path) == "chat";
+    let is_chat = req.method == Method::POST && matches!(route_of(&req.path), Route::Chat);
     if is_chat && sse::wants_events(req.accept.as_deref()) {
         return match chat_stream::chat_stream(app.clone(), req).await {
             Ok(events) => events_response(events, &req.request_id),
@@ -124,21 +127,79 @@ fn events_response(events: tokio::sync::mpsc::Receiver<Bytes>, request_id: &str)
     }
 }
 
-/// API Gateway may prefix a stage name; the last segment names the route.
-fn route_name(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
-}
-
 /// Routes a request to its handler and renders the outcome, errors included.
 pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
-    let result = match (route_name(&req.path), &req.method) {
-        ("chat", &Method::POST) => chat_turn(app, req).await.map(|r| json_response(200, &r, &req.request_id)),
-        ("chat", _) => Err(ApiError::method_not_allowed("POST /chat")),
-        ("health", &Method::GET) => Ok(json_response(200, &health::health(app), &req.request_id)),
-        ("health", _) => Err(ApiError::method_not_allowed("GET /health")),
-        _ => Err(ApiError::not_found()),
+    let id = &req.request_id;
+    let result = match (route_of(&req.path), &req.method) {
+        (Route::Chat, &Method::POST) => chat_turn(app, req).await.map(|r| json_response(200, &r, id)),
+        (Route::Chat, _) => Err(ApiError::method_not_allowed("POST /chat")),
+        (Route::Health, &Method::GET) => Ok(json_response(200, &health::health(app), id)),
+        (Route::Health, _) => Err(ApiError::method_not_allowed("GET /health")),
+        (Route::Conversations, method) => conversations_route(app, req, None, method).await,
+        (Route::Conversation(raw), method) => conversations_route(app, req, Some(raw), method).await,
+        (Route::Unknown, _) => Err(ApiError::not_found()),
     };
-    result.unwrap_or_else(|e| error_response(&e, &req.request_id))
+    result.unwrap_or_else(|e| error_response(&e, id))
+}
+
+async fn conversations_route(
+    app: &ChatApp,
+    req: &ApiRequest,
+    conversation: Option<&str>,
+    method: &Method,
+) -> Result<Response<Vec<u8>>, ApiError> {
+    let id = &req.request_id;
+    app.auth.verify(req.authorization.as_deref()).await?;
+    let query = req.query.as_deref();
+    let Some(raw) = conversation else {
+        return match *method {
+            Method::GET => conversations::list(app, query, id).await.map(|p| json_response(200, &p, id)),
+            _ => Err(ApiError::method_not_allowed("GET /conversations")),
+        };
+    };
+    let conversation = conversations::parse_id(raw)?;
+    match *method {
+        Method::GET => {
+            conversations::show(app, conversation, query, id).await.map(|p| json_response(200, &p, id))
+        }
+        Method::PATCH => {
+            conversations::rename(app, conversation, &req.body, id).await.map(|s| json_response(200, &s, id))
+        }
+        Method::DELETE => {
+            conversations::delete(app, conversation, id).await?;
+            Ok(no_content(id))
+        }
+        _ => Err(ApiError::method_not_allowed("GET, PATCH or DELETE /conversations/{id}")),
+    }
+}
+
+/// Which handler a path names. API Gateway may prefix a stage name, so paths match by their end.
+enum Route<'a> {
+    Chat,
+    Health,
+    Conversations,
+    Conversation(&'a str),
+    Unknown,
+}
+
+fn route_of(path: &str) -> Route<'_> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., "conversations"] => Route::Conversations,
+        [.., "conversations", id] => Route::Conversation(id),
+        [.., "chat"] => Route::Chat,
+        [.., "health"] => Route::Health,
+        _ => Route::Unknown,
+    }
+}
+
+fn no_content(request_id: &str) -> Response<Vec<u8>> {
+    let built = Response::builder()
+        .status(204)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-request-id", request_id)
+        .body(Vec::new());
+    built.unwrap_or_else(|_| error_response(&ApiError::internal(), request_id))
 }
 
 fn builder(status: u16, request_id: &str) -> http::response::Builder {

@@ -14,7 +14,25 @@ use uuid::Uuid;
 
 use crate::domain::api::Usage;
 use crate::domain::message::{ConversationId, ReplyStatus, Role, SealedMessage, SortKey};
-use crate::ports::{ConversationStore, History, SkippedItem, StoreError};
+use crate::ports::{
+    ConversationStore, History, ListingChange, ListingEntry, Page, Sealed, SkippedItem, StoreError,
+};
+
+mod listing;
+mod pages;
+
+pub use listing::entry as listing_entry;
+
+/// Whether a raw item of the table is a conversation's listing entry.
+pub fn is_listing(item: &HashMap<String, AttributeValue>) -> bool {
+    item.get("timestamp").and_then(|v| v.as_s().ok()).is_some_and(|k| k == LISTING_SORT_KEY)
+}
+
+/// The sort key of a conversation's listing entry: it sorts after every message's time, so the
+/// message queries stop below it.
+pub const LISTING_SORT_KEY: &str = "~listing";
+/// The index of the listing: an owner's conversations by their newest message.
+pub const LISTING_INDEX: &str = "by_owner_updated";
 
 const SECONDS_PER_DAY: u64 = 86_400;
 /// How long a conversation is kept when the configuration names no retention.
@@ -70,8 +88,10 @@ impl ConversationStore for DynamoConversationStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("conversation_id = :c")
+            .key_condition_expression("conversation_id = :c AND #ts < :listing")
+            .expression_attribute_names("#ts", "timestamp")
             .expression_attribute_values(":c", AttributeValue::S(conversation.to_string()))
+            .expression_attribute_values(":listing", AttributeValue::S(LISTING_SORT_KEY.to_owned()))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .consistent_read(true)
@@ -124,6 +144,40 @@ impl ConversationStore for DynamoConversationStore {
         }
         Err(StoreError::Conflict(format!("another item is stored at {}", message.sort_key)))
     }
+
+    async fn append_listed(&self, message: &SealedMessage, change: &ListingChange) -> Result<(), StoreError> {
+        listing::append_listed(self, message, change).await
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListingEntry>, StoreError> {
+        listing::list(self, owner, limit, cursor).await
+    }
+
+    async fn listing(&self, conversation: &ConversationId) -> Result<Option<ListingEntry>, StoreError> {
+        listing::get(self, conversation).await
+    }
+
+    async fn messages(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(History, Option<String>), StoreError> {
+        pages::messages(self, conversation, limit, cursor).await
+    }
+
+    async fn rename(&self, conversation: &ConversationId, title: &Sealed) -> Result<bool, StoreError> {
+        listing::rename(self, conversation, title).await
+    }
+
+    async fn delete(&self, conversation: &ConversationId) -> Result<(), StoreError> {
+        pages::delete(self, conversation).await
+    }
 }
 
 /// An item's sort key for a log line, if it is a string, capped in length (it is not content,
@@ -159,6 +213,10 @@ pub fn to_item(m: &SealedMessage, ttl_epoch_seconds: i64) -> HashMap<String, Att
     }
     if let Some(status) = m.status {
         item.insert("status".to_owned(), AttributeValue::S(status.as_str().to_owned()));
+    }
+    if let Some(c) = &m.citations {
+        item.insert("citations".to_owned(), AttributeValue::B(Blob::new(c.blob.clone())));
+        item.insert("citations_key".to_owned(), AttributeValue::B(Blob::new(c.wrapped_key.clone())));
     }
     item
 }
@@ -200,6 +258,10 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<SealedMessage
                 Some(v.as_s().ok().and_then(|s| ReplyStatus::parse(s)).ok_or_else(|| corrupt("status"))?)
             }
         },
+        citations: match item.get("citations") {
+            None => None,
+            Some(_) => Some(Sealed { blob: b("citations")?, wrapped_key: b("citations_key")? }),
+        },
     })
 }
 
@@ -221,6 +283,7 @@ mod tests {
             model: Some("m".into()),
             usage: Some(Usage { input_tokens: 3, output_tokens: 4 }),
             status: Some(ReplyStatus::Stopped),
+            citations: None,
         };
         let item = to_item(&m, 42);
         assert_eq!(item["ttl"], AttributeValue::N("42".into()));
@@ -242,6 +305,7 @@ mod tests {
                 model: None,
                 usage: None,
                 status: None,
+                citations: None,
             },
             0,
         );
