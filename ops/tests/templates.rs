@@ -518,6 +518,34 @@ fn the_chat_role_reaches_the_conversations_table_with_exactly_the_calls_it_makes
     assert_eq!(scans, 0, "no role may Scan");
 }
 
+/// The chat Lambda's Bedrock access: Converse (`bedrock:InvokeModel`) and ConverseStream
+/// (`bedrock:InvokeModelWithResponseStream`), both on the chat model's inference profile and its
+/// foundation model only; no other Bedrock action, and no other statement granting either.
+#[test]
+fn the_chat_role_may_converse_and_stream_with_its_model_and_nothing_else() {
+    let docs: Vec<(Template, Value)> = templates::all().into_iter().map(|t| (t, parse(&t))).collect();
+    let statements = all_statements(&docs);
+    let chat_bedrock: Vec<&Statement<'_>> = statements
+        .iter()
+        .filter(|s| s.resource == "ChatRole")
+        .filter(|s| list(&s.body["Action"]).iter().any(|a| a.starts_with("bedrock:")))
+        .collect();
+    assert_eq!(chat_bedrock.len(), 1, "one Bedrock statement on the chat role");
+    let s = chat_bedrock[0];
+    assert_eq!((s.file, s.body["Sid"].as_str()), ("security.yaml", Some("Model")));
+    assert_eq!(list(&s.body["Action"]), ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]);
+    let resources = list(&s.body["Resource"]);
+    assert!(resources.iter().any(|r| r.contains(":inference-profile/${ChatModelId}")), "{resources:?}");
+    assert!(resources.iter().any(|r| r.contains("::foundation-model/${Provider}.${Model}")), "{resources:?}");
+    assert!(!resources.iter().any(|r| r == "*" || r.ends_with("foundation-model/*")), "{resources:?}");
+    // Only the chat Lambda streams: the embedding roles keep InvokeModel alone.
+    let streaming = statements
+        .iter()
+        .filter(|s| list(&s.body["Action"]).iter().any(|a| a == "bedrock:InvokeModelWithResponseStream"))
+        .count();
+    assert_eq!(streaming, 1, "one statement allows streaming");
+}
+
 /// A browser client may send `Idempotency-Key` when CORS is on.
 #[test]
 fn cors_allows_the_idempotency_key_header() {

@@ -1,6 +1,9 @@
 //! An OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM…) as the local target's
 //! [`ChatModel`], chosen with `openai:<base-url>#<model>`; `local` keeps the development double.
 
+mod sse;
+mod stream;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatbot_core::domain::api::Usage;
 use chatbot_core::domain::prompt::Prompt;
-use chatbot_core::ports::{ChatModel, ModelError, ModelReply};
+use chatbot_core::ports::{ChatModel, ModelError, ModelReply, ModelStream};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -102,18 +105,27 @@ impl<'de> serde::Deserialize<'de> for ModelSpec {
 /// Deliberately not `Debug`: it holds the API key.
 pub struct OpenAiChatModel {
     client: reqwest::Client,
-    endpoint: String,
-    base_url: String,
+    server: Server,
     model: String,
     id: String,
-    timeout: Duration,
     max_tokens: u32,
     api_key: Option<String>,
+}
+
+/// Where the model is served, for calls and for the errors that name it; a streamed reply keeps
+/// a copy after `stream()` returns.
+#[derive(Clone)]
+struct Server {
+    endpoint: String,
+    base_url: String,
+    timeout: Duration,
 }
 
 impl OpenAiChatModel {
     /// A model without an API key, as local servers expect.
     pub fn new(base_url: &str, model: &str, timeout: Duration) -> anyhow::Result<Self> {
+        // The timeout covers the whole call, a streamed body included: a streamed reply must
+        // finish as soon as a whole one, which the local target's idempotency lease counts on.
         let mut client = reqwest::Client::builder().timeout(timeout);
         // An HTTP(S)_PROXY meant for the internet must not swallow calls to a server on this machine.
         if is_loopback(base_url) {
@@ -123,11 +135,9 @@ impl OpenAiChatModel {
         let base_url = base_url.trim_end_matches('/').to_owned();
         Ok(Self {
             client,
-            endpoint: format!("{base_url}/chat/completions"),
-            base_url,
+            server: Server { endpoint: format!("{base_url}/chat/completions"), base_url, timeout },
             model: model.to_owned(),
             id: format!("{MODEL_PREFIX}{model}"),
-            timeout,
             max_tokens: DEFAULT_MAX_TOKENS,
             api_key: None,
         })
@@ -147,6 +157,77 @@ impl OpenAiChatModel {
         Self { max_tokens, ..self }
     }
 
+    /// The chat-completions request; a streamed one also asks for the usage, which servers
+    /// otherwise leave out of a stream.
+    fn request(&self, prompt: &Prompt, stream: bool) -> Value {
+        let system = json!({ "role": "system", "content": prompt.system });
+        let turns = prompt
+            .parts()
+            .into_iter()
+            .map(|(role, parts)| json!({ "role": role.as_str(), "content": parts.join("\n\n") }));
+        let messages: Vec<Value> = std::iter::once(system).chain(turns).collect();
+        let mut request = json!({
+            "model": self.model, "messages": messages, "max_tokens": self.max_tokens, "stream": stream,
+        });
+        if stream {
+            request["stream_options"] = json!({ "include_usage": true });
+        }
+        request
+    }
+
+    /// Sends the request; a status error is read and mapped here, so only a 2xx response (its
+    /// body unread) comes back.
+    async fn send(&self, request: &Value) -> Result<reqwest::Response, ModelError> {
+        let mut call = self.client.post(&self.server.endpoint).json(request);
+        if let Some(key) = &self.api_key {
+            call = call.bearer_auth(key);
+        }
+        let response = call.send().await.map_err(|e| self.server.transport(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = self.server.read_body(response).await?;
+        Err(match status.as_u16() {
+            429 => ModelError::Throttled { retry_after: retry_after.unwrap_or(THROTTLED_RETRY_AFTER) },
+            408 | 500 | 502..=504 => {
+                let what = format!("{} answered {status} ({})", self.server.endpoint, server_message(&body));
+                self.server.unavailable(&what, retry_after)
+            }
+            _ => ModelError::Failed {
+                reason: format!("{} answered {status}: {}", self.server.endpoint, server_message(&body)),
+            },
+        })
+    }
+
+    fn reply(&self, body: &[u8]) -> Result<ModelReply, ModelError> {
+        let failed = |what: &str| ModelError::Failed {
+            reason: format!("{} answered 200 but {what}", self.server.endpoint),
+        };
+        let v: Value = serde_json::from_slice(body).map_err(|_| failed("the body is not JSON"))?;
+        let choice = v.pointer("/choices/0").ok_or_else(|| failed("without `choices[0]`"))?;
+        let text = choice
+            .pointer("/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| failed("`choices[0].message.content` is missing or not a string"))?;
+        let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("none");
+        if finish == "length" {
+            tracing::warn!(model = %self.id, max_tokens = self.max_tokens, "reply cut at max_tokens");
+        }
+        if text.is_empty() {
+            return Err(failed(&format!("with no text (finish reason {finish})")));
+        }
+        let model = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()).unwrap_or(&self.model);
+        Ok(ModelReply { text: text.to_owned(), model: format!("{MODEL_PREFIX}{model}"), usage: usage(&v) })
+    }
+}
+
+impl Server {
     fn unavailable(&self, what: &str, retry_after: Option<Duration>) -> ModelError {
         let reason = format!("{what}: is Ollama/llama.cpp running at {}?", self.base_url);
         ModelError::Unavailable { retry_after: retry_after.unwrap_or(UNAVAILABLE_RETRY_AFTER), reason }
@@ -177,38 +258,6 @@ impl OpenAiChatModel {
         }
         Ok(body)
     }
-
-    fn reply(&self, body: &[u8]) -> Result<ModelReply, ModelError> {
-        let failed =
-            |what: &str| ModelError::Failed { reason: format!("{} answered 200 but {what}", self.endpoint) };
-        let v: Value = serde_json::from_slice(body).map_err(|_| failed("the body is not JSON"))?;
-        let choice = v.pointer("/choices/0").ok_or_else(|| failed("without `choices[0]`"))?;
-        let text = choice
-            .pointer("/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| failed("`choices[0].message.content` is missing or not a string"))?;
-        let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("none");
-        if finish == "length" {
-            tracing::warn!(model = %self.id, max_tokens = self.max_tokens, "reply cut at max_tokens");
-        }
-        if text.is_empty() {
-            return Err(failed(&format!("with no text (finish reason {finish})")));
-        }
-        let tokens = |field: &str| {
-            v.pointer(&format!("/usage/{field}"))
-                .and_then(Value::as_u64)
-                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-        };
-        let model = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()).unwrap_or(&self.model);
-        Ok(ModelReply {
-            text: text.to_owned(),
-            model: format!("{MODEL_PREFIX}{model}"),
-            usage: Usage {
-                input_tokens: tokens("prompt_tokens"),
-                output_tokens: tokens("completion_tokens"),
-            },
-        })
-    }
 }
 
 #[async_trait]
@@ -218,39 +267,27 @@ impl ChatModel for OpenAiChatModel {
     }
 
     async fn complete(&self, prompt: &Prompt) -> Result<ModelReply, ModelError> {
-        let system = json!({ "role": "system", "content": prompt.system });
-        let turns = prompt
-            .parts()
-            .into_iter()
-            .map(|(role, parts)| json!({ "role": role.as_str(), "content": parts.join("\n\n") }));
-        let messages: Vec<Value> = std::iter::once(system).chain(turns).collect();
-        let request = json!({
-            "model": self.model, "messages": messages, "max_tokens": self.max_tokens, "stream": false,
-        });
-        let mut call = self.client.post(&self.endpoint).json(&request);
-        if let Some(key) = &self.api_key {
-            call = call.bearer_auth(key);
-        }
-        let response = call.send().await.map_err(|e| self.transport(&e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = self.read_body(response).await?;
-        match status.as_u16() {
-            _ if status.is_success() => self.reply(&body),
-            429 => Err(ModelError::Throttled { retry_after: retry_after.unwrap_or(THROTTLED_RETRY_AFTER) }),
-            408 | 500 | 502..=504 => {
-                let what = format!("{} answered {status} ({})", self.endpoint, server_message(&body));
-                Err(self.unavailable(&what, retry_after))
-            }
-            _ => Err(ModelError::Failed {
-                reason: format!("{} answered {status}: {}", self.endpoint, server_message(&body)),
-            }),
-        }
+        let response = self.send(&self.request(prompt, false)).await?;
+        let body = self.server.read_body(response).await?;
+        self.reply(&body)
     }
+
+    /// `stream: true`: a status error is returned here as `complete()` returns it; the body's
+    /// Server-Sent Events become the reply's items (see [`stream`]).
+    async fn stream(&self, prompt: &Prompt) -> Result<ModelStream, ModelError> {
+        let response = self.send(&self.request(prompt, true)).await?;
+        Ok(stream::events(response, self.server.clone(), &self.model, self.max_tokens))
+    }
+}
+
+/// `usage.prompt_tokens` and `usage.completion_tokens`, zero when absent.
+fn usage(v: &Value) -> Usage {
+    let tokens = |field: &str| {
+        v.pointer(&format!("/usage/{field}"))
+            .and_then(Value::as_u64)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    Usage { input_tokens: tokens("prompt_tokens"), output_tokens: tokens("completion_tokens") }
 }
 
 /// The server's own explanation: OpenAI's `error.message`, or the shapes other servers use.
