@@ -115,6 +115,36 @@ impl ChatClient {
     }
 }
 
+impl ChatClient {
+    /// One call of the API besides `POST /chat`: the JSON it answered (`Null` for a 204), or its
+    /// error as one readable line.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Result<Value, String>> {
+        let mut request =
+            self.client.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("could not reach {}{path}: is the API up? (`opsctl status`)", self.url)
+        })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(Ok(Value::Null));
+        }
+        let retry_after = retry_after(&response);
+        let value: Value = response
+            .json()
+            .await
+            .with_context(|| format!("{method} {path} answered {status} without JSON"))?;
+        Ok(if status.is_success() { Ok(value) } else { Err(error_line(status, retry_after, value)) })
+    }
+}
+
 /// Reads the events of a streamed reply until `done`, `error`, the end of the body, or `stop`.
 async fn read_events(
     mut response: reqwest::Response,

@@ -87,6 +87,12 @@ pub enum Command {
         after_help = "Examples:\n  opsctl chat \"What programming languages do I know?\"\n  opsctl --target local chat\n  opsctl chat \"and since when?\" --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11"
     )]
     Chat(ChatArgs),
+    /// List, read, rename and delete conversations.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  opsctl conversations ls\n  opsctl conversations show 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11\n  opsctl conversations rename 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11 \"Trip to Porto\"\n  opsctl conversations rm 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11 --output json"
+    )]
+    Conversations(ConversationsCommand),
     /// Add, list and remove the documents RAG answers from (the documents bucket, under docs/).
     #[command(
         subcommand,
@@ -171,6 +177,34 @@ pub struct ChatArgs {
     /// Wait for the whole reply instead of printing it as it streams.
     #[arg(long)]
     pub no_stream: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConversationsCommand {
+    /// The conversations, newest first.
+    Ls(ConversationsLsArgs),
+    /// One conversation's messages, with their status and citations.
+    Show {
+        /// The conversation's id (`opsctl conversations ls` prints them).
+        id: String,
+    },
+    /// Give a conversation a title of at most 60 characters.
+    Rename { id: String, title: String },
+    /// Delete conversations: every message and the listing entry.
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConversationsLsArgs {
+    /// How many to list.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Every conversation, however many.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

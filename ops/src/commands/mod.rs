@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod chat;
 pub mod cleanup;
 pub mod completions;
+pub mod conversations;
 pub mod cost;
 pub mod dashboard;
 pub mod deploy;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::Local(cmd) => local::run(cmd, &ctx).await,
         Command::Chat(args) => chat::run(args, &ctx).await,
+        Command::Conversations(cmd) => conversations::run(cmd, &ctx).await,
         Command::Docs(cmd) => docs::run(cmd, &ctx).await,
         Command::Smoke(args) => smoke::run(args, &ctx).await,
         Command::Dashboard(args) => dashboard::run(args, &ctx).await,

@@ -1,5 +1,5 @@
 //! The end-to-end checks of a deployed environment, AWS or the local target: health, a chat turn,
-//! memory, encryption at rest, the API's errors, and RAG. Each check passes, fails or is skipped
+//! memory, encryption at rest, a streamed turn, the conversations API, the API's errors, and RAG. Each check passes, fails or is skipped
 //! with its duration. Every conversation and document the checks create is deleted at the end,
 //! whatever happened before.
 
@@ -16,6 +16,7 @@ use crate::deployed::Deployed;
 use crate::docs::{self, Upload};
 use crate::interact::Interaction;
 
+mod conversation_api;
 pub mod junit;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +140,11 @@ pub async fn run(
         conversations.push(id.clone());
         runner.check("memory", second_turn(&api, id, &code_word)).await;
         runner.check("ciphertext", ciphertext(d, id, &code_word)).await;
+        runner.check("stream", conversation_api::stream(&api, id)).await;
+        runner.check("listed", conversation_api::listed(&api, id)).await;
+        runner.check("delete", conversation_api::delete(&api, d, id)).await;
     } else {
-        for name in ["memory", "ciphertext"] {
+        for name in ["memory", "ciphertext", "stream", "listed", "delete"] {
             runner.record(CheckResult {
                 name,
                 verdict: Verdict::Fail("needs the chat check, which failed".into()),
