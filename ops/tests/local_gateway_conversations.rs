@@ -65,7 +65,9 @@ async fn every_refusal_is_a_section_4_error_and_a_delete_answers_204_twice() {
     let unknown = "/conversations/6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11";
     let long_title = format!(r#"{{"title": "{}"}}"#, "x".repeat(61));
     let huge = format!(r#"{{"title": "{}"}}"#, "x".repeat(5000));
-    let cases: Vec<(&str, String, Option<&str>, &str, u16, &str)> = vec![
+    // method, target, token, body, status, code
+    type Case<'a> = (&'a str, String, Option<&'a str>, &'a str, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/conversations".into(), None, "", 401, "unauthorized"),
         ("GET", "/conversations".into(), Some("wrong-token"), "", 401, "unauthorized"),
         ("DELETE", path.clone(), None, "", 401, "unauthorized"),
