@@ -315,5 +315,21 @@ $(export_section)
 How: \`cargo bench -p opsctl --bench export_memory\` (when \`ops/Cargo.toml\` registers it) seals
 that many messages into the emulator's table and reads the peak RSS of the real
 \`opsctl export --all\` run over them.
+
+## 10. Streamed replies
+
+| figure | p50 | p99 |
+|---|---:|---:|
+| first \`delta\` in process, fakes (target p50 under 2 ms) | $(kv stream stream_first_delta in_process_p50_ms) ms | $(kv stream stream_first_delta in_process_p99_ms) ms |
+| first \`delta\` through the local gateway, loopback HTTP | $(kv stream stream_first_delta gateway_p50_ms) ms | $(kv stream stream_first_delta gateway_p99_ms) ms |
+| the development model's own first token | $(kv stream stream_first_delta model_first_token_p50_ms) ms | |
+| gateway minus the model's first token (target p50 under 30 ms) | $(kv stream stream_first_delta gateway_minus_model_p50_ms) ms | |
+
+Peak RSS for a reply of 4,000 deltas: $(mib "$(kv stream stream_first_delta streamed_hwm_kib)") streamed, $(mib "$(kv stream stream_first_delta buffered_hwm_kib)") buffered.
+
+How: \`cargo bench -p opsctl --bench stream_first_delta\`: in process with the in-memory fakes
+and a model whose first delta is ready at once; through the local gateway running
+\`local/extractive\` with no word delay, the clock stopping at the first \`event: delta\` read off
+the socket; each memory figure is a child process's VmHWM after answering the one reply.
 EOF
 }
