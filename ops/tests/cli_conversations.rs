@@ -5,13 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::crypto::EnvelopeCipher;
-use chatbot_core::fakes::{
-    InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, ScriptedModel,
-    StaticSecret,
-};
-use chatbot_core::handlers::{ChatApp, ChatSettings};
+use chatbot_core::fakes::{ScriptedModel, chat_app};
 use opsctl::local::gateway;
 use serde_json::Value;
 use support::{deployed_api, opsctl, text};
@@ -20,18 +14,7 @@ use support::{deployed_api, opsctl, text};
 const TOKEN: &str = "t0ken";
 
 async fn gateway() -> String {
-    let app = ChatApp {
-        store: Arc::new(InMemoryConversationStore::new()),
-        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
-        model: Arc::new(ScriptedModel::new("fake-model")),
-        retriever: None,
-        metrics: Arc::new(RecordingMetrics::default()),
-        auth: Authenticator::Token(
-            TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
-        ),
-        settings: ChatSettings::default(),
-    };
+    let app = chat_app(Arc::new(ScriptedModel::new("fake-model")), Some(TOKEN)).await.unwrap();
     let listener = gateway::bind(0).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(gateway::serve(listener, Arc::new(app), std::future::pending()));

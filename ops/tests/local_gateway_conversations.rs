@@ -4,13 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatbot_core::auth::{Authenticator, TokenAuthenticator};
-use chatbot_core::crypto::EnvelopeCipher;
-use chatbot_core::fakes::{
-    InMemoryConversationStore, InMemoryIdempotencyStore, LocalKeyring, RecordingMetrics, ScriptedModel,
-    StaticSecret,
-};
-use chatbot_core::handlers::{ChatApp, ChatSettings};
+use chatbot_core::fakes::{ScriptedModel, chat_app};
 use opsctl::local::gateway;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,18 +13,7 @@ use tokio::net::TcpStream;
 const TOKEN: &str = "gateway-token-0123456789";
 
 async fn start() -> u16 {
-    let app = ChatApp {
-        store: Arc::new(InMemoryConversationStore::new()),
-        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        cipher: Arc::new(EnvelopeCipher::new(LocalKeyring::new("dev"))),
-        model: Arc::new(ScriptedModel::new("fake-model")),
-        retriever: None,
-        metrics: Arc::new(RecordingMetrics::default()),
-        auth: Authenticator::Token(
-            TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
-        ),
-        settings: ChatSettings::default(),
-    };
+    let app = chat_app(Arc::new(ScriptedModel::new("fake-model")), Some(TOKEN)).await.unwrap();
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(gateway::serve(listener, Arc::new(app), std::future::pending()));

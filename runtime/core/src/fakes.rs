@@ -19,6 +19,29 @@ use crate::ports::*;
 mod conversations;
 pub use conversations::{InMemoryConversationStore, InMemoryIdempotencyStore};
 
+/// A chat app over the in-memory doubles and `model`, accepting `token` (any caller without one).
+pub async fn chat_app(
+    model: Arc<dyn ChatModel>,
+    token: Option<&str>,
+) -> Result<crate::handlers::ChatApp, SecretError> {
+    let auth = match token {
+        None => crate::auth::Authenticator::Disabled,
+        Some(t) => crate::auth::Authenticator::Token(
+            crate::auth::TokenAuthenticator::load(Arc::new(StaticSecret::new(t))).await?,
+        ),
+    };
+    Ok(crate::handlers::ChatApp {
+        store: Arc::new(InMemoryConversationStore::new()),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+        cipher: Arc::new(crypto::EnvelopeCipher::new(LocalKeyring::new("dev"))),
+        model,
+        retriever: None,
+        metrics: Arc::new(RecordingMetrics::default()),
+        auth,
+        settings: crate::handlers::ChatSettings::default(),
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

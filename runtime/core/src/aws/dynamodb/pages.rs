@@ -19,6 +19,21 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// A Query of the conversation's message items: everything in its partition below the entry.
+fn messages_query(
+    store: &DynamoConversationStore,
+    conversation: &ConversationId,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    store
+        .client
+        .query()
+        .table_name(&store.table)
+        .key_condition_expression("conversation_id = :c AND #ts < :listing")
+        .expression_attribute_names("#ts", "timestamp")
+        .expression_attribute_values(":c", s(conversation.to_string()))
+        .expression_attribute_values(":listing", s(LISTING_SORT_KEY))
+}
+
 pub(super) async fn messages(
     store: &DynamoConversationStore,
     conversation: &ConversationId,
@@ -35,14 +50,7 @@ pub(super) async fn messages(
             ]))
         }
     };
-    let out = store
-        .client
-        .query()
-        .table_name(&store.table)
-        .key_condition_expression("conversation_id = :c AND #ts < :listing")
-        .expression_attribute_names("#ts", "timestamp")
-        .expression_attribute_values(":c", s(conversation.to_string()))
-        .expression_attribute_values(":listing", s(LISTING_SORT_KEY))
+    let out = messages_query(store, conversation)
         .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
         .set_exclusive_start_key(start)
         .consistent_read(true)
@@ -68,14 +76,7 @@ pub(super) async fn delete(
 ) -> Result<(), StoreError> {
     let mut start = None;
     loop {
-        let out = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .key_condition_expression("conversation_id = :c AND #ts < :listing")
-            .expression_attribute_names("#ts", "timestamp")
-            .expression_attribute_values(":c", s(conversation.to_string()))
-            .expression_attribute_values(":listing", s(LISTING_SORT_KEY))
+        let out = messages_query(store, conversation)
             .projection_expression("conversation_id, #ts")
             .set_exclusive_start_key(start)
             .send()
