@@ -1,4 +1,4 @@
-//! The chat Lambda: `POST /chat` and `GET /health` behind API Gateway's HTTP API.
+//! The chat Lambda: the chat API, streamed through its function URL (InvokeMode RESPONSE_STREAM).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -17,5 +17,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = Arc::new(wiring::chat_app(&config, &aws).await?);
     tracing::info!(model = %config.model_id, environment = %config.environment, "chat Lambda ready");
-    lambda_http::run(service_fn(move |req| gateway::handle(app.clone(), req))).await
+    // Every response goes through the streaming runner, JSON ones too: ReplyBody writes a whole
+    // body as one chunk, so a buffered reply never comes back empty.
+    lambda_http::run_with_streaming_response(service_fn(move |req| gateway::handle(app.clone(), req))).await
 }

@@ -54,6 +54,7 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
         settings: ChatSettings {
             history_length: config.history_length,
             history_tokens: config.history_tokens,
+            idempotency_lease: std::time::Duration::from_secs(config.idempotency_lease_seconds.into()),
             ..ChatSettings::default()
         },
     })

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::aws::bedrock::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL_ID};
 use crate::aws::dynamodb::DEFAULT_RETENTION_DAYS;
 use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_HISTORY_TOKENS};
+use crate::handlers::DEFAULT_IDEMPOTENCY_LEASE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthConfig {
@@ -25,6 +26,9 @@ pub struct ChatConfig {
     /// About how many tokens of history a prompt may carry (`HISTORY_TOKENS`).
     pub history_tokens: usize,
     pub retention_days: u32,
+    /// How long an unfinished turn holds its idempotency key (`IDEMPOTENCY_LEASE_SECONDS`): longer
+    /// than the function's timeout, so a retry never runs a turn that is still streaming.
+    pub idempotency_lease_seconds: u32,
     pub auth: AuthConfig,
     /// The retrieval Lambda, set when RAG is on.
     pub retrieval_function: Option<String>,
@@ -130,6 +134,14 @@ impl ChatConfig {
                 1,
                 3650,
                 "a number of days from 1 to 3650",
+            )?,
+            idempotency_lease_seconds: number(
+                &get,
+                "IDEMPOTENCY_LEASE_SECONDS",
+                DEFAULT_IDEMPOTENCY_LEASE.as_secs() as u32,
+                10,
+                1000,
+                "a number of seconds from 10 to 1000",
             )?,
             auth,
             retrieval_function: get("RETRIEVAL_FUNCTION"),
@@ -300,6 +312,7 @@ mod tests {
         assert_eq!(c.history_length, 10);
         assert_eq!(c.history_tokens, DEFAULT_HISTORY_TOKENS);
         assert_eq!(c.retention_days, 30);
+        assert_eq!(c.idempotency_lease_seconds, 60);
         assert_eq!(c.auth, AuthConfig::Token { parameter: "/chatbot/dev/api-token".into() });
         assert_eq!(c.retrieval_function, None, "RAG is off unless the stack names the retrieval Lambda");
         let mut vars = BASE.to_vec();
@@ -329,6 +342,9 @@ mod tests {
         let err = cfg(&vars).unwrap_err().to_string();
         assert!(err.contains("MAX_TOKENS") && err.contains("1 to 64000"), "{err}");
         let mut vars = BASE.to_vec();
+        vars.push(("IDEMPOTENCY_LEASE_SECONDS", "5"));
+        assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "IDEMPOTENCY_LEASE_SECONDS", .. })));
+        vars.pop();
         vars.push(("HISTORY_TOKENS", "10"));
         assert!(matches!(cfg(&vars), Err(ConfigError::Invalid { name: "HISTORY_TOKENS", .. })));
         vars.pop();
