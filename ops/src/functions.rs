@@ -114,11 +114,6 @@ pub fn alarm_prefix(env: impl Display) -> String {
     format!("chatbot-{env}-")
 }
 
-/// The API's access log group (not a function's, but cleaned up with them).
-pub fn api_log_group(env: impl Display) -> String {
-    format!("/aws/apigateway/chatbot-{env}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +146,5 @@ mod tests {
         }
         let alarms = Function::ALL.iter().map(|f| f.alarm_names(env).len()).sum::<usize>();
         assert_eq!(alarms, observability.matches("AlarmName: !Sub ").count(), "an alarm the registry lacks");
-        assert!(compute.contains(&format!("LogGroupName: !Sub {}", api_log_group(env))));
     }
 }

@@ -318,7 +318,7 @@ fn every_checkov_skip_is_inline_with_a_reason() {
         }
     }
     // A new skip is a decision: raise this number in the same change, with the reason inline.
-    assert_eq!(skips, 12, "checkov skips changed");
+    assert_eq!(skips, 13, "checkov skips changed");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,20 +424,28 @@ fn nothing_is_public_or_costly_by_default() {
     let main = parse(&templates::MAIN);
     let default = |p: &str| main["Parameters"][p]["Default"].clone();
     assert_eq!(default("EnableRAG").as_str(), Some("false"), "RAG and its cost floor are opt-in");
-    assert_eq!(
-        (default("ThrottleRateLimit").as_u64(), default("ThrottleBurstLimit").as_u64()),
-        (Some(5), Some(10))
-    );
+    // The function URL is public, so the chat function's reserved concurrency is what caps a flood.
+    assert_eq!(default("ChatReservedConcurrency").as_u64(), Some(10));
     let compute = parse(&templates::NESTED[2]);
     assert_eq!(templates::NESTED[2].file, "compute.yaml");
-    let stage = resources(&compute)
+    let chat = &compute["Resources"]["ChatFunction"]["Properties"];
+    let reserved = untag(&chat["ReservedConcurrentExecutions"]);
+    assert_eq!(list(&reserved.as_sequence().expect("!If [reserved, value, NoValue]")[1]), ["ReservedConcurrency"]);
+    // Anyone may call the URL, and only through it: no public direct Invoke of the function.
+    let permissions: Vec<&Value> = resources(&compute)
         .into_iter()
-        .find(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Stage"))
-        .expect("the API's stage")
-        .1;
-    let route = &stage["Properties"]["DefaultRouteSettings"];
-    assert_eq!(list(&route["ThrottlingRateLimit"]), ["ThrottleRateLimit"], "every route is throttled");
-    assert_eq!(list(&route["ThrottlingBurstLimit"]), ["ThrottleBurstLimit"]);
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Lambda::Permission"))
+        .map(|(_, r)| &r["Properties"])
+        .collect();
+    assert_eq!(permissions.len(), 2, "{permissions:?}");
+    for p in permissions {
+        assert_eq!(p["Principal"].as_str(), Some("*"));
+        match p["Action"].as_str() {
+            Some("lambda:InvokeFunctionUrl") => assert_eq!(p["FunctionUrlAuthType"].as_str(), Some("NONE")),
+            Some("lambda:InvokeFunction") => assert_eq!(p["InvokedViaFunctionUrl"].as_bool(), Some(true)),
+            other => panic!("unexpected permission {other:?}"),
+        }
+    }
 
     // Every bucket blocks public access and refuses plain HTTP.
     let mut buckets = 0;
@@ -546,12 +554,36 @@ fn the_chat_role_may_converse_and_stream_with_its_model_and_nothing_else() {
     assert_eq!(streaming, 1, "one statement allows streaming");
 }
 
-/// A browser client may send `Idempotency-Key` when CORS is on.
+/// A browser client may send `Idempotency-Key`, and ask for a stream, when CORS is on.
 #[test]
-fn cors_allows_the_idempotency_key_header() {
+fn cors_allows_the_idempotency_key_and_accept_headers() {
     let compute = templates::all().into_iter().find(|t| t.file == "compute.yaml").expect("compute.yaml");
     let doc = parse(&compute);
-    let cors = untag(&doc["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]);
+    let cors = untag(&doc["Resources"]["ChatUrl"]["Properties"]["Cors"]);
     let allowed = list(&cors.as_sequence().expect("!If [condition, config, NoValue]")[1]["AllowHeaders"]);
-    assert_eq!(allowed, ["authorization", "content-type", "idempotency-key"]);
+    assert_eq!(allowed, ["authorization", "content-type", "idempotency-key", "accept"]);
+}
+
+/// One HTTPS origin that can stream: the chat function's URL in RESPONSE_STREAM mode, and no API
+/// Gateway. A turn may stream for as long as the function runs, and its idempotency key is held
+/// for longer, so a retry never starts a second turn beside one still streaming.
+#[test]
+fn the_api_is_one_streaming_function_url() {
+    let compute = parse(&templates::NESTED[2]);
+    let urls: Vec<_> =
+        resources(&compute).into_iter().filter(|(_, r)| r["Type"].as_str() == Some("AWS::Lambda::Url")).collect();
+    assert_eq!(urls.len(), 1);
+    let url = &urls[0].1["Properties"];
+    assert_eq!(url["InvokeMode"].as_str(), Some("RESPONSE_STREAM"));
+    assert_eq!(url["AuthType"].as_str(), Some("NONE"), "the function checks the token");
+    assert_eq!(list(&url["TargetFunctionArn"]), ["ChatFunction.Arn"]);
+    for t in templates::all() {
+        assert!(!t.body.contains("AWS::ApiGateway"), "{} still has an API Gateway", t.file);
+    }
+    assert_eq!(list(&compute["Outputs"]["ApiUrl"]["Value"]), ["ChatUrl.FunctionUrl"]);
+
+    let chat = &compute["Resources"]["ChatFunction"]["Properties"];
+    let timeout = chat["Timeout"].as_u64().expect("a fixed timeout");
+    let lease = chat["Environment"]["Variables"]["IDEMPOTENCY_LEASE_SECONDS"].as_u64().expect("a lease");
+    assert!(lease > timeout, "lease {lease} s, timeout {timeout} s");
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::aws::{BILLING_REGION, Sdk};
 use crate::config::Env;
-use crate::functions::{Function, api_log_group};
+use crate::functions::Function;
 use crate::stack::{self, events};
 use crate::token;
 
@@ -174,14 +174,14 @@ async fn delete_stack(cfn: &Cfn, name: &str, report: &mut CleanupReport) -> anyh
     Ok(())
 }
 
-/// Log groups Lambda or API Gateway recreate after the stack deleted its own.
+/// Log groups Lambda recreates after the stack deleted its own.
 async fn delete_log_groups(
     logs: &aws_sdk_cloudwatchlogs::Client,
     env: Env,
     report: &mut CleanupReport,
 ) -> anyhow::Result<()> {
-    let ours = |n: &str| n == api_log_group(env) || Function::ALL.iter().any(|f| n == f.log_group(env));
-    for prefix in ["/aws/lambda/chatbot-", "/aws/apigateway/chatbot-"] {
+    let ours = |n: &str| Function::ALL.iter().any(|f| n == f.log_group(env));
+    for prefix in ["/aws/lambda/chatbot-"] {
         let mut token = None;
         loop {
             let page = logs
