@@ -76,7 +76,8 @@ pub async fn lambda_concurrency(
     if left < MIN_UNRESERVED {
         let mut hint = String::from(
             "request a higher Lambda \"Concurrent executions\" quota in Service Quotas, or lower \
-             ChatReservedConcurrency (0 leaves the chat function unreserved)",
+             ChatReservedConcurrency (--param ChatReservedConcurrency=0 leaves the chat function \
+             unreserved: the account's own quota then caps what a flood of its public URL can run)",
         );
         if ingest.is_some() {
             hint.push_str(
