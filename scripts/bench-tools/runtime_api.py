@@ -34,6 +34,20 @@ class Run:
             self.polled.set()
 
 
+def answer_of(result: tuple[bool, bytes]) -> dict:
+    """A function's answer as an HTTP integration response: {statusCode, headers, body}. A
+    streamed one (the chat Lambda's) is its JSON metadata, 8 NUL bytes, then the body."""
+    streamed, body = result
+    if not streamed:
+        return json.loads(body)
+    metadata, sep, payload = body.partition(b"\0" * 8)
+    if not sep:
+        raise RuntimeError(f"a streamed response without its metadata delimiter: {body[:200]!r}")
+    answer = json.loads(metadata)
+    answer["body"] = payload.decode("utf-8")
+    return answer
+
+
 class RuntimeApi:
     def __init__(self) -> None:
         self.run = Run()
@@ -84,8 +98,9 @@ class RuntimeApi:
         except queue.Empty:
             raise RuntimeError(f"the function did not answer within {timeout:.0f} s") from None
         if kind != "response" or answered_id != request_id:
-            raise RuntimeError(f"the function reported an {kind.replace('_', ' ')}: {body[:2000]!r}")
-        return json.loads(body)
+            raw = body[1] if isinstance(body, tuple) else body
+            raise RuntimeError(f"the function reported an {kind.replace('_', ' ')}: {raw[:2000]!r}")
+        return answer_of(body)
 
     def _handler(self):
         api = self
@@ -143,7 +158,8 @@ class RuntimeApi:
                 body = self.read_body()
                 result = RESULT.match(self.path)
                 if result:
-                    api.run.results.put((result.group(1), result.group(2), body))
+                    streamed = self.headers.get("Lambda-Runtime-Function-Response-Mode", "") == "streaming"
+                    api.run.results.put((result.group(1), result.group(2), (streamed, body)))
                 elif self.path == INIT_ERROR:
                     api.run.results.put((None, "init_error", body))
                 else:
