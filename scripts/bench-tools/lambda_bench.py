@@ -129,14 +129,14 @@ def chat_event(message: str, conversation_id: str | None) -> dict:
     now = time.time()
     return {
         "version": "2.0",
-        "routeKey": "POST /chat",
+        "routeKey": "$default",
         "rawPath": "/chat",
         "rawQueryString": "",
         "headers": {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"},
         "requestContext": {
-            "accountId": "123456789012",
+            "accountId": "anonymous",
             "apiId": "bench",
-            "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+            "domainName": "bench.lambda-url.us-east-1.on.aws",
             "domainPrefix": "bench",
             "http": {
                 "method": "POST",
@@ -146,7 +146,7 @@ def chat_event(message: str, conversation_id: str | None) -> dict:
                 "userAgent": "bench",
             },
             "requestId": f"bench-{now}",
-            "routeKey": "POST /chat",
+            "routeKey": "$default",
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
