@@ -430,7 +430,10 @@ fn nothing_is_public_or_costly_by_default() {
     assert_eq!(templates::NESTED[2].file, "compute.yaml");
     let chat = &compute["Resources"]["ChatFunction"]["Properties"];
     let reserved = untag(&chat["ReservedConcurrentExecutions"]);
-    assert_eq!(list(&reserved.as_sequence().expect("!If [reserved, value, NoValue]")[1]), ["ReservedConcurrency"]);
+    assert_eq!(
+        list(&reserved.as_sequence().expect("!If [reserved, value, NoValue]")[1]),
+        ["ReservedConcurrency"]
+    );
     // Anyone may call the URL, and only through it: no public direct Invoke of the function.
     let permissions: Vec<&Value> = resources(&compute)
         .into_iter()
@@ -570,8 +573,10 @@ fn cors_allows_the_idempotency_key_and_accept_headers() {
 #[test]
 fn the_api_is_one_streaming_function_url() {
     let compute = parse(&templates::NESTED[2]);
-    let urls: Vec<_> =
-        resources(&compute).into_iter().filter(|(_, r)| r["Type"].as_str() == Some("AWS::Lambda::Url")).collect();
+    let urls: Vec<_> = resources(&compute)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Lambda::Url"))
+        .collect();
     assert_eq!(urls.len(), 1);
     let url = &urls[0].1["Properties"];
     assert_eq!(url["InvokeMode"].as_str(), Some("RESPONSE_STREAM"));
