@@ -75,7 +75,7 @@ fn difference(before: &Counts, after: &Counts) -> (u64, String) {
 /// What a deployed stack with RAG on would give: the outputs the dashboard and cost read.
 fn deployed(sdk: &SdkConfig) -> Deployed {
     let outputs = [
-        ("ApiId", "benchapi"),
+        ("ChatFunctionName", "chatbot-chat-dev"),
         ("TableName", "chatbot-conversations-dev"),
         ("DocumentsBucket", "chatbot-documents-dev"),
         ("KeyArn", "arn:aws:kms:us-east-1:123456789012:key/bench"),
@@ -136,8 +136,8 @@ async fn refreshes() -> Fallible<()> {
     let sdk = sdk(&endpoint).await;
     seed(&sdk).await?;
     let spec = Spec::embedded()?;
-    let source =
-        CloudWatchSource::new(&sdk, spec, "dev", Some("benchapi".into()), true).with_cost(deployed(&sdk));
+    let source = CloudWatchSource::new(&sdk, spec, "dev", Some("chatbot-chat-dev".into()), true)
+        .with_cost(deployed(&sdk));
     for n in 1..=REFRESHES {
         let before = counts(&counts_url).await?;
         let metric_calls = source.metric_calls();

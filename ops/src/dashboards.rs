@@ -162,8 +162,8 @@ impl Spec {
         self.panels(rag).flat_map(|p| p.metrics.iter()).collect()
     }
 
-    /// The CloudWatch dashboard body, with `${Environment}`, `${ApiId}` and `${AWS::...}` left
-    /// for CloudFormation's `Fn::Sub`.
+    /// The CloudWatch dashboard body, with `${Environment}`, `${ChatFunctionName}` and
+    /// `${AWS::...}` left for CloudFormation's `Fn::Sub`.
     pub fn cloudwatch_body(&self, rag: bool) -> String {
         let widgets: Vec<Value> = self.panels(rag).enumerate().map(|(i, p)| widget(p, rag, i)).collect();
         json!({ "widgets": widgets }).to_string()

@@ -10,7 +10,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use serde_json::Value;
 use support::{Moto, opsctl, text};
 
-/// What `cost` reads: EnableRAG, the API, the table, the bucket, and the key (for the account).
+/// What `cost` reads: EnableRAG, the chat function (whose URL is the API), the table, the bucket,
+/// and the key (for the account).
 const STACK: &str = r#"{
   "Parameters": {
     "EnableRAG": {"Type": "String", "Default": "false"},
@@ -20,7 +21,6 @@ const STACK: &str = r#"{
   "Resources": {"Docs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "cost-test-docs"}}},
   "Outputs": {
     "ApiUrl": {"Value": "http://127.0.0.1:9"},
-    "ApiId": {"Value": "costapi1"},
     "TableName": {"Value": "chatbot-conversations-prod"},
     "DocumentsBucket": {"Value": {"Ref": "Docs"}},
     "ChatFunctionName": {"Value": "chatbot-chat-prod"},
@@ -69,6 +69,7 @@ fn cost_checks_the_projection_against_the_budget() {
             .namespace("AWS/Lambda")
             .metric_data(datum("Invocations", &lambda, 1_000.0, StandardUnit::Count))
             .metric_data(datum("Duration", &lambda, 2_000_000.0, StandardUnit::Milliseconds))
+            .metric_data(datum("UrlRequestCount", &lambda, 1_000.0, StandardUnit::Count))
             .send()
             .await
             .unwrap();
@@ -105,6 +106,9 @@ fn cost_checks_the_projection_against_the_budget() {
     // 2,000 s × 0.5 GB = 1,000 GB-s × $0.0000133334 + 1,000 × $0.20/M.
     assert_eq!(line("Lambda chatbot-chat-prod")["month_to_date_usd"], 0.013533);
     assert_eq!(line("KMS requests")["usage"], "40 requests");
+    // The function URL's requests are counted but cost nothing beyond the chat invocations.
+    let api = line("Lambda function URL");
+    assert_eq!((&api["usage"], &api["projected_usd"]), (&Value::from("1,000 requests"), &Value::from(0.0)));
     assert!(line("KMS key")["projected_usd"] == 1.0);
     assert!(report["projected_usd"].as_f64().unwrap() > 10.5);
     assert!(report["billing_estimate_usd"].is_null());

@@ -15,8 +15,12 @@ use opsctl::dashboards::Spec;
 use support::{Moto, opsctl, text};
 
 async fn put_invocations(cw: &aws_sdk_cloudwatch::Client, function: &str, count: f64) {
+    put_lambda_metric(cw, "Invocations", function, count).await;
+}
+
+async fn put_lambda_metric(cw: &aws_sdk_cloudwatch::Client, name: &str, function: &str, count: f64) {
     let datum = MetricDatum::builder()
-        .metric_name("Invocations")
+        .metric_name(name)
         .dimensions(Dimension::builder().name("FunctionName").value(function).build())
         .value(count)
         .unit(StandardUnit::Count)
@@ -34,7 +38,8 @@ async fn one_refresh_is_one_get_metric_data_call_with_every_function() {
     {
         put_invocations(&cw, function, n).await;
     }
-    let source = CloudWatchSource::new(&sdk, Spec::embedded().unwrap(), "dev", Some("api123".into()), true);
+    let source =
+        CloudWatchSource::new(&sdk, Spec::embedded().unwrap(), "dev", Some("chatbot-chat-dev".into()), true);
     let snapshot = source.fetch(TimeRange::H1).await.unwrap();
     assert_eq!(source.metric_calls(), 1, "one GetMetricData call for every metric panel");
     for (id, n) in [("chat_invocations", 7.0), ("ingest_invocations", 2.0), ("retrieve_invocations", 5.0)] {
@@ -107,7 +112,8 @@ async fn dashboard_once_shows_every_functions_invocations() {
     let sdk = Moto::shared().sdk_config().await;
     let stack = r#"{"Parameters": {"EnableRAG": {"Type": "String", "Default": "true"}},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {"ApiUrl": {"Value": "http://127.0.0.1:9"}, "ApiId": {"Value": "prodapi"}}}"#;
+        "Outputs": {"ApiUrl": {"Value": "http://127.0.0.1:9"},
+                    "ChatFunctionName": {"Value": "chatbot-chat-prod"}}}"#;
     aws_sdk_cloudformation::Client::new(&sdk)
         .create_stack()
         .stack_name("chatbot-prod")
@@ -121,6 +127,9 @@ async fn dashboard_once_shows_every_functions_invocations() {
     {
         put_invocations(&cw, function, n).await;
     }
+    // The API's requests are its function URL's, counted on the chat function.
+    put_lambda_metric(&cw, "UrlRequestCount", "chatbot-chat-prod", 3.0).await;
+    put_lambda_metric(&cw, "Url4xxCount", "chatbot-chat-prod", 1.0).await;
     let json = tokio::task::spawn_blocking(|| {
         opsctl(None, &["--env", "prod", "dashboard", "--once", "--output", "json"])
     })
@@ -128,7 +137,13 @@ async fn dashboard_once_shows_every_functions_invocations() {
     .unwrap();
     assert!(json.status.success(), "{}", text(&json.stderr));
     let snapshot: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    for (id, n) in [("chat_invocations", 3.0), ("ingest_invocations", 4.0), ("retrieve_invocations", 6.0)] {
+    for (id, n) in [
+        ("chat_invocations", 3.0),
+        ("ingest_invocations", 4.0),
+        ("retrieve_invocations", 6.0),
+        ("api_count", 3.0),
+        ("api_4xx", 1.0),
+    ] {
         let total: f64 =
             snapshot["series"][id]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).sum();
         assert_eq!(total, n, "{id}");

@@ -44,7 +44,7 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
     let key = tables::create_key(&sdk).await;
     // An environment of its own, so no other test's points share the metric.
     let environment = format!("skip{}", std::process::id());
-    let metrics = LocalMetrics::new(&environment, "api");
+    let metrics = LocalMetrics::new(&environment);
     let store = Arc::new(DynamoConversationStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         &table,

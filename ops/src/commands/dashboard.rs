@@ -12,6 +12,7 @@ use crate::dashboard::model::Source;
 use crate::dashboard::state::{Action, App};
 use crate::dashboard::{terminal, view};
 use crate::dashboards::Spec;
+use crate::functions::Function;
 
 /// `--once` without a terminal to measure: wide enough for every panel's labels.
 const ONCE_SIZE: (u16, u16) = (120, 40);
@@ -20,8 +21,8 @@ pub async fn run(args: DashboardArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let spec = Spec::embedded()?;
     let deployed = ctx.deployed().await?;
     let env = deployed.env.as_str();
-    let api_id = deployed.outputs.get("ApiId").cloned();
-    let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, api_id, deployed.rag);
+    let chat_function = deployed.outputs.get(Function::Chat.output_key()).cloned();
+    let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, chat_function, deployed.rag);
     let mut app = App::new(spec, env, deployed.rag, args.range);
     app.vector_store = deployed.retrieval_store()?;
     let source = source.with_cost(deployed);

@@ -69,13 +69,15 @@ pub fn compute(u: &Usage, t: &Terms) -> Bill {
             f,
         ));
     }
-    lines.push(metered(
-        "API Gateway HTTP API".into(),
-        format!("{} requests", thousands(u.api_requests)),
-        format!("{}/M requests", price(p.http_api_per_million_requests)),
-        u.api_requests * p.http_api_per_million_requests / 1e6,
-        f,
-    ));
+    // A function URL has no price of its own: each request is a chat invocation, already billed
+    // on the chat function's line. The line stays so the bill still shows the API's traffic.
+    lines.push(Line {
+        service: "Lambda function URL (the API)".into(),
+        usage: format!("{} requests", thousands(u.api_requests)),
+        unit_price: "no charge: billed as chat invocations".into(),
+        month_to_date_usd: 0.0,
+        projected_usd: 0.0,
+    });
     lines.push(metered(
         "DynamoDB on-demand".into(),
         format!("{} RRU, {} WRU", thousands(u.read_units), thousands(u.write_units)),

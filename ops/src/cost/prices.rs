@@ -20,7 +20,6 @@ pub struct PriceBook {
 #[serde(deny_unknown_fields)]
 pub struct RegionPrices {
     pub lambda: LambdaPrices,
-    pub http_api_per_million_requests: f64,
     pub dynamodb: DynamoDbPrices,
     pub kms: KmsPrices,
     pub bedrock: BTreeMap<String, TokenPrices>,

@@ -134,7 +134,7 @@ fn resources(d: &Deployed, chat_model: Option<String>, embedding_model: Option<S
     Resources {
         env: env.to_owned(),
         functions,
-        api_id: out("ApiId"),
+        api_function: out(Function::Chat.output_key()),
         table: out("TableName"),
         bucket: out("DocumentsBucket"),
         chat_model: chat_model.unwrap_or_else(|| "us.anthropic.claude-sonnet-4-6".into()),

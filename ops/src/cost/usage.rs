@@ -28,7 +28,8 @@ pub struct Resources {
     pub env: String,
     /// Functions as (name, memory in MB); ingest and retrieve exist only with RAG.
     pub functions: Vec<(String, u32)>,
-    pub api_id: Option<String>,
+    /// The chat function: its URL's requests are the API's.
+    pub api_function: Option<String>,
     pub table: Option<String>,
     pub bucket: Option<String>,
     pub chat_model: String,
@@ -69,8 +70,8 @@ pub fn queries(r: &Resources) -> Vec<Query> {
         out.push(q(format!("fn{i}_invocations"), "AWS/Lambda", "Invocations", &d, "Sum"));
         out.push(q(format!("fn{i}_duration"), "AWS/Lambda", "Duration", &d, "Sum"));
     }
-    if let Some(api) = &r.api_id {
-        out.push(q("api_requests", "AWS/ApiGateway", "Count", &[("ApiId", api)], "Sum"));
+    if let Some(function) = &r.api_function {
+        out.push(q("api_requests", "AWS/Lambda", "UrlRequestCount", &[("FunctionName", function)], "Sum"));
     }
     if let Some(t) = &r.table {
         let d = [("TableName", t.as_str())];
@@ -179,6 +180,7 @@ pub struct S3VectorsUsage {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Usage {
     pub functions: Vec<FunctionUsage>,
+    /// Requests to the chat function's URL; they cost nothing beyond the chat invocations.
     pub api_requests: f64,
     pub read_units: f64,
     pub write_units: f64,
@@ -294,7 +296,7 @@ mod tests {
         Resources {
             env: "dev".into(),
             functions,
-            api_id: Some("abc123".into()),
+            api_function: Some("chatbot-chat-dev".into()),
             table: Some("chatbot-conversations-dev".into()),
             bucket: Some("chatbot-documents-dev-123456789012-us-east-1".into()),
             chat_model: "us.anthropic.claude-sonnet-4-6".into(),
@@ -336,6 +338,9 @@ mod tests {
         let written = s3v.iter().find(|q| q.id == "vector_bytes").unwrap();
         assert_eq!((written.namespace, written.metric), ("Chatbot", "VectorBytesWritten"));
         assert_eq!(written.dimensions[1], ("Function", "ingest".to_owned()));
+        let api = without.iter().find(|q| q.id == "api_requests").unwrap();
+        assert_eq!((api.namespace, api.metric, api.stat), ("AWS/Lambda", "UrlRequestCount", "Sum"));
+        assert_eq!(api.dimensions, [("FunctionName", "chatbot-chat-dev".to_owned())]);
         let s3 = with.iter().find(|q| q.id == "s3_bytes").unwrap();
         assert_eq!(s3.dimensions[1], ("StorageType", "StandardStorage".to_owned()));
         assert_eq!(s3.stat, "Average");

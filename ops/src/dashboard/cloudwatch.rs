@@ -27,7 +27,8 @@ pub struct CloudWatchSource {
     billing: Client,
     spec: Spec,
     environment: String,
-    api_id: Option<String>,
+    /// The chat Lambda's name: the API's metrics are its function URL's.
+    chat_function: Option<String>,
     rag: bool,
     metric_calls: AtomicUsize,
     /// With a stack: the usage-based cost, as `opsctl cost` works it out, refreshed now and then.
@@ -45,13 +46,19 @@ struct CostFeed {
 const COST_REFRESH: Duration = Duration::from_secs(600);
 
 impl CloudWatchSource {
-    pub fn new(sdk: &SdkConfig, spec: Spec, environment: &str, api_id: Option<String>, rag: bool) -> Self {
+    pub fn new(
+        sdk: &SdkConfig,
+        spec: Spec,
+        environment: &str,
+        chat_function: Option<String>,
+        rag: bool,
+    ) -> Self {
         Self {
             client: Client::new(sdk),
             billing: crate::cost::usage::billing_client(sdk),
             spec,
             environment: environment.to_owned(),
-            api_id,
+            chat_function,
             rag,
             metric_calls: AtomicUsize::new(0),
             cost: None,
@@ -100,7 +107,7 @@ impl CloudWatchSource {
     }
 
     /// The spec's metric queries for this environment; `AWS/Billing` is asked of us-east-1
-    /// separately, and a metric naming the API is left out when the stack has none.
+    /// separately, and a metric naming the chat function is left out when the stack names none.
     fn queries(&self, period: i32) -> Vec<MetricDataQuery> {
         self.spec
             .metrics(self.rag)
@@ -110,8 +117,8 @@ impl CloudWatchSource {
                 let mut dims = Vec::with_capacity(m.dimensions.len());
                 for (name, value) in &m.dimensions {
                     let value = value.replace("${Environment}", &self.environment);
-                    let value = match (&self.api_id, value.contains("${ApiId}")) {
-                        (Some(api), true) => value.replace("${ApiId}", api),
+                    let value = match (&self.chat_function, value.contains("${ChatFunctionName}")) {
+                        (Some(function), true) => value.replace("${ChatFunctionName}", function),
                         (None, true) => return None,
                         _ => value,
                     };
@@ -215,7 +222,7 @@ mod tests {
         let sdk =
             aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
         let spec = Spec::embedded().unwrap();
-        let source = CloudWatchSource::new(&sdk, spec.clone(), "prod", Some("api9".into()), true);
+        let source = CloudWatchSource::new(&sdk, spec.clone(), "prod", Some("chat9".into()), true);
         let queries = source.queries(60);
         let ids: Vec<&str> = queries.iter().filter_map(|q| q.id()).collect();
         let expected: Vec<&str> = spec
@@ -232,9 +239,15 @@ mod tests {
             })
             .filter_map(|d| d.value())
             .collect();
-        assert!(values.contains(&"chatbot-chat-prod") && values.contains(&"api9"), "{values:?}");
+        assert!(values.contains(&"chatbot-chat-prod") && values.contains(&"chat9"), "{values:?}");
         assert!(values.iter().all(|v| !v.contains("${")), "{values:?}");
-        // Without an API id, the API's metrics are left out rather than asked with a placeholder.
+        let requests = queries.iter().find(|q| q.id() == Some("api_count")).unwrap();
+        let metric = requests.metric_stat().and_then(|s| s.metric()).unwrap();
+        assert_eq!((metric.namespace(), metric.metric_name()), (Some("AWS/Lambda"), Some("UrlRequestCount")));
+        let dims: Vec<_> = metric.dimensions().iter().map(|d| (d.name(), d.value())).collect();
+        assert_eq!(dims, [(Some("FunctionName"), Some("chat9"))]);
+        // Without the chat function's name, the API's metrics are left out rather than asked
+        // with a placeholder.
         let no_api = CloudWatchSource::new(&sdk, spec, "prod", None, false).queries(60);
         assert!(no_api.iter().all(|q| !q.id().unwrap_or_default().starts_with("api_")));
     }

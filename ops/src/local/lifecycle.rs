@@ -248,7 +248,7 @@ pub async fn serve(env: Env) -> anyhow::Result<()> {
         model_latency: Duration::ZERO,
         word_delay: Duration::from_millis(local.word_delay_ms),
     };
-    let metrics = LocalMetrics::new(env.as_str(), &output("ApiId")?);
+    let metrics = LocalMetrics::new(env.as_str());
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let publisher = metrics.clone().spawn_publisher(cloudwatch.clone(), METRICS_INTERVAL);
     let services = wiring::services(&sdk, &wiring, Some(metrics.clone())).await?;

@@ -5,7 +5,8 @@
 //! - `AWS/Lambda` Invocations, Errors, Duration per `FunctionName`, for the handlers the gateway
 //!   runs in place of the chat, ingest and retrieve Lambdas. As on AWS, Errors counts failed
 //!   invocations (an ingest event Lambda would retry), not error replies.
-//! - `AWS/ApiGateway` Count, 4xx, 5xx, Latency per `ApiId`, for the chat API's requests.
+//! - `AWS/Lambda` UrlRequestCount, Url4xxCount, Url5xxCount, UrlRequestLatency per the chat
+//!   function's `FunctionName`, for the chat API's requests: on AWS the API is that function's URL.
 //! - `Chatbot` tokens, latencies and skipped history items per `Environment` and `Function`: the
 //!   names the Lambdas emit as EMF ([`chatbot_core::aws::emf`]), which CloudWatch turns into
 //!   these metrics on AWS.
@@ -32,18 +33,13 @@ const MAX_PENDING: usize = 50_000;
 
 pub struct LocalMetrics {
     environment: String,
-    api_id: String,
     /// Each point with its namespace, which PutMetricData takes per call rather than per point.
     pending: Mutex<Vec<(&'static str, MetricDatum)>>,
 }
 
 impl LocalMetrics {
-    pub fn new(environment: &str, api_id: &str) -> Arc<Self> {
-        Arc::new(Self {
-            environment: environment.to_owned(),
-            api_id: api_id.to_owned(),
-            pending: Mutex::default(),
-        })
+    pub fn new(environment: &str) -> Arc<Self> {
+        Arc::new(Self { environment: environment.to_owned(), pending: Mutex::default() })
     }
 
     /// One invocation of a function the gateway runs in place of its Lambda.
@@ -59,17 +55,18 @@ impl LocalMetrics {
         );
     }
 
-    /// One request through the chat API, as API Gateway counts it.
+    /// One request through the chat API, as Lambda counts it for the chat function's URL.
     pub fn api(&self, status: u16, latency: Duration) {
-        let dims = [("ApiId", self.api_id.clone())];
+        // Lambda dimensions a function URL's metrics by the function behind it, as its invocations.
+        let dims = Function::Chat.dims(&self.environment);
         let class = |c: u16| if status / 100 == c { 1.0 } else { 0.0 };
         self.push(
-            "AWS/ApiGateway",
+            "AWS/Lambda",
             vec![
-                datum("Count", 1.0, StandardUnit::Count, &dims),
-                datum("4xx", class(4), StandardUnit::Count, &dims),
-                datum("5xx", class(5), StandardUnit::Count, &dims),
-                datum("Latency", ms(latency), StandardUnit::Milliseconds, &dims),
+                datum("UrlRequestCount", 1.0, StandardUnit::Count, &dims),
+                datum("Url4xxCount", class(4), StandardUnit::Count, &dims),
+                datum("Url5xxCount", class(5), StandardUnit::Count, &dims),
+                datum("UrlRequestLatency", ms(latency), StandardUnit::Milliseconds, &dims),
             ],
         );
     }
@@ -87,7 +84,7 @@ impl LocalMetrics {
     pub async fn flush(&self, client: &aws_sdk_cloudwatch::Client) -> Result<usize, String> {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let mut batches: Vec<(&'static str, Vec<MetricDatum>)> = Vec::new();
-        for namespace in ["AWS/Lambda", "AWS/ApiGateway", NAMESPACE] {
+        for namespace in ["AWS/Lambda", NAMESPACE] {
             let points: Vec<MetricDatum> =
                 taken.iter().filter(|(ns, _)| *ns == namespace).map(|(_, d)| d.clone()).collect();
             batches.extend(points.chunks(BATCH).map(|b| (namespace, b.to_vec())));
@@ -254,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn points_carry_the_names_and_dimensions_aws_uses() {
-        let m = LocalMetrics::new("dev", "abc123");
+        let m = LocalMetrics::new("dev");
         m.lambda(Function::Chat, Duration::from_millis(12), false);
         m.api(503, Duration::from_millis(15));
         m.record_ingest(&IngestMetrics {
@@ -273,16 +270,19 @@ mod tests {
                 ("AWS/Lambda", "Invocations"),
                 ("AWS/Lambda", "Errors"),
                 ("AWS/Lambda", "Duration"),
-                ("AWS/ApiGateway", "Count"),
-                ("AWS/ApiGateway", "4xx"),
-                ("AWS/ApiGateway", "5xx"),
-                ("AWS/ApiGateway", "Latency"),
+                ("AWS/Lambda", "UrlRequestCount"),
+                ("AWS/Lambda", "Url4xxCount"),
+                ("AWS/Lambda", "Url5xxCount"),
+                ("AWS/Lambda", "UrlRequestLatency"),
                 ("Chatbot", "IngestedChunks"),
                 ("Chatbot", "VectorBytesWritten"),
             ]
         );
         assert_eq!(pending[8].value(), Some(12_000.0));
         assert_eq!(pending[0].dimensions()[0].value(), Some("chatbot-chat-dev"));
+        let url: Vec<_> =
+            pending[3].dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(url, [("FunctionName", "chatbot-chat-dev")], "the URL's metrics are the chat function's");
         assert_eq!(pending[5].value(), Some(1.0), "a 503 counts as a 5xx");
         assert_eq!(pending[4].value(), Some(0.0));
         let dims: Vec<_> =
@@ -292,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_turn_publishes_its_skipped_history_items_as_the_lambda_emits_them() {
-        let m = LocalMetrics::new("dev", "abc123");
+        let m = LocalMetrics::new("dev");
         let turn = TurnMetrics {
             input_tokens: 1,
             output_tokens: 1,
