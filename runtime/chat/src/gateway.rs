@@ -39,7 +39,10 @@ impl http_body::Body for ReplyBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Whole(body) => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
             Self::Events(events) => events.poll_recv(cx).map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
@@ -92,7 +95,8 @@ mod tests {
 
     /// A function URL event (HTTP API payload 2.0), as Lambda sends it.
     fn event(method: &str, path: &str, body: Option<&str>, accept: Option<&str>) -> Request {
-        let mut headers = serde_json::json!({"content-type": "application/json", "authorization": "Bearer t"});
+        let mut headers =
+            serde_json::json!({"content-type": "application/json", "authorization": "Bearer t"});
         if let Some(accept) = accept {
             headers["accept"] = accept.into();
         }
