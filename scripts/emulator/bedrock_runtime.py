@@ -1,12 +1,19 @@
 """A Bedrock runtime double in front of moto 5.2.5, whose bedrock-runtime has no Converse and
 answers InvokeModel with an empty body for any model id.
 
-It answers the two calls the chatbot makes, `Converse` (POST /model/<id>/converse) and the Titan
-text embedding through `InvokeModel` (POST /model/<id>/invoke), for a set of granted model ids
-only. Any other id gets the AccessDeniedException Bedrock sends for a model the account has no
-access to, in Bedrock's restJson1 error shape, so an operator's "no model access" path can be
-exercised on the wire. The replies are a double's: a fixed one-word answer and a deterministic
-unit vector, with token counts that are word counts.
+It answers the calls the chatbot makes, `Converse` (POST /model/<id>/converse), `ConverseStream`
+(POST /model/<id>/converse-stream) and the Titan text embedding through `InvokeModel`
+(POST /model/<id>/invoke), for a set of granted model ids only. Any other id gets the
+AccessDeniedException Bedrock sends for a model the account has no access to, in Bedrock's
+restJson1 error shape, so an operator's "no model access" path can be exercised on the wire. The
+replies are a double's: a fixed one-word answer, a fixed few words streamed one word a delta, and a
+deterministic unit vector, with token counts that are word counts.
+
+ConverseStream answers `application/vnd.amazon.eventstream` as Bedrock does: binary frames
+(messageStart, a contentBlockDelta per word, contentBlockStop, messageStop, metadata), each sent
+as soon as it is made, so a client sees the deltas one after another. The environment variable
+EMULATOR_BEDROCK_STREAM_PAUSE_MS (milliseconds, default 0) of the emulator's process sets a pause
+before each delta after the first, for tests that need deltas spread over time.
 
 install() must run before moto.server.main builds its app; it wraps whatever dispatcher is
 installed by then (cloudwatch_cbor's), so the two shims compose.
@@ -15,17 +22,24 @@ installed by then (cloudwatch_cbor's), so the two shims compose.
 import hashlib
 import json
 import math
+import os
 import re
+import struct
+import time
 import uuid
-from typing import Any, Callable, Iterable
+import zlib
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 import moto.server
 from werkzeug.wsgi import get_input_stream
 
-_PATH = re.compile(r"^/model/([^/]+)/(converse|invoke)$")
+_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke)$")
 _TITAN_DIMENSIONS = (256, 512, 1024)
 _REPLY = "pong"
+# Starts with the one-word reply, so a caller that looks for "pong" finds it either way.
+_STREAMED_REPLY = "pong from the Bedrock double"
+STREAM_PAUSE_VARIABLE = "EMULATOR_BEDROCK_STREAM_PAUSE_MS"
 # AWS's wording for a model the account has not been granted.
 ACCESS_DENIED = "You don't have access to the model with the specified model ID."
 
@@ -61,7 +75,8 @@ def _json(start_response: Callable, status: str, document: Any, headers: list | 
     return [body]
 
 
-def _converse(request: dict, start_response: Callable) -> list[bytes]:
+def _refusal(request: dict, start_response: Callable) -> list[bytes] | None:
+    """Bedrock's ValidationException for a request Converse and ConverseStream both refuse."""
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         return _error(start_response, "400 Bad Request", "ValidationException",
@@ -70,14 +85,81 @@ def _converse(request: dict, start_response: Callable) -> list[bytes]:
     if not isinstance(max_tokens, int) or max_tokens < 1:
         return _error(start_response, "400 Bad Request", "ValidationException",
                       "The maximum tokens you requested must be at least 1.")
+    return None
+
+
+def _input_tokens(request: dict) -> int:
+    messages = request.get("messages") or []
     prompt = [block.get("text", "") for m in messages for block in m.get("content", []) if isinstance(block, dict)]
     prompt += [block.get("text", "") for block in request.get("system", []) if isinstance(block, dict)]
-    input_tokens = max(1, sum(_words(t) for t in prompt))
+    return max(1, sum(_words(t) for t in prompt))
+
+
+def _converse(request: dict, start_response: Callable) -> list[bytes]:
+    refusal = _refusal(request, start_response)
+    if refusal is not None:
+        return refusal
+    input_tokens = _input_tokens(request)
     return _json(start_response, "200 OK", {
         "output": {"message": {"role": "assistant", "content": [{"text": _REPLY}]}},
         "stopReason": "end_turn",
         "usage": {"inputTokens": input_tokens, "outputTokens": 1, "totalTokens": input_tokens + 1},
         "metrics": {"latencyMs": 1},
+    })
+
+
+def event_frame(event_type: str, payload: dict) -> bytes:
+    """One event-stream message: the prelude (total length, headers length, their CRC32), the
+    headers (type 7, a string with a 16-bit length), the JSON payload and the message's CRC32."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):
+        encoded_name, encoded_value = name.encode("utf-8"), value.encode("utf-8")
+        headers += struct.pack(">B", len(encoded_name)) + encoded_name
+        headers += struct.pack(">BH", 7, len(encoded_value)) + encoded_value
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    prelude = struct.pack(">II", 12 + len(headers) + len(body) + 4, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def stream_pause() -> float:
+    """The pause before each delta after the first, in seconds; read once, when the emulator starts."""
+    text = os.environ.get(STREAM_PAUSE_VARIABLE, "").strip()
+    try:
+        return max(0.0, float(text) / 1000.0) if text else 0.0
+    except ValueError:
+        raise SystemExit(f"{STREAM_PAUSE_VARIABLE}={text!r} is not a number of milliseconds") from None
+
+
+def _converse_stream(request: dict, start_response: Callable, pause: float) -> Iterable[bytes]:
+    refusal = _refusal(request, start_response)
+    if refusal is not None:
+        return refusal
+    input_tokens = _input_tokens(request)
+    # No Content-Length: the server sends each frame as a chunk as soon as it is yielded, as
+    # Bedrock sends each event as the model writes it.
+    start_response("200 OK", [
+        ("Content-Type", "application/vnd.amazon.eventstream"),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+    ])
+    return _stream_events(input_tokens, pause)
+
+
+def _stream_events(input_tokens: int, pause: float) -> Iterator[bytes]:
+    started = time.monotonic()
+    words = _STREAMED_REPLY.split()
+    yield event_frame("messageStart", {"role": "assistant"})
+    for i, word in enumerate(words):
+        if i and pause:
+            time.sleep(pause)
+        yield event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": word if i == 0 else " " + word}})
+    yield event_frame("contentBlockStop", {"contentBlockIndex": 0})
+    yield event_frame("messageStop", {"stopReason": "end_turn"})
+    yield event_frame("metadata", {
+        "usage": {"inputTokens": input_tokens, "outputTokens": len(words), "totalTokens": input_tokens + len(words)},
+        "metrics": {"latencyMs": max(1, round((time.monotonic() - started) * 1000))},
     })
 
 
@@ -106,6 +188,7 @@ def _titan_embedding(model_id: str, request: dict, start_response: Callable) -> 
 def install(granted: Iterable[str]) -> None:
     """Makes moto.server.main dispatch Bedrock runtime calls to this double, granting `granted`."""
     granted_ids = frozenset(granted)
+    pause = stream_pause()  # a malformed value stops the emulator at start, naming the variable
     base = moto.server.DomainDispatcherApplication
 
     class BedrockRuntimeDispatcher(base):  # type: ignore[misc, valid-type]
@@ -124,6 +207,8 @@ def install(granted: Iterable[str]) -> None:
                 return _error(start_response, "403 Forbidden", "AccessDeniedException", ACCESS_DENIED)
             if operation == "converse":
                 return _converse(request, start_response)
+            if operation == "converse-stream":
+                return _converse_stream(request, start_response, pause)
             return _titan_embedding(model_id, request, start_response)
 
     moto.server.DomainDispatcherApplication = BedrockRuntimeDispatcher  # type: ignore[misc]

@@ -1,5 +1,5 @@
-"""CloudFormation models for resource types moto 5.2.5 skips: the HTTP API (ApiGatewayV2),
-OpenSearch Serverless and S3 Vectors. Importing this module defines them; moto_patches.apply()
+"""CloudFormation models for resource types moto 5.2.5 skips: the HTTP API (ApiGatewayV2), Lambda
+function URLs, OpenSearch Serverless and S3 Vectors. Importing this module defines them; moto_patches.apply()
 registers them.
 """
 
@@ -12,6 +12,8 @@ from typing import Any
 
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import apigatewayv2_backends
+from moto.awslambda.exceptions import UnknownFunctionException
+from moto.awslambda.models import lambda_backends
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
 from moto.core.common_models import CloudFormationModel
@@ -46,12 +48,12 @@ def aoss_create_collection(self, client_token, description, name, standby_replic
     return collection
 
 
-# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage},
+# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage}, AWS::Lambda::Url,
 # AWS::OpenSearchServerless::{SecurityPolicy,AccessPolicy,Collection} and
 # AWS::S3Vectors::{VectorBucket,Index} through those services' APIs.
 # moto: has the backends but no CloudFormation model for these types, so it skips them: their Ref
-# is None (compute.yaml's output ApiId is dropped, "${HttpApi}" stays literally in a Sub) and
-# GetAtt fails. Patch: models that make, update and delete the objects in moto's own backends, as
+# is None (an output such as ApiId is dropped, "${HttpApi}" stays literally in a Sub) and
+# GetAtt fails (compute.yaml's ApiUrl, !GetAtt ChatUrl.FunctionUrl, fails the whole stack). Patch: models that make, update and delete the objects in moto's own backends, as
 # the service APIs do, so the emulator's APIs see them; Ref and GetAtt answer what the
 # CloudFormation reference documents. Properties moto's backends do not model are ignored.
 def _camel(node: Any) -> Any:
@@ -204,6 +206,46 @@ class ApiGatewayV2Stage(_Resource, CloudFormationModel):
     def delete(self, *_: Any) -> None:
         with contextlib.suppress(ApiNotFound):
             self.backend.delete_stage(self.api_id, self.physical_resource_id)
+
+
+class LambdaUrl(_Resource, CloudFormationModel):
+    # The CloudFormation reference: Ref is the function's ARN; FunctionUrl and FunctionArn are the
+    # attributes; TargetFunctionArn and Qualifier require replacement, the rest update in place.
+    # Qualifier is ignored: moto's function URLs are for unqualified functions only.
+    __module__ = "moto.awslambda.models"
+    attributes = {"FunctionUrl": "url", "FunctionArn": "physical_resource_id"}
+    replace_on = ("TargetFunctionArn", "Qualifier")
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    def __init__(self, account_id: str, region_name: str, properties: dict):
+        self.backend = lambda_backends[account_id][region_name]
+        target = properties["TargetFunctionArn"]  # an ARN or a name: Lambda takes either
+        self.physical_resource_id = self.backend.get_function(target).function_arn
+        url_config = self.backend.create_function_url_config(self.physical_resource_id, self._config(properties))
+        # AWS: https://<url-id>.lambda-url.<region>.on.aws/, ending in a slash; moto leaves the
+        # slash off. The stored URL is fixed, so GetFunctionUrlConfig answers the same.
+        url_config.url = url_config.url.rstrip("/") + "/"
+        self.url = url_config.url
+
+    @staticmethod
+    def _config(properties: dict) -> dict:
+        # The CreateFunctionUrlConfig request has CloudFormation's spelling, Cors included.
+        # AWS's InvokeMode defaults to BUFFERED; moto's would answer "Buffered".
+        return {"AuthType": properties["AuthType"], "Cors": properties.get("Cors"),
+                "InvokeMode": properties.get("InvokeMode", "BUFFERED")}
+
+    def update(self, properties: dict) -> None:
+        # AWS: an update replaces the URL's settings. moto's update ignores InvokeMode and keeps
+        # Cors that the template removed: set the whole config, as AWS holds it.
+        url_config = self.backend.update_function_url_config(self.physical_resource_id, self._config(properties))
+        url_config.config = self._config(properties)
+
+    def delete(self, *_: Any) -> None:
+        with contextlib.suppress(UnknownFunctionException):  # deleting the function deletes its URL
+            self.backend.delete_function_url_config(self.physical_resource_id)
 
 
 class OpenSearchServerlessSecurityPolicy(_Resource, CloudFormationModel):

@@ -1,12 +1,15 @@
 """The project's AWS emulator: the moto server, with moto_patches.py applied to its CloudFormation,
 account_limits.py adding the Lambda and Service Quotas limits it lacks, cloudwatch_cbor.py
 translating the CloudWatch SDK's RPC v2 CBOR protocol for it, and bedrock_runtime.py answering
-Converse and Titan embeddings for the granted model ids. s3vectors.py adds S3 Vectors' QueryVectors
-and the limits, pagination and index settings moto lacks; moto_models.py models the resource
-types moto's CloudFormation skips (the HTTP API, OpenSearch Serverless, S3 Vectors).
+Converse, ConverseStream and Titan embeddings for the granted model ids. s3vectors.py adds S3
+Vectors' QueryVectors and the limits, pagination and index settings moto lacks; moto_models.py
+models the resource types moto's CloudFormation skips (the HTTP API, function URLs, OpenSearch
+Serverless, S3 Vectors).
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
                                                [--granted-models ID,ID]
+
+EMULATOR_BEDROCK_STREAM_PAUSE_MS paces ConverseStream's deltas (bedrock_runtime.py).
 """
 
 import argparse

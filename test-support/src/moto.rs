@@ -63,7 +63,14 @@ fn responds(port: u16) -> bool {
 }
 
 impl Moto {
-    fn start() -> Moto {
+    /// A server of the caller's own, with `vars` in its environment (such as
+    /// `EMULATOR_BEDROCK_STREAM_PAUSE_MS`), for a test that needs the emulator to behave otherwise
+    /// than [`Moto::shared`]'s. It stops when the returned value is dropped.
+    pub fn with_env(vars: &[(&str, &str)]) -> Moto {
+        Moto::start(vars)
+    }
+
+    fn start(vars: &[(&str, &str)]) -> Moto {
         let python = python();
         if !python.exists() {
             panic!("{} ({} does not exist)", INSTALL_HINT, python.display());
@@ -77,6 +84,7 @@ impl Moto {
         let mut command = Command::new(&python);
         // boto inside moto reads the AWS variables too: a caller's AWS_PROFILE stops it at start.
         let mut child = isolate::isolated(&mut command)
+            .envs(vars.iter().copied())
             .arg(workspace_root().join("scripts/emulator/serve.py"))
             .args(["-p", &port.to_string(), "--exit-with-stdin"])
             .stdin(Stdio::piped())
@@ -107,7 +115,7 @@ impl Moto {
     /// The shared server of this test binary.
     pub fn shared() -> &'static Moto {
         static MOTO: OnceLock<Moto> = OnceLock::new();
-        MOTO.get_or_init(Moto::start)
+        MOTO.get_or_init(|| Moto::start(&[]))
     }
 
     pub async fn sdk_config(&self) -> SdkConfig {
