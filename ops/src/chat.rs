@@ -266,7 +266,7 @@ async fn post(
 
 /// The API's error as one line: status, code, message, and when to retry.
 fn error_line(status: reqwest::StatusCode, retry_after: Option<String>, value: Value) -> String {
-    // API Gateway's own refusals ({"message": "..."}) are not the API's error body.
+    // Refusals from in front of the handler (the function URL's, Lambda's) are not the API's error body.
     let error = serde_json::from_value::<ErrorBody>(value).ok().map(|b| b.error);
     let code = error.as_ref().map_or("error", |e| e.code.as_str());
     let text = error.as_ref().map_or("no message", |e| e.message.as_str());

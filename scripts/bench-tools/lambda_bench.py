@@ -122,7 +122,7 @@ def counts(proxy: str) -> Counter:
 
 
 def chat_event(message: str, conversation_id: str | None) -> dict:
-    """A `POST /chat` as API Gateway's HTTP API (payload 2.0) hands it to the function."""
+    """A `POST /chat` as a function URL (payload 2.0) hands it to the function."""
     body = {"message": message}
     if conversation_id:
         body["conversation_id"] = conversation_id

@@ -1,6 +1,5 @@
-"""CloudFormation models for resource types moto 5.2.5 skips: the HTTP API (ApiGatewayV2), Lambda
-function URLs, OpenSearch Serverless and S3 Vectors. Importing this module defines them; moto_patches.apply()
-registers them.
+"""CloudFormation models for resource types moto 5.2.5 skips: Lambda function URLs, OpenSearch
+Serverless and S3 Vectors. Importing this module defines them; moto_patches.apply() registers them.
 """
 
 import contextlib
@@ -10,8 +9,6 @@ import json
 import re
 from typing import Any
 
-from moto.apigatewayv2.exceptions import ApiNotFound
-from moto.apigatewayv2.models import apigatewayv2_backends
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda.models import lambda_backends
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
@@ -48,12 +45,11 @@ def aoss_create_collection(self, client_token, description, name, standby_replic
     return collection
 
 
-# AWS: CloudFormation makes AWS::ApiGatewayV2::{Api,Integration,Route,Stage}, AWS::Lambda::Url,
-# AWS::OpenSearchServerless::{SecurityPolicy,AccessPolicy,Collection} and
-# AWS::S3Vectors::{VectorBucket,Index} through those services' APIs.
+# AWS: CloudFormation makes AWS::Lambda::Url, AWS::OpenSearchServerless::{SecurityPolicy,
+# AccessPolicy,Collection} and AWS::S3Vectors::{VectorBucket,Index} through those services' APIs.
 # moto: has the backends but no CloudFormation model for these types, so it skips them: their Ref
-# is None (an output such as ApiId is dropped, "${HttpApi}" stays literally in a Sub) and
-# GetAtt fails (compute.yaml's ApiUrl, !GetAtt ChatUrl.FunctionUrl, fails the whole stack). Patch: models that make, update and delete the objects in moto's own backends, as
+# is None and GetAtt fails (compute.yaml's ApiUrl, !GetAtt ChatUrl.FunctionUrl, fails the whole
+# stack). Patch: models that make, update and delete the objects in moto's own backends, as
 # the service APIs do, so the emulator's APIs see them; Ref and GetAtt answer what the
 # CloudFormation reference documents. Properties moto's backends do not model are ignored.
 def _camel(node: Any) -> Any:
@@ -62,7 +58,7 @@ def _camel(node: Any) -> Any:
 
 
 def _call(method: Any, properties: dict, **given: Any) -> Any:
-    """Call a backend method with CloudFormation properties as its arguments (IntegrationUri -> integration_uri)."""
+    """Call a backend method with CloudFormation properties as its arguments (SecurityPolicy -> security_policy)."""
     named = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in properties.items()}
     return method(**{p: given.get(p, named.get(p)) for p in inspect.signature(method).parameters})
 
@@ -110,102 +106,6 @@ class _Resource:
         original_resource.update(properties)
         original_resource.properties = properties
         return original_resource
-
-
-class ApiGatewayV2Api(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"ApiId": "physical_resource_id", "ApiEndpoint": "endpoint"}
-    replace_on = ("ProtocolType",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Api"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend = apigatewayv2_backends[account_id][region_name]
-        cors = _camel(properties.get("CorsConfiguration"))
-        api = _call(self.backend.create_api, properties, cors_configuration=cors)
-        self.physical_resource_id, self.endpoint = api.api_id, api.api_endpoint
-
-    def update(self, properties: dict) -> None:
-        cors = _camel(properties.get("CorsConfiguration"))
-        _call(self.backend.update_api, properties, api_id=self.physical_resource_id, cors_configuration=cors)
-        if cors is None:
-            self.backend.delete_cors_configuration(self.physical_resource_id)
-
-    def delete(self, *_: Any) -> None:
-        self.backend.delete_api(self.physical_resource_id)
-
-
-class ApiGatewayV2Integration(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"IntegrationId": "physical_resource_id"}
-    replace_on = ("ApiId",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Integration"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        tls = _camel(properties.get("TlsConfig"))
-        self.physical_resource_id = _call(self.backend.create_integration, properties, tls_config=tls).id
-
-    def update(self, properties: dict) -> None:
-        tls = _camel(properties.get("TlsConfig"))
-        _call(self.backend.update_integration, properties, integration_id=self.physical_resource_id, tls_config=tls)
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):  # deleting an API deletes its integrations
-            self.backend.delete_integration(self.api_id, self.physical_resource_id)
-
-
-class ApiGatewayV2Route(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    attributes = {"RouteId": "physical_resource_id"}
-    replace_on = ("ApiId",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Route"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        defaults = {"api_key_required": properties.get("ApiKeyRequired", False),  # the API's defaults
-                    "authorization_type": properties.get("AuthorizationType", "NONE")}
-        self.physical_resource_id = _call(self.backend.create_route, properties, **defaults).route_id
-
-    def update(self, properties: dict) -> None:
-        _call(self.backend.update_route, properties, route_id=self.physical_resource_id)
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):
-            self.backend.delete_route(self.api_id, self.physical_resource_id)
-
-
-class ApiGatewayV2Stage(_Resource, CloudFormationModel):
-    __module__ = "moto.apigatewayv2.models"
-    replace_on = ("ApiId", "StageName")
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Stage"
-
-    def __init__(self, account_id: str, region_name: str, properties: dict):
-        self.backend, self.api_id = apigatewayv2_backends[account_id][region_name], properties["ApiId"]
-        self.physical_resource_id = properties["StageName"]  # Ref: the stage name
-        self.update(properties)
-
-    def update(self, properties: dict) -> None:
-        # The CreateStage request: camelCase structs; StageVariables and Tags keep their keys.
-        config = {k[:1].lower() + k[1:]: v if k in ("StageVariables", "Tags") else _camel(v)
-                  for k, v in properties.items() if k != "ApiId"}
-        config["routeSettings"] = {route: _camel(s) for route, s in properties.get("RouteSettings", {}).items()}
-        self.backend.create_stage(self.api_id, config)  # moto has no UpdateStage: store it anew, same name
-
-    def delete(self, *_: Any) -> None:
-        with contextlib.suppress(ApiNotFound):
-            self.backend.delete_stage(self.api_id, self.physical_resource_id)
 
 
 class LambdaUrl(_Resource, CloudFormationModel):

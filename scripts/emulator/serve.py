@@ -3,8 +3,8 @@ account_limits.py adding the Lambda and Service Quotas limits it lacks, cloudwat
 translating the CloudWatch SDK's RPC v2 CBOR protocol for it, and bedrock_runtime.py answering
 Converse, ConverseStream and Titan embeddings for the granted model ids. s3vectors.py adds S3
 Vectors' QueryVectors and the limits, pagination and index settings moto lacks; moto_models.py
-models the resource types moto's CloudFormation skips (the HTTP API, function URLs, OpenSearch
-Serverless, S3 Vectors).
+models the resource types moto's CloudFormation skips (function URLs, OpenSearch Serverless,
+S3 Vectors).
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
                                                [--granted-models ID,ID]

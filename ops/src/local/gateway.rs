@@ -29,8 +29,8 @@ use crate::functions::Function;
 /// Where the gateway takes S3 notification events for the ingestion handler.
 pub const INGEST_PATH: &str = "/_local/ingest";
 
-/// API Gateway's HTTP API refuses payloads over 10 MB; the handler refuses bodies over 32 KiB
-/// with a `payload_too_large` error. Bodies between the two are read so the handler can give that error; bodies
+/// A function URL refuses request payloads over Lambda's 6 MB; the handler refuses bodies over
+/// 32 KiB with a `payload_too_large` error. Bodies between the two are read so the handler can give that error; bodies
 /// over this bound get the same error without being read.
 pub const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
 
