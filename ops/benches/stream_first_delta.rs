@@ -57,6 +57,8 @@ fn request(accept: Option<&str>) -> ApiRequest {
         authorization: None,
         idempotency_key: None,
         accept: accept.map(str::to_owned),
+        cookie: None,
+        csrf: None,
         body: serde_json::json!({ "message": QUESTION }).to_string().into(),
         request_id: "bench".into(),
     }

@@ -27,6 +27,8 @@ async fn turn(app: &ChatApp, body: serde_json::Value) -> serde_json::Value {
         authorization: None,
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.to_string().into(),
         request_id: "history-metrics".into(),

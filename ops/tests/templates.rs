@@ -557,7 +557,8 @@ fn the_chat_role_may_converse_and_stream_with_its_model_and_nothing_else() {
     assert_eq!(streaming, 1, "one statement allows streaming");
 }
 
-/// A browser client may send `Idempotency-Key`, and ask for a stream, when CORS is on.
+/// A browser client may send `Idempotency-Key`, and ask for a stream, when CORS is on; never the
+/// web app's `X-Chat-CSRF` header, which a cross-site page must be unable to send.
 #[test]
 fn cors_allows_the_idempotency_key_and_accept_headers() {
     let compute = templates::all().into_iter().find(|t| t.file == "compute.yaml").expect("compute.yaml");

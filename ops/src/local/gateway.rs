@@ -108,12 +108,6 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 
 async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Response {
     let (parts, body) = req.into_parts();
-    let authorization =
-        parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
-    let idempotency_key =
-        parts.headers.get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -134,16 +128,7 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
             return into_axum(error_response(&err, &request_id));
         }
     };
-    let api = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        authorization,
-        idempotency_key,
-        accept,
-        body,
-        request_id,
-    };
+    let api = ApiRequest::from_http(parts.method, &parts.uri, &parts.headers, body, request_id);
     if api.path == INGEST_PATH {
         return into_axum(ingest(gw, &api).await);
     }

@@ -178,7 +178,12 @@ async fn chat_app_with(
         metrics: Arc::new(LogMetrics),
         auth: Authenticator::Token(auth),
         // A local model may take up to its timeout; a repeat must not take over a live request.
-        settings: ChatSettings { idempotency_lease: OPENAI_TIMEOUT * 2, ..ChatSettings::default() },
+        settings: ChatSettings {
+            idempotency_lease: OPENAI_TIMEOUT * 2,
+            // The local gateway is plain HTTP on the loopback address: a Secure cookie would not stick.
+            secure_cookies: false,
+            ..ChatSettings::default()
+        },
     })
 }
 

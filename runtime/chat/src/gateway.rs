@@ -56,17 +56,8 @@ impl http_body::Body for ReplyBody {
 
 fn to_api_request(req: Request) -> ApiRequest {
     let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-    let authorization =
-        req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
-    let idempotency_key =
-        req.headers().get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let query = req.uri().query().map(str::to_owned);
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
     let body = bytes::Bytes::copy_from_slice(req.body().as_ref());
-    ApiRequest { method, path, query, authorization, idempotency_key, accept, body, request_id }
+    ApiRequest::from_http(req.method().clone(), req.uri(), req.headers(), body, request_id)
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ fn request(body: String) -> ApiRequest {
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.into(),
         request_id: "bench".into(),

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::domain::error::ApiError;
 use crate::ports::{SecretError, SecretSource};
+use crate::session;
 
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -30,6 +31,22 @@ impl Authenticator {
     pub async fn verify(&self, authorization: Option<&str>) -> Result<(), ApiError> {
         match self {
             Authenticator::Token(t) => t.verify(authorization).await,
+            Authenticator::Disabled => Ok(()),
+        }
+    }
+
+    /// A browser session's cookie value for the pasted `token`, if it is the API token.
+    pub async fn start_session(&self, token: &str, now: u64) -> Result<String, ApiError> {
+        match self {
+            Authenticator::Token(t) => t.start_session(token, now).await,
+            Authenticator::Disabled => Ok(session::issue(&[0; 32], now, session::LIFETIME)),
+        }
+    }
+
+    /// Whether a session cookie's value was issued for the current token and has not ended.
+    pub async fn verify_session(&self, value: &str, now: u64) -> Result<(), ApiError> {
+        match self {
+            Authenticator::Token(t) => t.verify_session(value, now).await,
             Authenticator::Disabled => Ok(()),
         }
     }
@@ -63,7 +80,31 @@ impl TokenAuthenticator {
 
     pub async fn verify(&self, authorization: Option<&str>) -> Result<(), ApiError> {
         let presented = authorization.and_then(bearer).ok_or_else(ApiError::unauthorized)?;
+        self.matches(presented).await
+    }
+
+    async fn matches(&self, presented: &str) -> Result<(), ApiError> {
         let presented = digest(presented.as_bytes());
+        let current = self.current_digest().await;
+        if bool::from(current.ct_eq(&presented)) { Ok(()) } else { Err(ApiError::unauthorized()) }
+    }
+
+    async fn start_session(&self, token: &str, now: u64) -> Result<String, ApiError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::unauthorized());
+        }
+        self.matches(token).await?;
+        Ok(session::issue(&self.current_digest().await, now, session::LIFETIME))
+    }
+
+    async fn verify_session(&self, value: &str, now: u64) -> Result<(), ApiError> {
+        let key = self.current_digest().await;
+        if session::is_valid(&key, value, now) { Ok(()) } else { Err(ApiError::session_ended()) }
+    }
+
+    /// The current token's digest, re-read from its source at most once per `refresh_after`.
+    async fn current_digest(&self) -> [u8; 32] {
         let mut state = self.state.lock().await;
         // Re-read on a clock, not on a mismatch: a leaked token that keeps matching the cached
         // copy must stop working once it is rotated, and a flood of wrong tokens still costs at
@@ -78,7 +119,7 @@ impl TokenAuthenticator {
                 }
             }
         }
-        if bool::from(state.digest.ct_eq(&presented)) { Ok(()) } else { Err(ApiError::unauthorized()) }
+        state.digest
     }
 }
 
@@ -173,6 +214,25 @@ mod tests {
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(a.verify(Some("Bearer wrong")).await.is_err());
         assert!(a.verify(Some("Bearer tok")).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_needs_the_token_and_ends_when_it_is_rotated() {
+        let secret = Arc::new(StaticSecret::new("tok"));
+        let a = Authenticator::Token(auth(&secret).await);
+        let now = 1_800_000_000;
+        for wrong in ["", "  ", "tok2", "Bearer tok"] {
+            assert_eq!(a.start_session(wrong, now).await.map_err(|e| e.status), Err(401), "{wrong:?}");
+        }
+        let value = a.start_session(" tok ", now).await.unwrap();
+        assert!(a.verify_session(&value, now + 10).await.is_ok());
+        let ended = a.verify_session(&value, now + session::LIFETIME.as_secs()).await.unwrap_err();
+        assert_eq!((ended.status, ended.code.as_str()), (401, "unauthorized"));
+        assert!(ended.message.contains("sign in"), "{}", ended.message);
+        secret.set("rotated");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(a.verify_session(&value, now + 10).await.is_err(), "the rotation ends the session");
+        assert!(a.verify_session(&a.start_session("rotated", now).await.unwrap(), now).await.is_ok());
     }
 
     #[tokio::test]

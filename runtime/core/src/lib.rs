@@ -19,6 +19,7 @@ pub mod fakes;
 pub mod handlers;
 pub mod local;
 pub mod ports;
+pub mod session;
 pub mod telemetry;
 
 pub use domain::error::{ApiError, ErrorCode};

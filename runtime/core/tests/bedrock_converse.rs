@@ -157,6 +157,8 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
         authorization: None,
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: r#"{"message":"hello"}"#.into(),
         request_id: "r1".into(),

@@ -56,6 +56,8 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         authorization: auth.map(str::to_owned),
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.into(),
         request_id: "req-123".to_owned(),

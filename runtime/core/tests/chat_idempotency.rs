@@ -62,6 +62,8 @@ async fn post(h: &Harness, key: Option<&str>, body: &Value) -> Reply {
         authorization: None,
         idempotency_key: key.map(str::to_owned),
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-1".into(),

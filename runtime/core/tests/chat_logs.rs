@@ -35,6 +35,8 @@ async fn say(app: &ChatApp, body: Value) -> Value {
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-123".into(),

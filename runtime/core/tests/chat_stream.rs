@@ -53,6 +53,8 @@ fn streamed(body: Value) -> ApiRequest {
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
         accept: Some("text/event-stream".to_owned()),
+        cookie: None,
+        csrf: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-1".to_owned(),

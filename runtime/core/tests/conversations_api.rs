@@ -44,6 +44,8 @@ fn request(method: Method, path: &str, query: Option<&str>, body: &str) -> ApiRe
         authorization: Some(format!("Bearer {TOKEN}")),
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         body: body.to_owned().into(),
         request_id: "req-9".to_owned(),
     }

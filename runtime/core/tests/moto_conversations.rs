@@ -393,6 +393,8 @@ async fn a_warm_turn_makes_three_dynamodb_requests_and_no_kms_request() {
             authorization: None,
             idempotency_key: None,
             accept: None,
+            cookie: None,
+            csrf: None,
             query: None,
             body: body.to_string().into(),
             request_id: "moto-warm".into(),

@@ -223,6 +223,8 @@ impl Versioned {
             request_id: "versions".into(),
             idempotency_key: None,
             accept: None,
+            cookie: None,
+            csrf: None,
             query: None,
         };
         let resp = route(&app, &req).await;

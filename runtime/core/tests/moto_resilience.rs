@@ -67,6 +67,8 @@ impl Stack {
             authorization: None,
             idempotency_key: key.map(str::to_owned),
             accept: None,
+            cookie: None,
+            csrf: None,
             query: None,
             body: body.to_string().into(),
             request_id: "moto".into(),

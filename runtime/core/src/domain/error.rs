@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     BadRequest,
     Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -23,9 +24,10 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -40,6 +42,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -75,6 +78,20 @@ impl ApiError {
             ErrorCode::Unauthorized,
             401,
             "missing or invalid bearer token: send `Authorization: Bearer <token>` (see `opsctl token show`)",
+        )
+    }
+
+    /// A browser session that ended (expired, or the token was rotated): sign in again.
+    pub fn session_ended() -> Self {
+        Self::new(ErrorCode::Unauthorized, 401, "the session has ended: sign in again with the API token")
+    }
+
+    /// A state-changing request authenticated by the session cookie without the app's header.
+    pub fn missing_csrf_header() -> Self {
+        Self::new(
+            ErrorCode::Forbidden,
+            403,
+            "a request signed in by cookie must send the X-Chat-CSRF: 1 header (the web app does); API clients send Authorization: Bearer <token>",
         )
     }
 

@@ -25,7 +25,7 @@ pub async fn chat_turn(app: &ChatApp, req: &ApiRequest) -> Result<ChatResponse, 
     let request_id = req.request_id.as_str();
 
     // 1. Authenticate, then validate.
-    app.auth.verify(req.authorization.as_deref()).await?;
+    super::authenticate(app, req).await?;
     let key = idempotency::key_hash(req.idempotency_key.as_deref())?;
     let request = ChatRequest::parse(&req.body)?;
     let turn = Turn { app, request_id, started, key_calls_before };

@@ -38,7 +38,7 @@ pub async fn chat_stream(app: Arc<ChatApp>, req: &ApiRequest) -> Result<mpsc::Re
     let key_calls_before = app.cipher.key_service_calls();
     let request_id = req.request_id.as_str();
 
-    app.auth.verify(req.authorization.as_deref()).await?;
+    super::authenticate(&app, req).await?;
     let key = idempotency::key_hash(req.idempotency_key.as_deref())?;
     let request = ChatRequest::parse(&req.body)?;
     let held = match key {

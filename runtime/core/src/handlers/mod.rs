@@ -10,6 +10,7 @@ pub mod health;
 pub mod idempotency;
 pub mod ingest;
 pub mod retrieve;
+pub mod sign_in;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +25,12 @@ use crate::domain::error::{ApiError, FALLBACK_BODY};
 use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_HISTORY_TOKENS, DEFAULT_SYSTEM_PROMPT};
 use crate::domain::sse;
 use crate::ports::{ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever};
+use crate::session;
 
 pub use chat::chat_turn;
 
-/// What a handler needs of an HTTP request, whatever carried it (API Gateway, axum).
-#[derive(Debug, Clone)]
+/// What a handler needs of an HTTP request, whatever carried it (a function URL, axum).
+#[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
     pub method: Method,
     pub path: String,
@@ -39,8 +41,57 @@ pub struct ApiRequest {
     pub idempotency_key: Option<String>,
     /// The `Accept` header: `text/event-stream` asks for a streamed reply.
     pub accept: Option<String>,
+    /// The `Cookie` header: the web app's session rides in it.
+    pub cookie: Option<String>,
+    /// The [`session::CSRF_HEADER`] header, which a cross-site page cannot send.
+    pub csrf: Option<String>,
     pub body: Bytes,
     pub request_id: String,
+}
+
+impl ApiRequest {
+    /// The request as a transport hands it over: the parts a handler reads, headers by name.
+    pub fn from_http(
+        method: Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        body: Bytes,
+        request_id: String,
+    ) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Self {
+            method,
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            authorization: text(header::AUTHORIZATION.as_str()),
+            // Lossy rather than dropped: a key that is not visible ASCII must be refused, not ignored.
+            idempotency_key: headers
+                .get("idempotency-key")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            accept: text(header::ACCEPT.as_str()),
+            cookie: text(header::COOKIE.as_str()),
+            csrf: text(session::CSRF_HEADER),
+            body,
+            request_id,
+        }
+    }
+}
+
+/// Who may call: a bearer token (the CLI, scripts), or the web app's session cookie. A request
+/// that changes something by cookie must carry the CSRF header as well.
+pub async fn authenticate(app: &ChatApp, req: &ApiRequest) -> Result<(), ApiError> {
+    if req.authorization.is_some() {
+        return app.auth.verify(req.authorization.as_deref()).await;
+    }
+    let Some(value) = req.cookie.as_deref().and_then(session::from_cookie_header) else {
+        return app.auth.verify(None).await;
+    };
+    app.auth.verify_session(value, session::unix_now()).await?;
+    let reads_only = matches!(req.method, Method::GET | Method::HEAD);
+    if !reads_only && req.csrf.as_deref().map(str::trim) != Some("1") {
+        return Err(ApiError::missing_csrf_header());
+    }
+    Ok(())
 }
 
 pub const DEFAULT_IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
@@ -59,6 +110,8 @@ pub struct ChatSettings {
     pub idempotency_lease: Duration,
     /// How long a streamed reply may stay silent before a keep-alive comment is sent.
     pub keep_alive: Duration,
+    /// Whether the session cookie is marked `Secure`: the app is served over HTTPS (on AWS).
+    pub secure_cookies: bool,
 }
 
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -73,6 +126,7 @@ impl Default for ChatSettings {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             idempotency_lease: DEFAULT_IDEMPOTENCY_LEASE,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            secure_cookies: true,
         }
     }
 }
@@ -135,6 +189,7 @@ pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
         (Route::Chat, _) => Err(ApiError::method_not_allowed("POST /chat")),
         (Route::Health, &Method::GET) => Ok(json_response(200, &health::health(app), id)),
         (Route::Health, _) => Err(ApiError::method_not_allowed("GET /health")),
+        (Route::Session, _) => sign_in::route(app, req).await,
         (Route::Conversations, method) => conversations_route(app, req, None, method).await,
         (Route::Conversation(raw), method) => conversations_route(app, req, Some(raw), method).await,
         (Route::Unknown, _) => Err(ApiError::not_found()),
@@ -149,7 +204,7 @@ async fn conversations_route(
     method: &Method,
 ) -> Result<Response<Vec<u8>>, ApiError> {
     let id = &req.request_id;
-    app.auth.verify(req.authorization.as_deref()).await?;
+    authenticate(app, req).await?;
     let query = req.query.as_deref();
     let Some(raw) = conversation else {
         return match *method {
@@ -173,12 +228,13 @@ async fn conversations_route(
     }
 }
 
-/// Which handler a path names. API Gateway may prefix a stage name, so paths match by their end.
+/// Which handler a path names. A proxy in front may prefix a base path, so paths match by their end.
 enum Route<'a> {
     Chat,
     Health,
     Conversations,
     Conversation(&'a str),
+    Session,
     Unknown,
 }
 
@@ -189,6 +245,7 @@ fn route_of(path: &str) -> Route<'_> {
         [.., "conversations", id] => Route::Conversation(id),
         [.., "chat"] => Route::Chat,
         [.., "health"] => Route::Health,
+        [.., "session"] => Route::Session,
         _ => Route::Unknown,
     }
 }

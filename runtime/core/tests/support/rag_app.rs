@@ -68,6 +68,8 @@ pub async fn ask(app: &ChatApp, token: &str, message: &str) -> Value {
         authorization: Some(format!("Bearer {token}")),
         idempotency_key: None,
         accept: None,
+        cookie: None,
+        csrf: None,
         query: None,
         body: Bytes::from(json!({ "message": message }).to_string()),
         request_id: "rag-test".into(),
