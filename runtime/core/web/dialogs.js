@@ -1,6 +1,12 @@
 // Confirmation, rename and citation dialogs: native <dialog>, so focus is trapped and Esc closes.
 import { $ } from './dom.js';
 
+// Cancel is a plain button, not a submit one: Enter in a field submits with the form's first
+// submit button, which must be the action, not Cancel.
+for (const button of document.querySelectorAll('dialog button.cancel')) {
+  button.addEventListener('click', () => button.closest('dialog').close('cancel'));
+}
+
 function result(dialog) {
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true });

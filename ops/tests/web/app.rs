@@ -1,0 +1,105 @@
+//! What a person does in the app, as steps the browser tests share.
+
+use serde_json::{Value, json};
+
+use super::browser::{Browser, key};
+
+/// Opens the app and waits until it has decided what to show (`data-view` on the body).
+pub async fn open(b: &Browser, url: &str) -> String {
+    b.goto(url).await;
+    let view = b.wait_for("the app to start", "return document.body.dataset.view || null").await;
+    view.as_str().unwrap_or_default().to_owned()
+}
+
+pub async fn sign_in(b: &Browser, token: &str) {
+    b.type_into("#token", token).await;
+    b.click("#signin-button").await;
+    wait_view(b, "app").await;
+}
+
+pub async fn wait_view(b: &Browser, view: &str) {
+    b.wait_for(&format!("the {view} view"), &format!("return document.body.dataset.view === '{view}'")).await;
+}
+
+/// Types `text` into the composer and presses Enter.
+pub async fn send(b: &Browser, text: &str) {
+    b.type_into("#message", &format!("{text}{}", key::ENTER)).await;
+}
+
+/// The status of the last reply on screen (`streaming`, `complete`, `stopped`, `failed`).
+pub async fn last_reply_status(b: &Browser) -> String {
+    let v = b.js("const m = [...document.querySelectorAll('#messages .message.assistant')].pop(); return m ? m.dataset.status : null").await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+pub async fn wait_reply(b: &Browser, status: &str) {
+    b.wait_for(
+        &format!("the last reply to be {status}"),
+        &format!("const m = [...document.querySelectorAll('#messages .message.assistant')].pop(); return !!m && m.dataset.status === '{status}'"),
+    )
+    .await;
+}
+
+/// Each message on screen as `[role, text, status]`.
+pub async fn messages(b: &Browser) -> Vec<(String, String, String)> {
+    let v = b
+        .js("return [...document.querySelectorAll('#messages .message')].map(m => [m.classList.contains('user') ? 'user' : 'assistant', m.querySelector('.content').textContent, m.dataset.status || ''])")
+        .await;
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let s = |i: usize| m[i].as_str().unwrap_or_default().to_owned();
+            (s(0), s(1), s(2))
+        })
+        .collect()
+}
+
+/// The conversation list as `[id, title]`, newest first.
+pub async fn listed(b: &Browser) -> Vec<(String, String)> {
+    let v = b
+        .js("return [...document.querySelectorAll('#conversation-list li')].map(li => [li.dataset.id, li.querySelector('.conversation-title').textContent])")
+        .await;
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p[0].as_str().unwrap_or_default().to_owned(), p[1].as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+/// The open conversation's id, from the address (`#/c/<id>`).
+pub async fn current_id(b: &Browser) -> String {
+    let v = b.wait_for("a conversation id in the address", "const m = location.hash.match(/^#\\/c\\/(.+)$/); return m && m[1]").await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// Makes the page call the API with its cookie, and answers the status.
+pub async fn page_fetch_status(b: &Browser, path: &str) -> u16 {
+    let v = b
+        .client
+        .execute_async(
+            "const [path, done] = arguments; fetch(path, {credentials: 'same-origin'}).then(r => done(r.status), e => done(String(e)))",
+            vec![json!(path)],
+        )
+        .await
+        .expect("fetch from the page");
+    v.as_u64().map_or(0, |s| s as u16)
+}
+
+/// Is the element in the viewport and visible?
+pub async fn shown(b: &Browser, css: &str) -> bool {
+    b.js_with(
+        "const e = document.querySelector(arguments[0]); if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e); return r.width > 0 && r.height > 0 && r.right > 0 && r.left < innerWidth && s.visibility !== 'hidden' && s.display !== 'none'",
+        vec![Value::from(css)],
+    )
+    .await
+        == Value::Bool(true)
+}
+
+/// A question whose reply from the development model runs for a few seconds at 50 ms a word: it
+/// quotes an earlier message of about 60 words back (see local/extractive's `recalled`).
+pub const LONG_MESSAGE: &str = "My kangaroo notes: the kangaroo sanctuary opens at nine, the keepers feed \
+    the joeys at ten, the red kangaroo mob rests under the gum trees until noon, visitors walk the \
+    northern loop past the wetlands, the gift shop sells maps and postcards, the cafe closes at four, \
+    and the last tram back to town leaves the sanctuary gate at half past five every single day.";
+pub const LONG_QUESTION: &str = "What did I say about the kangaroo sanctuary?";

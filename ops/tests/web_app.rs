@@ -1,0 +1,176 @@
+//! The web app in a real browser (Debian's Chromium, headless, over WebDriver), each test against
+//! a local target of its own started by the real binary with RAG on and the development model at
+//! 50 ms a word. The scenarios are issue 18's; the support code is in tests/web/.
+
+mod support;
+
+#[path = "web/app.rs"]
+mod app;
+#[path = "web/browser.rs"]
+mod browser;
+#[path = "web/local_target.rs"]
+mod local_target;
+
+use std::time::Duration;
+
+use browser::{Browser, DESKTOP, PHONE, Theme, key};
+use local_target::LocalTarget;
+use serde_json::Value;
+
+/// 1. Without the token only the sign-in form shows and the API answers 401; the token signs
+/// in, the page never holds it, and signing out ends the session.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_sign_in_form_shows_until_the_token_is_given() {
+    let target = LocalTarget::up("signin");
+    let b = Browser::start("signin", DESKTOP, Theme::Light).await;
+    assert_eq!(app::open(&b, &target.url).await, "signin");
+    assert!(app::shown(&b, "#signin-form").await);
+    for hidden in ["#app-view", "#messages", "#composer", "#conversation-list"] {
+        assert!(!app::shown(&b, hidden).await, "{hidden} shows before sign-in");
+    }
+    assert_eq!(app::page_fetch_status(&b, "/conversations").await, 401);
+    assert_eq!(app::page_fetch_status(&b, "/session").await, 401);
+    b.screenshot("desktop-light-signin").await;
+
+    b.type_into("#token", "not-the-token").await;
+    b.click("#signin-button").await;
+    b.wait_for("the refusal", "return document.getElementById('signin-error').textContent").await;
+    assert_eq!(b.js("return document.body.dataset.view").await, "signin");
+    assert!(!app::shown(&b, "#app-view").await);
+
+    b.js("document.getElementById('token').value = ''").await;
+    app::sign_in(&b, &target.token).await;
+    assert!(app::shown(&b, "#composer").await && !app::shown(&b, "#signin-form").await);
+    assert_eq!(app::page_fetch_status(&b, "/conversations").await, 200);
+    // The cookie is HttpOnly, and nothing the page's scripts can read holds the token.
+    let readable = b
+        .js("return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.getElementById('token').value].join('|')")
+        .await;
+    let readable = readable.as_str().unwrap_or_default();
+    assert!(!readable.contains(&target.token), "the token is readable by the page: {readable}");
+    assert_eq!(readable, "|{}|{}|");
+
+    // A reload stays signed in (GET /session decides), and signing out ends it.
+    assert_eq!(app::open(&b, &target.url).await, "app");
+    b.click("#signout-button").await;
+    app::wait_view(&b, "signin").await;
+    assert_eq!(app::page_fetch_status(&b, "/conversations").await, 401);
+    assert_eq!(app::open(&b, &target.url).await, "signin");
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.close().await;
+}
+
+/// 2. The reply's text grows on screen, word by word, before the reply completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_grows_while_it_streams() {
+    let target = LocalTarget::up("stream");
+    let b = Browser::start("stream", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, app::LONG_MESSAGE).await;
+    app::wait_reply(&b, "complete").await;
+
+    // A recorder in the page notes the reply's length at every change, until it completes.
+    b.js(
+        "window.__lengths = []; const box = document.getElementById('messages');
+         new MutationObserver(() => {
+           const m = [...box.querySelectorAll('.message.assistant')].pop();
+           if (m) window.__lengths.push([performance.now(), m.querySelector('.content').textContent.length, m.dataset.status]);
+         }).observe(box, {subtree: true, childList: true, characterData: true, attributes: true});",
+    )
+    .await;
+    app::send(&b, app::LONG_QUESTION).await;
+    assert_eq!(
+        b.wait_for("the streaming region", "const m = [...document.querySelectorAll('#messages .message.assistant')].pop(); return m.dataset.status === 'streaming' && m.closest('[aria-live=polite]') !== null").await,
+        Value::Bool(true)
+    );
+    app::wait_reply(&b, "complete").await;
+    let samples = b.js("return window.__lengths").await;
+    let streaming: Vec<(f64, u64)> = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s[2] == "streaming")
+        .map(|s| (s[0].as_f64().unwrap(), s[1].as_u64().unwrap()))
+        .collect();
+    let mut distinct: Vec<u64> = streaming.iter().map(|s| s.1).filter(|l| *l > 0).collect();
+    distinct.dedup();
+    assert!(distinct.len() >= 10, "the reply did not grow word by word: {distinct:?}");
+    assert!(distinct.windows(2).all(|w| w[0] < w[1]), "the text shrank while streaming: {distinct:?}");
+    let first = streaming.iter().find(|s| s.1 > 0).unwrap().0;
+    let last = streaming.last().unwrap().0;
+    assert!(last - first > 500.0, "all the text came within {:.0} ms", last - first);
+    let (_, reply, _) = app::messages(&b).await.pop().unwrap();
+    assert!(reply.contains("kangaroo sanctuary"), "{reply}");
+    b.close().await;
+}
+
+/// 3. After a reload the conversation is in the list; opening it shows both messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_is_listed_after_a_reload_and_opens_with_both_messages() {
+    let target = LocalTarget::up("reload");
+    let b = Browser::start("reload", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, "Remember that the boat leaves at seven.").await;
+    app::wait_reply(&b, "complete").await;
+    let id = app::current_id(&b).await;
+    let reply = app::messages(&b).await[1].1.clone();
+
+    // A fresh load of the app's address, with no conversation in it.
+    assert_eq!(app::open(&b, &format!("{}/", target.url)).await, "app");
+    b.wait_for("the list", "return document.querySelectorAll('#conversation-list li').length").await;
+    assert_eq!(app::messages(&b).await, vec![]);
+    let listed = app::listed(&b).await;
+    assert_eq!(listed[0], (id.clone(), "Remember that the boat leaves at seven.".to_owned()));
+    b.click(&format!("#conversation-list li[data-id='{id}'] a")).await;
+    b.wait_for("both messages", "return document.querySelectorAll('#messages .message').length === 2").await;
+    let shown = app::messages(&b).await;
+    assert_eq!(shown[0], ("user".to_owned(), "Remember that the boat leaves at seven.".to_owned(), String::new()));
+    assert_eq!((shown[1].0.as_str(), shown[1].2.as_str()), ("assistant", "complete"));
+    assert_eq!(shown[1].1.trim(), reply.trim());
+    assert_eq!(app::current_id(&b).await, id);
+    b.close().await;
+}
+
+/// 4. Rename, then delete after a confirmation: gone from the list and from the raw table.
+#[tokio::test(flavor = "multi_thread")]
+async fn rename_then_delete_removes_it_from_the_list_and_the_table() {
+    let target = LocalTarget::up("delete");
+    let b = Browser::start("delete", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, "A conversation to rename").await;
+    app::wait_reply(&b, "complete").await;
+    let id = app::current_id(&b).await;
+    b.wait_for("the list", "return document.querySelectorAll('#conversation-list li').length").await;
+    assert!(target.table_items(&id).await >= 3, "the conversation is not in the table");
+
+    b.click("#rename-button").await;
+    b.wait_for("the rename dialog", "return document.getElementById('rename-dialog').open").await;
+    b.js("document.getElementById('rename-input').value = ''").await;
+    b.type_into("#rename-input", &format!("Trip to Porto{}", key::ENTER)).await;
+    b.wait_for("the new title in the list", "return document.querySelector('#conversation-list .conversation-title').textContent === 'Trip to Porto'").await;
+    assert_eq!(b.js("return document.getElementById('conversation-title').textContent").await, "Trip to Porto");
+
+    // Cancel first: nothing is deleted.
+    b.click("#delete-button").await;
+    b.wait_for("the confirmation", "return document.getElementById('confirm-dialog').open").await;
+    let asked = b.js("return document.getElementById('confirm-text').textContent").await;
+    assert!(asked.as_str().unwrap().contains("Trip to Porto"), "{asked}");
+    b.click("#confirm-dialog button[value=cancel]").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app::listed(&b).await.len(), 1);
+
+    b.click("#delete-button").await;
+    b.wait_for("the confirmation", "return document.getElementById('confirm-dialog').open").await;
+    b.click("#confirm-ok").await;
+    b.wait_for("the list to empty", "return document.querySelectorAll('#conversation-list li').length === 0").await;
+    assert_eq!(app::messages(&b).await, vec![]);
+    assert_eq!(target.table_items(&id).await, 0, "items of the deleted conversation are left in the table");
+    app::open(&b, &target.url).await;
+    b.wait_for("the list to load", "return document.body.dataset.view === 'app'").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app::listed(&b).await, vec![]);
+    b.close().await;
+}
