@@ -21,5 +21,6 @@ pub mod local;
 pub mod ports;
 pub mod session;
 pub mod telemetry;
+pub mod web;
 
 pub use domain::error::{ApiError, ErrorCode};
