@@ -174,3 +174,158 @@ async fn rename_then_delete_removes_it_from_the_list_and_the_table() {
     assert_eq!(app::listed(&b).await, vec![]);
     b.close().await;
 }
+
+/// 6. A hostile reply (raw HTML, a `javascript:` link, a remote image) renders as text and a
+/// plain link: no script or remote image in the DOM, no request to the image's host, no alert,
+/// no console error. The development model quotes the person's earlier words back, which is
+/// how the reply comes to hold them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_reply_renders_as_text_and_loads_nothing() {
+    let target = LocalTarget::up("hostile");
+    let b = Browser::start("hostile", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    b.js("window.__alerts = 0; window.alert = () => { window.__alerts += 1; };").await;
+    app::send(&b, app::HOSTILE).await;
+    app::wait_reply(&b, "complete").await;
+    app::send(&b, "Tell me the zebra facts again").await;
+    app::wait_reply(&b, "complete").await;
+    let shown = app::messages(&b).await;
+    assert_eq!(shown[0].1, app::HOSTILE, "the person's own message is not shown as typed");
+    assert!(shown[3].1.contains("<script>alert(1)</script>"), "the raw HTML is not shown as text: {}", shown[3].1);
+    app::assert_harmless(&b).await;
+
+    // The same checks on the stored reply, as a reload renders it.
+    app::open(&b, &b.client.current_url().await.unwrap().to_string()).await;
+    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4").await;
+    b.js("window.__alerts = 0; window.alert = () => { window.__alerts += 1; };").await;
+    app::assert_harmless(&b).await;
+    assert_eq!(b.js("return window.__alerts").await, 0);
+    b.close().await;
+}
+
+/// 7. Stop a streaming reply: the partial text stays, marked stopped, and still is after a
+/// reload; Retry then asks again and the new reply completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_reply_stays_marked_stopped_after_a_reload() {
+    let target = LocalTarget::up("stop");
+    let b = Browser::start("stop", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, app::LONG_MESSAGE).await;
+    app::wait_reply(&b, "complete").await;
+    app::send(&b, app::LONG_QUESTION).await;
+    app::wait_streaming_text(&b, 120).await;
+    b.click("#stop-button").await;
+    app::wait_reply(&b, "stopped").await;
+    let partial = app::messages(&b).await.pop().unwrap().1;
+    assert!(!partial.contains("every single day"), "the reply ran to its end: {partial}");
+    assert_eq!(b.js("return [...document.querySelectorAll('.message.assistant')].pop().querySelector('.mark').textContent").await, "Stopped");
+    let id = app::current_id(&b).await;
+
+    // The server keeps what it wrote once it sees the caller go away; a reload reads it back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app::open(&b, &format!("{}/#/c/{id}", target.url)).await;
+    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4").await;
+    let stored = app::messages(&b).await.pop().unwrap();
+    assert_eq!(stored.2, "stopped", "{stored:?}");
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown_words = words(&partial);
+    assert!(words(&stored.1).starts_with(&shown_words[..shown_words.len() - 12]), "stored {:?} is not what was shown {:?}", stored.1, partial);
+    assert!(!stored.1.contains("every single day"));
+    assert_eq!(b.js("return [...document.querySelectorAll('.message.assistant')].pop().querySelector('.mark').textContent").await, "Stopped");
+
+    b.click(".message.assistant:last-of-type .retry").await;
+    b.wait_for("the retried reply", "return document.querySelectorAll('#messages .message').length === 6").await;
+    app::wait_reply(&b, "complete").await;
+    let retried = app::messages(&b).await;
+    assert_eq!(retried[4].1, app::LONG_QUESTION);
+    assert!(retried[5].1.contains("every single day"), "{}", retried[5].1);
+    b.close().await;
+}
+
+/// 8. At 375x812: no horizontal scroll, the list opens from the menu button, a message can be
+/// sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_phone_the_list_is_behind_a_menu_and_nothing_scrolls_sideways() {
+    let target = LocalTarget::up("phone");
+    let b = Browser::start("phone", PHONE, Theme::Light).await;
+    assert_eq!(b.js("return innerWidth").await, 375);
+    app::open(&b, &target.url).await;
+    app::assert_no_sideways_scroll(&b).await;
+    b.screenshot("phone-light-signin").await;
+    app::sign_in(&b, &target.token).await;
+    assert!(app::shown(&b, "#menu-button").await);
+    assert!(!app::shown(&b, "#sidebar").await, "the list shows beside the chat on a phone");
+
+    app::send(&b, "Hello from a phone: where is the spare key?").await;
+    app::wait_reply(&b, "complete").await;
+    app::assert_no_sideways_scroll(&b).await;
+    let id = app::current_id(&b).await;
+
+    b.click("#menu-button").await;
+    b.wait_for("the list to slide in", "const r = document.getElementById('sidebar').getBoundingClientRect(); return r.left >= 0 && r.width > 0").await;
+    assert!(app::shown(&b, "#sidebar").await);
+    assert_eq!(b.js("return document.getElementById('menu-button').getAttribute('aria-expanded')").await, "true");
+    assert_eq!(app::listed(&b).await[0].0, id);
+    app::assert_no_sideways_scroll(&b).await;
+    b.screenshot("phone-light-menu").await;
+
+    b.click("#new-conversation").await;
+    b.wait_for("the list to close", "return !document.body.classList.contains('menu-open')").await;
+    app::send(&b, "A second one").await;
+    app::wait_reply(&b, "complete").await;
+    b.click("#menu-button").await;
+    b.wait_for("the list to slide in", "return document.body.classList.contains('menu-open')").await;
+    b.click(&format!("#conversation-list li[data-id='{id}'] a")).await;
+    b.wait_for("the first conversation", "return document.querySelectorAll('#messages .message').length === 2 && !document.body.classList.contains('menu-open')").await;
+    app::assert_no_sideways_scroll(&b).await;
+    b.close().await;
+}
+
+/// 9. Keyboard only: sign in, send, stop with Esc; every control is reached with Tab, and the
+/// focus shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn keyboard_only_sign_in_send_and_stop() {
+    let target = LocalTarget::up("keyboard");
+    let b = Browser::start("keyboard", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    assert_eq!(b.focused().await, "token");
+    b.keys(&format!("{}{}", target.token, key::ENTER)).await;
+    app::wait_view(&b, "app").await;
+    assert_eq!(b.focused().await, "message");
+
+    // Shift+Enter is a new line; Enter sends.
+    b.keys(&format!("line one{}line two", key::SHIFT_ENTER)).await;
+    assert_eq!(b.js("return document.getElementById('message').value").await, "line one\nline two");
+    assert_eq!(app::messages(&b).await, vec![]);
+    b.keys(&format!("{}a{}{}", key::CONTROL, key::CONTROL, key::BACKSPACE)).await;
+    b.keys(&format!("{}{}", app::LONG_MESSAGE, key::ENTER)).await;
+    app::wait_reply(&b, "complete").await;
+    b.wait_for("the focus back in the composer", "return document.activeElement.id === 'message'").await;
+    b.keys(&format!("{}{}", app::LONG_QUESTION, key::ENTER)).await;
+    app::wait_streaming_text(&b, 120).await;
+    b.keys(key::ESCAPE).await;
+    app::wait_reply(&b, "stopped").await;
+    assert!(!app::messages(&b).await.pop().unwrap().1.contains("every single day"));
+
+    // Tab walks every control of the page, each with a visible focus ring.
+    let mut reached = Vec::new();
+    for _ in 0..30 {
+        b.keys(key::TAB).await;
+        let here = b.focused().await;
+        if here.starts_with("body:") {
+            // Past the last control, the focus leaves the page for the browser's own.
+            continue;
+        }
+        let ring = b.js("return getComputedStyle(document.activeElement).outlineStyle").await;
+        assert_ne!(ring, "none", "no visible focus on {here}");
+        reached.push(here);
+    }
+    for control in ["new-conversation", "signout-button", "documents-button", "rename-button", "delete-button", "message", "send-button"] {
+        assert!(reached.iter().any(|r| r == control), "Tab never reaches #{control}: {reached:?}");
+    }
+    assert!(reached.iter().any(|r| r.starts_with("a:")), "Tab never reaches a conversation: {reached:?}");
+    assert!(reached.iter().any(|r| r.starts_with("button:Retry")), "Tab never reaches Retry: {reached:?}");
+    b.close().await;
+}

@@ -21,15 +21,13 @@ pub async fn wait_view(b: &Browser, view: &str) {
     b.wait_for(&format!("the {view} view"), &format!("return document.body.dataset.view === '{view}'")).await;
 }
 
-/// Types `text` into the composer and presses Enter.
+/// Types `text` into the composer, presses Enter, and waits for the message and its reply to
+/// appear (the reply may still be streaming).
 pub async fn send(b: &Browser, text: &str) {
+    let before = b.js("return document.querySelectorAll('#messages .message').length").await;
     b.type_into("#message", &format!("{text}{}", key::ENTER)).await;
-}
-
-/// The status of the last reply on screen (`streaming`, `complete`, `stopped`, `failed`).
-pub async fn last_reply_status(b: &Browser) -> String {
-    let v = b.js("const m = [...document.querySelectorAll('#messages .message.assistant')].pop(); return m ? m.dataset.status : null").await;
-    v.as_str().unwrap_or_default().to_owned()
+    let after = before.as_u64().unwrap_or_default() + 2;
+    b.wait_for("the message to be sent", &format!("return document.querySelectorAll('#messages .message').length >= {after}")).await;
 }
 
 pub async fn wait_reply(b: &Browser, status: &str) {
@@ -103,3 +101,50 @@ pub const LONG_MESSAGE: &str = "My kangaroo notes: the kangaroo sanctuary opens 
     northern loop past the wetlands, the gift shop sells maps and postcards, the cafe closes at four, \
     and the last tram back to town leaves the sanctuary gate at half past five every single day.";
 pub const LONG_QUESTION: &str = "What did I say about the kangaroo sanctuary?";
+
+/// Raw HTML, a `javascript:` link and a remote image, in one message.
+pub const HOSTILE: &str = "Zebra facts: <script>alert(1)</script> and [click me](javascript:alert(1)) \
+    and ![x](http://203.0.113.9/x.png) for the zebra facts";
+
+/// Waits until the reply being streamed shows at least `chars` characters.
+pub async fn wait_streaming_text(b: &Browser, chars: usize) {
+    b.wait_for(
+        "the reply to start streaming",
+        &format!(
+            "const m = [...document.querySelectorAll('#messages .message.assistant')].pop();
+             return !!m && m.dataset.status === 'streaming' && m.querySelector('.content').textContent.length >= {chars}"
+        ),
+    )
+    .await;
+}
+
+/// No script but the app's own, no remote image, no `javascript:` link, no request to the
+/// hostile image's host, no alert and no console error; the image is a plain link.
+pub async fn assert_harmless(b: &Browser) {
+    let scripts = b.js("return [...document.querySelectorAll('script')].map(s => s.src)").await;
+    let scripts = scripts.as_array().unwrap();
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    let own = b.js("return location.origin + '/assets/'").await;
+    assert!(scripts[0].as_str().unwrap().starts_with(own.as_str().unwrap()), "{scripts:?}");
+    assert_eq!(b.js("return document.querySelectorAll('#messages script, #messages img, #messages iframe, #messages object').length").await, 0);
+    assert_eq!(b.js("return [...document.images].filter(i => !i.src.startsWith('data:') && !i.src.startsWith(location.origin)).length").await, 0);
+    assert_eq!(b.js("return document.querySelectorAll('[href^=\"javascript:\" i], [src^=\"javascript:\" i]').length").await, 0);
+    let link = b
+        .js("const a = [...document.querySelectorAll('#messages .message.assistant a')].find(a => a.href === 'http://203.0.113.9/x.png'); return a ? [a.rel, a.textContent] : null")
+        .await;
+    assert!(link.is_array(), "the image is not shown as a link");
+    assert!(link[0].as_str().unwrap().contains("noopener") && link[0].as_str().unwrap().contains("noreferrer"), "{link}");
+    let reply = b.js("return [...document.querySelectorAll('#messages .message.assistant')].pop().querySelector('.content').textContent").await;
+    assert!(reply.as_str().unwrap().contains("click me"), "{reply}");
+    let requested = b.js("return performance.getEntries().map(e => e.name).filter(n => n.includes('203.0.113.9'))").await;
+    assert_eq!(requested, json!([]), "the page requested the image's host");
+    assert_eq!(b.js("return window.__alerts").await, 0, "a script ran");
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+}
+
+/// The page is no wider than the viewport.
+pub async fn assert_no_sideways_scroll(b: &Browser) {
+    let widths = b.js("return [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]").await;
+    let w: Vec<u64> = widths.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(w[0] <= w[2] && w[1] <= w[2], "the page scrolls sideways: scrollWidth {} / {}, viewport {}", w[0], w[1], w[2]);
+}

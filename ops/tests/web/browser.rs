@@ -28,6 +28,8 @@ pub mod key {
     pub const ENTER: &str = "\u{e007}";
     pub const ESCAPE: &str = "\u{e00c}";
     pub const SHIFT_ENTER: &str = "\u{e008}\u{e007}\u{e008}";
+    pub const CONTROL: &str = "\u{e009}";
+    pub const BACKSPACE: &str = "\u{e003}";
 }
 
 /// The tests never skip: without the browser they fail, saying how to install it.
