@@ -49,6 +49,20 @@ install_cargo_lambda() {
   fi
 }
 
+# Debian's Chromium and its WebDriver, for the web app's browser tests (ops/tests/web_app.rs),
+# which fail rather than skip without them.
+install_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return
+  fi
+  command -v apt-get >/dev/null \
+    || fail "/usr/bin/chromium or /usr/bin/chromedriver is missing and there is no apt-get: install Chromium and its chromedriver there."
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver; } \
+    || fail "apt-get could not install chromium and chromium-driver: run 'sudo apt-get install -y chromium chromium-driver', then rerun."
+}
+
 # The workflow linter, and shellcheck for the workflow's run: scripts (actionlint finds it on PATH).
 install_actionlint() {
   if ! .venv/bin/actionlint -version 2>/dev/null | grep -q "$ACTIONLINT_VERSION"; then

@@ -276,7 +276,7 @@ async fn on_a_phone_the_list_is_behind_a_menu_and_nothing_scrolls_sideways() {
     app::send(&b, "A second one").await;
     app::wait_reply(&b, "complete").await;
     b.click("#menu-button").await;
-    b.wait_for("the list to slide in", "return document.body.classList.contains('menu-open')").await;
+    b.wait_for("the list to slide in", "const r = document.getElementById('sidebar').getBoundingClientRect(); return document.body.classList.contains('menu-open') && r.left >= 0").await;
     b.click(&format!("#conversation-list li[data-id='{id}'] a")).await;
     b.wait_for("the first conversation", "return document.querySelectorAll('#messages .message').length === 2 && !document.body.classList.contains('menu-open')").await;
     app::assert_no_sideways_scroll(&b).await;
@@ -327,5 +327,63 @@ async fn keyboard_only_sign_in_send_and_stop() {
     }
     assert!(reached.iter().any(|r| r.starts_with("a:")), "Tab never reaches a conversation: {reached:?}");
     assert!(reached.iter().any(|r| r.starts_with("button:Retry")), "Tab never reaches Retry: {reached:?}");
+    b.close().await;
+}
+
+/// Screenshots, desktop and phone, light and dark, under <target>/screenshots/, of a cited
+/// answer; and the first load's figures from the Navigation and Resource Timing APIs.
+#[tokio::test(flavor = "multi_thread")]
+async fn screenshots_and_first_load_figures() {
+    let target = LocalTarget::up("shots");
+    let put = target.opsctl(&["--target", "local", "docs", "put", "samples/docs"]);
+    assert!(put.status.success(), "docs put: {}", String::from_utf8_lossy(&put.stderr));
+
+    let b = Browser::start("shots-light", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    let first = app::load_figures(&b).await;
+    println!("first load (sign-in form): {first}");
+    assert!(first["transfer"].as_f64().unwrap() < 100.0 * 1024.0, "the first load transferred over 100 KB: {first}");
+    assert!(first["interactive_ms"].as_f64().unwrap() < 1000.0, "the sign-in form took over a second: {first}");
+    assert_eq!(b.js("return matchMedia('(prefers-color-scheme: dark)').matches").await, false);
+
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, "Where is the spare house key kept?").await;
+    app::wait_reply(&b, "complete").await;
+    let id = app::current_id(&b).await;
+    b.wait_for("the citation marks", "return document.querySelectorAll('.message.assistant .citation').length").await;
+    b.wait_for("the list", "return document.querySelectorAll('#conversation-list li').length").await;
+    b.js("document.activeElement.blur()").await;
+    b.screenshot("desktop-light-chat").await;
+    b.click(".message.assistant .citation").await;
+    b.wait_for("the cited passage", "return document.getElementById('citation-dialog').open").await;
+    b.screenshot("desktop-light-citation").await;
+    b.keys(key::ESCAPE).await;
+
+    // Signed in, with the assets cached (immutable): the composer is ready.
+    b.client.refresh().await.unwrap();
+    app::wait_view(&b, "app").await;
+    let warm = app::load_figures(&b).await;
+    println!("signed-in reload (cached assets): {warm}");
+    b.set_viewport(PHONE.0, PHONE.1).await;
+    b.screenshot("phone-light-chat").await;
+    b.close().await;
+
+    let b = Browser::start("shots-dark", DESKTOP, Theme::Dark).await;
+    app::open(&b, &target.url).await;
+    assert_eq!(b.js("return matchMedia('(prefers-color-scheme: dark)').matches").await, true);
+    let background = b.js("return getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(background, "rgb(21, 24, 28)", "the dark theme is not applied");
+    b.screenshot("desktop-dark-signin").await;
+    app::sign_in(&b, &target.token).await;
+    app::open(&b, &format!("{}/#/c/{id}", target.url)).await;
+    b.wait_for("the conversation", "return document.querySelectorAll('#messages .message').length === 2 && document.querySelectorAll('#conversation-list li').length").await;
+    b.js("document.activeElement.blur()").await;
+    b.screenshot("desktop-dark-chat").await;
+    b.set_viewport(PHONE.0, PHONE.1).await;
+    b.screenshot("phone-dark-chat").await;
+    b.click("#menu-button").await;
+    b.wait_for("the list", "return document.body.classList.contains('menu-open')").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.screenshot("phone-dark-menu").await;
     b.close().await;
 }

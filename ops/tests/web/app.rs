@@ -148,3 +148,21 @@ pub async fn assert_no_sideways_scroll(b: &Browser) {
     let w: Vec<u64> = widths.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert!(w[0] <= w[2] && w[1] <= w[2], "the page scrolls sideways: scrollWidth {} / {}, viewport {}", w[0], w[1], w[2]);
 }
+
+/// Bytes and times of the page's load so far, from the Navigation and Resource Timing APIs:
+/// `transfer` (compressed, with headers), `encoded` (bodies as sent), `decoded`, the number of
+/// requests, and `interactive_ms`, from the navigation's start to the app's `interactive` mark
+/// (the sign-in form or the composer enabled).
+pub async fn load_figures(b: &Browser) -> Value {
+    b.wait_for("the load event", "const n = performance.getEntriesByType('navigation')[0]; return !!n && n.loadEventEnd > 0").await;
+    b.js(
+        "const nav = performance.getEntriesByType('navigation')[0];
+         const res = performance.getEntriesByType('resource');
+         const sum = (k) => res.reduce((n, e) => n + e[k], nav[k]);
+         const mark = performance.getEntriesByName('interactive')[0];
+         return {transfer: sum('transferSize'), encoded: sum('encodedBodySize'), decoded: sum('decodedBodySize'),
+                 requests: res.length + 1, interactive_ms: mark ? Math.round(mark.startTime) : null,
+                 resources: res.map(e => [e.name.replace(location.origin, ''), e.transferSize, e.encodedBodySize])};",
+    )
+    .await
+}

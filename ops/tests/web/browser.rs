@@ -113,12 +113,26 @@ impl Browser {
             .await
             .expect("a Chromium session");
         let browser = Browser { client, driver, profile };
-        // Headless keeps the window's size as the viewport; set it again in case it did not.
-        let (w, h) = (browser.js("return [innerWidth, innerHeight]").await, json!([width, height]));
-        if w != h {
-            browser.client.set_window_size(width, height).await.expect("set the window's size");
-        }
+        browser.set_viewport(width, height).await;
         browser
+    }
+
+    /// Sizes the window so that the page's viewport is `width` x `height` (the window's own
+    /// frame takes some of its size, even headless).
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        for _ in 0..3 {
+            let inner = self.js("return [innerWidth, innerHeight]").await;
+            let (w, h) = (inner[0].as_i64().unwrap_or_default(), inner[1].as_i64().unwrap_or_default());
+            if (w, h) == (i64::from(width), i64::from(height)) {
+                return;
+            }
+            let (ow, oh) = self.client.get_window_size().await.expect("the window's size");
+            let ow = ow as i64 + i64::from(width) - w;
+            let oh = oh as i64 + i64::from(height) - h;
+            self.client.set_window_size(ow as u32, oh as u32).await.expect("set the window's size");
+        }
+        let inner = self.js("return [innerWidth, innerHeight]").await;
+        panic!("the viewport is {inner}, not {width}x{height}");
     }
 
     pub async fn goto(&self, url: &str) {

@@ -156,9 +156,10 @@ function wire() {
   });
 
   chat.init({
-    started(id) {
+    started(id, message) {
       history.replaceState(null, '', `#/c/${id}`);
-      conversations.select(id, null);
+      // The server titles a conversation with its first message, cut to 60 characters.
+      conversations.select(id, message.split('\n')[0].slice(0, 60));
     },
     finished() {
       conversations

@@ -199,7 +199,7 @@ async function submit(text, { fromComposer }) {
       if (event === 'start') {
         const started = !state.conversationId;
         state.conversationId = data.conversation_id;
-        if (started) state.hooks.started(data.conversation_id);
+        if (started) state.hooks.started(data.conversation_id, text);
       } else if (event === 'citations') {
         reply.setCitations(data.citations);
       } else if (event === 'delta') {
