@@ -126,7 +126,10 @@ async fn a_conversation_is_listed_after_a_reload_and_opens_with_both_messages() 
     b.click(&format!("#conversation-list li[data-id='{id}'] a")).await;
     b.wait_for("both messages", "return document.querySelectorAll('#messages .message').length === 2").await;
     let shown = app::messages(&b).await;
-    assert_eq!(shown[0], ("user".to_owned(), "Remember that the boat leaves at seven.".to_owned(), String::new()));
+    assert_eq!(
+        shown[0],
+        ("user".to_owned(), "Remember that the boat leaves at seven.".to_owned(), String::new())
+    );
     assert_eq!((shown[1].0.as_str(), shown[1].2.as_str()), ("assistant", "complete"));
     assert_eq!(shown[1].1.trim(), reply.trim());
     assert_eq!(app::current_id(&b).await, id);
@@ -151,7 +154,10 @@ async fn rename_then_delete_removes_it_from_the_list_and_the_table() {
     b.js("document.getElementById('rename-input').value = ''").await;
     b.type_into("#rename-input", &format!("Trip to Porto{}", key::ENTER)).await;
     b.wait_for("the new title in the list", "return document.querySelector('#conversation-list .conversation-title').textContent === 'Trip to Porto'").await;
-    assert_eq!(b.js("return document.getElementById('conversation-title').textContent").await, "Trip to Porto");
+    assert_eq!(
+        b.js("return document.getElementById('conversation-title').textContent").await,
+        "Trip to Porto"
+    );
 
     // Cancel first: nothing is deleted.
     b.click("#delete-button").await;
@@ -165,7 +171,8 @@ async fn rename_then_delete_removes_it_from_the_list_and_the_table() {
     b.click("#delete-button").await;
     b.wait_for("the confirmation", "return document.getElementById('confirm-dialog').open").await;
     b.click("#confirm-ok").await;
-    b.wait_for("the list to empty", "return document.querySelectorAll('#conversation-list li').length === 0").await;
+    b.wait_for("the list to empty", "return document.querySelectorAll('#conversation-list li').length === 0")
+        .await;
     assert_eq!(app::messages(&b).await, vec![]);
     assert_eq!(target.table_items(&id).await, 0, "items of the deleted conversation are left in the table");
     app::open(&b, &target.url).await;
@@ -192,12 +199,17 @@ async fn a_hostile_reply_renders_as_text_and_loads_nothing() {
     app::wait_reply(&b, "complete").await;
     let shown = app::messages(&b).await;
     assert_eq!(shown[0].1, app::HOSTILE, "the person's own message is not shown as typed");
-    assert!(shown[3].1.contains("<script>alert(1)</script>"), "the raw HTML is not shown as text: {}", shown[3].1);
+    assert!(
+        shown[3].1.contains("<script>alert(1)</script>"),
+        "the raw HTML is not shown as text: {}",
+        shown[3].1
+    );
     app::assert_harmless(&b).await;
 
     // The same checks on the stored reply, as a reload renders it.
     app::open(&b, &b.client.current_url().await.unwrap().to_string()).await;
-    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4").await;
+    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4")
+        .await;
     b.js("window.__alerts = 0; window.alert = () => { window.__alerts += 1; };").await;
     app::assert_harmless(&b).await;
     assert_eq!(b.js("return window.__alerts").await, 0);
@@ -226,17 +238,24 @@ async fn a_stopped_reply_stays_marked_stopped_after_a_reload() {
     // The server keeps what it wrote once it sees the caller go away; a reload reads it back.
     tokio::time::sleep(Duration::from_millis(500)).await;
     app::open(&b, &format!("{}/#/c/{id}", target.url)).await;
-    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4").await;
+    b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4")
+        .await;
     let stored = app::messages(&b).await.pop().unwrap();
     assert_eq!(stored.2, "stopped", "{stored:?}");
     let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let shown_words = words(&partial);
-    assert!(words(&stored.1).starts_with(&shown_words[..shown_words.len() - 12]), "stored {:?} is not what was shown {:?}", stored.1, partial);
+    assert!(
+        words(&stored.1).starts_with(&shown_words[..shown_words.len() - 12]),
+        "stored {:?} is not what was shown {:?}",
+        stored.1,
+        partial
+    );
     assert!(!stored.1.contains("every single day"));
     assert_eq!(b.js("return [...document.querySelectorAll('.message.assistant')].pop().querySelector('.mark').textContent").await, "Stopped");
 
     b.click(".message.assistant:last-of-type .retry").await;
-    b.wait_for("the retried reply", "return document.querySelectorAll('#messages .message').length === 6").await;
+    b.wait_for("the retried reply", "return document.querySelectorAll('#messages .message').length === 6")
+        .await;
     app::wait_reply(&b, "complete").await;
     let retried = app::messages(&b).await;
     assert_eq!(retried[4].1, app::LONG_QUESTION);
@@ -266,7 +285,10 @@ async fn on_a_phone_the_list_is_behind_a_menu_and_nothing_scrolls_sideways() {
     b.click("#menu-button").await;
     b.wait_for("the list to slide in", "const r = document.getElementById('sidebar').getBoundingClientRect(); return r.left >= 0 && r.width > 0").await;
     assert!(app::shown(&b, "#sidebar").await);
-    assert_eq!(b.js("return document.getElementById('menu-button').getAttribute('aria-expanded')").await, "true");
+    assert_eq!(
+        b.js("return document.getElementById('menu-button').getAttribute('aria-expanded')").await,
+        "true"
+    );
     assert_eq!(app::listed(&b).await[0].0, id);
     app::assert_no_sideways_scroll(&b).await;
     b.screenshot("phone-light-menu").await;
@@ -322,7 +344,15 @@ async fn keyboard_only_sign_in_send_and_stop() {
         assert_ne!(ring, "none", "no visible focus on {here}");
         reached.push(here);
     }
-    for control in ["new-conversation", "signout-button", "documents-button", "rename-button", "delete-button", "message", "send-button"] {
+    for control in [
+        "new-conversation",
+        "signout-button",
+        "documents-button",
+        "rename-button",
+        "delete-button",
+        "message",
+        "send-button",
+    ] {
         assert!(reached.iter().any(|r| r == control), "Tab never reaches #{control}: {reached:?}");
     }
     assert!(reached.iter().any(|r| r.starts_with("a:")), "Tab never reaches a conversation: {reached:?}");
@@ -342,15 +372,25 @@ async fn screenshots_and_first_load_figures() {
     app::open(&b, &target.url).await;
     let first = app::load_figures(&b).await;
     println!("first load (sign-in form): {first}");
-    assert!(first["transfer"].as_f64().unwrap() < 100.0 * 1024.0, "the first load transferred over 100 KB: {first}");
-    assert!(first["interactive_ms"].as_f64().unwrap() < 1000.0, "the sign-in form took over a second: {first}");
+    assert!(
+        first["transfer"].as_f64().unwrap() < 100.0 * 1024.0,
+        "the first load transferred over 100 KB: {first}"
+    );
+    assert!(
+        first["interactive_ms"].as_f64().unwrap() < 1000.0,
+        "the sign-in form took over a second: {first}"
+    );
     assert_eq!(b.js("return matchMedia('(prefers-color-scheme: dark)').matches").await, false);
 
     app::sign_in(&b, &target.token).await;
     app::send(&b, "Where is the spare house key kept?").await;
     app::wait_reply(&b, "complete").await;
     let id = app::current_id(&b).await;
-    b.wait_for("the citation marks", "return document.querySelectorAll('.message.assistant .citation').length").await;
+    b.wait_for(
+        "the citation marks",
+        "return document.querySelectorAll('.message.assistant .citation').length",
+    )
+    .await;
     b.wait_for("the list", "return document.querySelectorAll('#conversation-list li').length").await;
     b.js("document.activeElement.blur()").await;
     b.screenshot("desktop-light-chat").await;
@@ -364,6 +404,11 @@ async fn screenshots_and_first_load_figures() {
     app::wait_view(&b, "app").await;
     let warm = app::load_figures(&b).await;
     println!("signed-in reload (cached assets): {warm}");
+    // One line for scripts/bench, which writes it to BENCHMARKS.md.
+    println!(
+        "web_first_load transfer_bytes={} encoded_bytes={} decoded_bytes={} requests={} interactive_ms={} warm_transfer_bytes={} warm_interactive_ms={}",
+        first["transfer"], first["encoded"], first["decoded"], first["requests"], first["interactive_ms"], warm["transfer"], warm["interactive_ms"]
+    );
     b.set_viewport(PHONE.0, PHONE.1).await;
     b.screenshot("phone-light-chat").await;
     b.close().await;

@@ -173,6 +173,7 @@ summary() {
   echo "| Dashboard: one frame, 80x24 / 160x48 (mean) | $(kv dashboard dashboard_render mean_us width=80) µs / $(kv dashboard dashboard_render mean_us width=160) µs |"
   echo "| Lambda zips (arm64) | $(zip_summary) |"
   echo "| \`opsctl export --all\` peak RSS | $(export_summary) |"
+  echo "| **Web app first load** (Chromium): bytes transferred, time to interactive | **$(kv web web_first_load transfer_bytes) B**, **$(kv web web_first_load interactive_ms) ms** (targets: under 100 KB, under 500 ms) |"
 }
 
 write_report() {
@@ -331,5 +332,21 @@ How: \`cargo bench -p opsctl --bench stream_first_delta\`: in process with the i
 and a model whose first delta is ready at once; through the local gateway running
 \`local/extractive\` with no word delay, the clock stopping at the first \`event: delta\` read off
 the socket; each memory figure is a child process's VmHWM after answering the one reply.
+
+## 11. The web app's first load
+
+| figure | this run | target |
+|---|---:|---:|
+| bytes transferred, first load of the sign-in form (headers included, assets gzipped) | $(kv web web_first_load transfer_bytes) B | under 100 KB |
+| the same bodies as sent / unpacked | $(kv web web_first_load encoded_bytes) B / $(kv web web_first_load decoded_bytes) B | |
+| requests | $(kv web web_first_load requests) | |
+| time to interactive: navigation start to the sign-in form enabled | $(kv web web_first_load interactive_ms) ms | under 500 ms |
+| signed-in reload, assets from the cache: bytes transferred / composer enabled | $(kv web web_first_load warm_transfer_bytes) B / $(kv web web_first_load warm_interactive_ms) ms | |
+
+How: \`cargo test -p opsctl --test web_app -- screenshots_and_first_load_figures\` opens the app
+of a local target in headless Chromium with a fresh profile and sums \`transferSize\`,
+\`encodedBodySize\` and \`decodedBodySize\` over the Navigation and Resource Timing entries once
+the load event has fired; time to interactive is the \`interactive\` mark the app sets when its
+first form is enabled. The test fails above 100 KB or 1 s.
 EOF
 }

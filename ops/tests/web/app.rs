@@ -27,7 +27,11 @@ pub async fn send(b: &Browser, text: &str) {
     let before = b.js("return document.querySelectorAll('#messages .message').length").await;
     b.type_into("#message", &format!("{text}{}", key::ENTER)).await;
     let after = before.as_u64().unwrap_or_default() + 2;
-    b.wait_for("the message to be sent", &format!("return document.querySelectorAll('#messages .message').length >= {after}")).await;
+    b.wait_for(
+        "the message to be sent",
+        &format!("return document.querySelectorAll('#messages .message').length >= {after}"),
+    )
+    .await;
 }
 
 pub async fn wait_reply(b: &Browser, status: &str) {
@@ -67,7 +71,12 @@ pub async fn listed(b: &Browser) -> Vec<(String, String)> {
 
 /// The open conversation's id, from the address (`#/c/<id>`).
 pub async fn current_id(b: &Browser) -> String {
-    let v = b.wait_for("a conversation id in the address", "const m = location.hash.match(/^#\\/c\\/(.+)$/); return m && m[1]").await;
+    let v = b
+        .wait_for(
+            "a conversation id in the address",
+            "const m = location.hash.match(/^#\\/c\\/(.+)$/); return m && m[1]",
+        )
+        .await;
     v.as_str().unwrap_or_default().to_owned()
 }
 
@@ -128,15 +137,25 @@ pub async fn assert_harmless(b: &Browser) {
     assert!(scripts[0].as_str().unwrap().starts_with(own.as_str().unwrap()), "{scripts:?}");
     assert_eq!(b.js("return document.querySelectorAll('#messages script, #messages img, #messages iframe, #messages object').length").await, 0);
     assert_eq!(b.js("return [...document.images].filter(i => !i.src.startsWith('data:') && !i.src.startsWith(location.origin)).length").await, 0);
-    assert_eq!(b.js("return document.querySelectorAll('[href^=\"javascript:\" i], [src^=\"javascript:\" i]').length").await, 0);
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('[href^=\"javascript:\" i], [src^=\"javascript:\" i]').length"
+        )
+        .await,
+        0
+    );
     let link = b
         .js("const a = [...document.querySelectorAll('#messages .message.assistant a')].find(a => a.href === 'http://203.0.113.9/x.png'); return a ? [a.rel, a.textContent] : null")
         .await;
     assert!(link.is_array(), "the image is not shown as a link");
-    assert!(link[0].as_str().unwrap().contains("noopener") && link[0].as_str().unwrap().contains("noreferrer"), "{link}");
+    assert!(
+        link[0].as_str().unwrap().contains("noopener") && link[0].as_str().unwrap().contains("noreferrer"),
+        "{link}"
+    );
     let reply = b.js("return [...document.querySelectorAll('#messages .message.assistant')].pop().querySelector('.content').textContent").await;
     assert!(reply.as_str().unwrap().contains("click me"), "{reply}");
-    let requested = b.js("return performance.getEntries().map(e => e.name).filter(n => n.includes('203.0.113.9'))").await;
+    let requested =
+        b.js("return performance.getEntries().map(e => e.name).filter(n => n.includes('203.0.113.9'))").await;
     assert_eq!(requested, json!([]), "the page requested the image's host");
     assert_eq!(b.js("return window.__alerts").await, 0, "a script ran");
     assert_eq!(b.console_errors().await, Vec::<String>::new());
@@ -144,9 +163,16 @@ pub async fn assert_harmless(b: &Browser) {
 
 /// The page is no wider than the viewport.
 pub async fn assert_no_sideways_scroll(b: &Browser) {
-    let widths = b.js("return [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]").await;
+    let widths =
+        b.js("return [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]").await;
     let w: Vec<u64> = widths.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-    assert!(w[0] <= w[2] && w[1] <= w[2], "the page scrolls sideways: scrollWidth {} / {}, viewport {}", w[0], w[1], w[2]);
+    assert!(
+        w[0] <= w[2] && w[1] <= w[2],
+        "the page scrolls sideways: scrollWidth {} / {}, viewport {}",
+        w[0],
+        w[1],
+        w[2]
+    );
 }
 
 /// Bytes and times of the page's load so far, from the Navigation and Resource Timing APIs:
@@ -154,7 +180,11 @@ pub async fn assert_no_sideways_scroll(b: &Browser) {
 /// requests, and `interactive_ms`, from the navigation's start to the app's `interactive` mark
 /// (the sign-in form or the composer enabled).
 pub async fn load_figures(b: &Browser) -> Value {
-    b.wait_for("the load event", "const n = performance.getEntriesByType('navigation')[0]; return !!n && n.loadEventEnd > 0").await;
+    b.wait_for(
+        "the load event",
+        "const n = performance.getEntriesByType('navigation')[0]; return !!n && n.loadEventEnd > 0",
+    )
+    .await;
     b.js(
         "const nav = performance.getEntriesByType('navigation')[0];
          const res = performance.getEntriesByType('resource');

@@ -162,13 +162,20 @@ impl Browser {
             if truthy {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the page says:\n{}", self.body_text().await);
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the page says:\n{}",
+                self.body_text().await
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn body_text(&self) -> String {
-        self.client.execute("return document.body.innerText", vec![]).await.map_or_else(|e| e.to_string(), |v| v.as_str().unwrap_or_default().to_owned())
+        self.client
+            .execute("return document.body.innerText", vec![])
+            .await
+            .map_or_else(|e| e.to_string(), |v| v.as_str().unwrap_or_default().to_owned())
     }
 
     pub async fn find(&self, css: &str) -> Element {

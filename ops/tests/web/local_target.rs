@@ -39,7 +39,8 @@ impl LocalTarget {
         let dir = std::env::temp_dir().join(format!("opsctl-web-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         // Built before `up`, so a failing `up` is still followed by `down`.
-        let mut target = LocalTarget { dir, url: String::new(), emulator: String::new(), token: String::new() };
+        let mut target =
+            LocalTarget { dir, url: String::new(), emulator: String::new(), token: String::new() };
         let up = opsctl(&target.dir, &["local", "up", "--rag", "--word-delay-ms", "50", "--output", "json"]);
         assert!(up.status.success(), "local up failed:\n{}", text(&up.stderr));
         let report: Value = serde_json::from_slice(&up.stdout).expect("local up prints JSON");
@@ -86,7 +87,10 @@ impl LocalTarget {
             .query()
             .table_name(table)
             .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", aws_sdk_dynamodb::types::AttributeValue::S(conversation.to_owned()))
+            .expression_attribute_values(
+                ":c",
+                aws_sdk_dynamodb::types::AttributeValue::S(conversation.to_owned()),
+            )
             .consistent_read(true)
             .send()
             .await
