@@ -88,8 +88,7 @@ async fn call(h: &Harness, method: Method, path: &str, auth: Auth<'_>, body: &st
         }
     }
     let resp = route(&h.app, &req).await;
-    let set_cookie =
-        resp.headers().get(http::header::SET_COOKIE).map(|v| v.to_str().unwrap().to_owned());
+    let set_cookie = resp.headers().get(http::header::SET_COOKIE).map(|v| v.to_str().unwrap().to_owned());
     let json = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
     Reply { status: resp.status().as_u16(), json, set_cookie }
 }
