@@ -60,6 +60,8 @@ fn request(accept: Option<&str>) -> ApiRequest {
         accept: accept.map(str::to_owned),
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         body: serde_json::json!({ "message": QUESTION }).to_string().into(),
         request_id: "bench".into(),
     }

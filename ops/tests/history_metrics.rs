@@ -29,6 +29,8 @@ async fn turn(app: &ChatApp, body: serde_json::Value) -> serde_json::Value {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.to_string().into(),
         request_id: "history-metrics".into(),

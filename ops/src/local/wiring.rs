@@ -25,6 +25,7 @@ use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
 use chatbot_core::local::sqlite_index::SqliteVectorIndex;
 use chatbot_core::ports::{ChatModel, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
 use chatbot_core::sign_in_codes::MemorySignInCodes;
+use chatbot_core::web::WebSettings;
 
 use super::gateway::Services;
 use super::metrics::{CountedRetriever, LocalMetrics};
@@ -185,6 +186,8 @@ async fn chat_app_with(
             idempotency_lease: OPENAI_TIMEOUT * 2,
             // The local gateway is plain HTTP on the loopback address: a Secure cookie would not stick.
             secure_cookies: false,
+            // Nor does HSTS mean anything without HTTPS.
+            web: WebSettings { connect_sources: Vec::new(), hsts: false },
             ..ChatSettings::default()
         },
     })

@@ -72,6 +72,8 @@ fn request(body: String) -> ApiRequest {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.into(),
         request_id: "bench".into(),

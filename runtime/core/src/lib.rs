@@ -22,5 +22,6 @@ pub mod ports;
 pub mod session;
 pub mod sign_in_codes;
 pub mod telemetry;
+pub mod web;
 
 pub use domain::error::{ApiError, ErrorCode};

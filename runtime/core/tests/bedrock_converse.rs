@@ -160,6 +160,8 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: r#"{"message":"hello"}"#.into(),
         request_id: "r1".into(),

@@ -59,6 +59,8 @@ fn request(method: Method, path: &str, auth: Option<&str>, body: impl Into<Bytes
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.into(),
         request_id: "req-123".to_owned(),
@@ -294,7 +296,10 @@ async fn retrieved_passages_are_cited_and_fenced_in_the_prompt() {
     let h = harness_with(10, Some(retriever.clone())).await;
     let r = say(&h, None, "What languages do I know?").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.json["citations"], json!([{"source": "docs/resume.md", "chunk": 3, "score": 0.82}]));
+    assert_eq!(
+        r.json["citations"],
+        json!([{"source": "docs/resume.md", "chunk": 3, "score": 0.82, "passage": "Languages: Rust, Go"}])
+    );
     assert_eq!(retriever.queries(), vec!["What languages do I know?"]);
     let prompt = h.model.last_prompt().unwrap();
     let documents = prompt.documents.unwrap_or_default();

@@ -65,6 +65,8 @@ async fn post(h: &Harness, key: Option<&str>, body: &Value) -> Reply {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-1".into(),

@@ -37,6 +37,8 @@ async fn say(app: &ChatApp, body: Value) -> Value {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-123".into(),

@@ -56,6 +56,8 @@ fn streamed(body: Value) -> ApiRequest {
         accept: Some("text/event-stream".to_owned()),
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: body.to_string().into(),
         request_id: "req-1".to_owned(),
@@ -133,12 +135,13 @@ async fn stored(h: &Harness, conversation: ConversationId) -> Vec<(Role, String,
 #[tokio::test]
 async fn events_come_in_order_start_deltas_done_and_the_reply_is_stored_complete() {
     let h = harness().await;
-    h.model.then_stream(&["Hel", "lo ", "there"], Duration::ZERO, ScriptedStream::Ends);
+    h.model.then_stream(&["Hel", "lo ", "**there**"], Duration::ZERO, ScriptedStream::Ends);
     let r = send(&h, streamed(json!({"message": "hi"}))).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.names(), ["start", "delta", "delta", "delta", "done"]);
-    assert_eq!(r.text(), "Hello there");
+    assert_eq!(r.text(), "Hello **there**");
     let StreamEvent::Done(done) = &r.events[4] else { unreachable!() };
+    assert_eq!(done.html, "<p>Hello <strong>there</strong></p>\n", "the whole reply, rendered once");
     assert_eq!(done.model, "fake-model");
     assert_eq!(done.stop_reason, "end_turn");
     let conversation = r.conversation();
@@ -147,7 +150,7 @@ async fn events_come_in_order_start_deltas_done_and_the_reply_is_stored_complete
         stored(&h, conversation).await,
         [
             (Role::User, "hi".to_owned(), None),
-            (Role::Assistant, "Hello there".to_owned(), Some(ReplyStatus::Complete))
+            (Role::Assistant, "Hello **there**".to_owned(), Some(ReplyStatus::Complete))
         ]
     );
     let reply = &h.store.stored(&conversation)[1];
@@ -164,6 +167,7 @@ async fn with_rag_on_the_citations_follow_start() {
     let StreamEvent::Citations(c) = &r.events[1] else { unreachable!() };
     assert_eq!(c.citations.len(), 1);
     assert_eq!((c.citations[0].source.as_str(), c.citations[0].chunk), ("docs/cv.md", 2));
+    assert_eq!(c.citations[0].passage, "Rust", "the app shows the passage when its mark is clicked");
 }
 
 #[tokio::test]

@@ -47,6 +47,8 @@ fn request(method: Method, path: &str, query: Option<&str>, body: &str) -> ApiRe
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         body: body.to_owned().into(),
         request_id: "req-9".to_owned(),
     }
@@ -114,7 +116,14 @@ async fn a_conversation_reads_back_with_statuses_and_the_citations_each_reply_ha
     assert_eq!(messages[1]["role"], "assistant");
     assert_eq!(messages[1]["status"], "complete");
     assert_eq!(messages[1]["model"], "fake-model");
-    assert_eq!(messages[1]["citations"], json!([{"source": "docs/porto.md", "chunk": 3, "score": 0.9}]));
+    assert_eq!(
+        messages[1]["citations"],
+        json!([{"source": "docs/porto.md", "chunk": 3, "score": 0.9, "passage": "Ribeira"}])
+    );
+    let reply = messages[1]["content"].as_str().unwrap();
+    assert!(messages[1]["html"].as_str().unwrap().starts_with("<p>"), "a reply comes rendered too");
+    assert!(!reply.is_empty());
+    assert_eq!(messages[0].get("html"), None, "the person's own text is shown as they wrote it");
     assert!(messages[0]["time"].as_str().unwrap().ends_with('Z'));
 
     // A page at a time.

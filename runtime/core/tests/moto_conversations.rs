@@ -396,6 +396,8 @@ async fn a_warm_turn_makes_three_dynamodb_requests_and_no_kms_request() {
             accept: None,
             cookie: None,
             csrf: None,
+            accept_encoding: None,
+            if_none_match: None,
             query: None,
             body: body.to_string().into(),
             request_id: "moto-warm".into(),

@@ -226,6 +226,8 @@ impl Versioned {
             accept: None,
             cookie: None,
             csrf: None,
+            accept_encoding: None,
+            if_none_match: None,
             query: None,
         };
         let resp = route(&app, &req).await;

@@ -70,6 +70,8 @@ impl Stack {
             accept: None,
             cookie: None,
             csrf: None,
+            accept_encoding: None,
+            if_none_match: None,
             query: None,
             body: body.to_string().into(),
             request_id: "moto".into(),

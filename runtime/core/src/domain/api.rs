@@ -106,6 +106,25 @@ pub struct Citation {
     pub source: String,
     pub chunk: u32,
     pub score: f32,
+    /// The passage itself (up to [`PASSAGE_CHARS`]), which the web app shows when a citation
+    /// is clicked; empty on citations stored before it was kept.
+    #[serde(default)]
+    pub passage: String,
+}
+
+/// How much of a cited passage a citation keeps: enough to read, without making every stored
+/// reply carry whole chunks.
+pub const PASSAGE_CHARS: usize = 1200;
+
+impl Citation {
+    /// A citation of a passage, its text cut at [`PASSAGE_CHARS`].
+    pub fn of(source: &str, chunk: u32, score: f32, text: &str) -> Self {
+        let passage = match text.char_indices().nth(PASSAGE_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        };
+        Self { source: source.to_owned(), chunk, score, passage }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -34,6 +34,9 @@ pub struct StoredMessage {
     /// A reply's `complete`, `stopped` or `failed`; `None` on user messages and older replies.
     pub status: Option<String>,
     pub citations: Vec<Citation>,
+    /// A reply's content as sanitised HTML, for the web app (see [`super::markdown`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 /// `GET /conversations/{id}`: its messages, oldest first; `cursor` asks for the next page.

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod document_event;
 pub mod error;
 pub mod extract;
+pub mod markdown;
 pub mod message;
 pub mod prompt;
 pub mod sse;

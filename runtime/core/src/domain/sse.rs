@@ -43,6 +43,9 @@ pub struct Done {
     pub model: String,
     pub usage: Usage,
     pub stop_reason: String,
+    /// The whole reply as sanitised HTML, for the web app (see [`super::markdown`]).
+    #[serde(default)]
+    pub html: String,
 }
 
 /// One event of a streamed reply.
@@ -206,6 +209,7 @@ mod tests {
             message_id: "m".into(),
             model: "x".into(),
             usage: Usage { input_tokens: 3, output_tokens: 4 },
+            html: "<p>done</p>".into(),
             stop_reason: "end_turn".into(),
         })
     }

@@ -65,10 +65,9 @@ impl Prepared {
     /// The passages the reply may cite, as the caller sees them.
     pub(crate) fn citations(&self) -> Vec<Citation> {
         match &self.context {
-            ContextSlot::Retrieved(chunks) => chunks
-                .iter()
-                .map(|c| Citation { source: c.source.clone(), chunk: c.chunk, score: c.score })
-                .collect(),
+            ContextSlot::Retrieved(chunks) => {
+                chunks.iter().map(|c| Citation::of(&c.source, c.chunk, c.score, &c.text)).collect()
+            }
             ContextSlot::Disabled | ContextSlot::Unavailable => Vec::new(),
         }
     }

@@ -23,6 +23,7 @@ use super::idempotency::{self, Begin, Held};
 use super::{ApiRequest, ChatApp};
 use crate::domain::api::{ChatRequest, ChatResponse, Usage};
 use crate::domain::error::ApiError;
+use crate::domain::markdown;
 use crate::domain::message::ReplyStatus;
 use crate::domain::prompt::{ContextSlot, estimate_tokens};
 use crate::domain::sse::{self, Citations, Delta, Done, Start, StreamEvent};
@@ -87,6 +88,7 @@ fn replay(response: &ChatResponse, request_id: &str) -> mpsc::Receiver<Bytes> {
             model: response.model.clone(),
             usage: response.usage,
             stop_reason: STOP_END_TURN.to_owned(),
+            html: markdown::to_html(&response.reply),
         }),
     ];
     let (tx, rx) = mpsc::channel(events.len());
@@ -178,6 +180,8 @@ impl Relay {
                 "the streamed reply ended early; its partial text is kept"
             );
         }
+        // Rendered here, once: the app swaps the streamed text for it when the reply is done.
+        let html = if status == ReplyStatus::Complete { markdown::to_html(&text) } else { String::new() };
         let answer = Answer { text, model, usage, status, model_latency };
         let response = turn.finish(&prepared, answer).await;
         // Every write is done before the last event: a runtime may freeze once the body ends.
@@ -192,6 +196,7 @@ impl Relay {
                     model: response.model,
                     usage: response.usage,
                     stop_reason,
+                    html,
                 })
             }
             Ending::Stopped | Ending::Failed(_) => {

@@ -14,7 +14,8 @@ use super::ChatApp;
 use super::chat::{open, open_title};
 use crate::domain::conversations::{ConversationPage, ConversationSummary, ListPage, StoredMessage, cursor};
 use crate::domain::error::ApiError;
-use crate::domain::message::{ConversationId, TITLE_CHARS, title_aad};
+use crate::domain::markdown;
+use crate::domain::message::{ConversationId, Role, TITLE_CHARS, title_aad};
 use crate::ports::{DEFAULT_OWNER, ListingEntry, StoreError};
 
 pub const DEFAULT_LIMIT: usize = 20;
@@ -129,6 +130,7 @@ pub async fn show(
                 message_id: m.message_id.to_string(),
                 role: m.role.as_str().to_owned(),
                 time: m.sort_key.as_str().split_once('#').map_or("", |(t, _)| t).to_owned(),
+                html: (m.role == Role::Assistant).then(|| markdown::to_html(&m.content)),
                 content: m.content,
                 model: m.model,
                 status: m.status.map(|s| s.as_str().to_owned()),

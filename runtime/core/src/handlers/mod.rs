@@ -28,6 +28,7 @@ use crate::ports::{
     ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever, SignInCodes,
 };
 use crate::session;
+use crate::web::{self, WebSettings};
 
 pub use chat::chat_turn;
 
@@ -47,6 +48,9 @@ pub struct ApiRequest {
     pub cookie: Option<String>,
     /// The [`session::CSRF_HEADER`] header, which a cross-site page cannot send.
     pub csrf: Option<String>,
+    /// `Accept-Encoding` and `If-None-Match`, which the web app's assets honour.
+    pub accept_encoding: Option<String>,
+    pub if_none_match: Option<String>,
     pub body: Bytes,
     pub request_id: String,
 }
@@ -73,6 +77,8 @@ impl ApiRequest {
             accept: text(header::ACCEPT.as_str()),
             cookie: text(header::COOKIE.as_str()),
             csrf: text(session::CSRF_HEADER),
+            accept_encoding: text(header::ACCEPT_ENCODING.as_str()),
+            if_none_match: text(header::IF_NONE_MATCH.as_str()),
             body,
             request_id,
         }
@@ -114,6 +120,8 @@ pub struct ChatSettings {
     pub keep_alive: Duration,
     /// Whether the session cookie is marked `Secure`: the app is served over HTTPS (on AWS).
     pub secure_cookies: bool,
+    /// The web app's security headers where it runs.
+    pub web: WebSettings,
 }
 
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -129,6 +137,7 @@ impl Default for ChatSettings {
             idempotency_lease: DEFAULT_IDEMPOTENCY_LEASE,
             keep_alive: DEFAULT_KEEP_ALIVE,
             secure_cookies: true,
+            web: WebSettings { connect_sources: Vec::new(), hsts: true },
         }
     }
 }
@@ -160,6 +169,12 @@ pub enum ApiBody {
 /// Like [`route`], but `POST /chat` asking for `text/event-stream` gets the streamed reply. The
 /// transports that can stream (the local gateway, the chat Lambda's streaming runner) call this.
 pub async fn respond(app: &Arc<ChatApp>, req: &ApiRequest) -> Response<ApiBody> {
+    let mut response = unsecured(app, req).await;
+    web::secure(&mut response, &app.settings.web);
+    response
+}
+
+async fn unsecured(app: &Arc<ChatApp>, req: &ApiRequest) -> Response<ApiBody> {
     let is_chat = req.method == Method::POST && matches!(route_of(&req.path), Route::Chat);
     if is_chat && sse::wants_events(req.accept.as_deref()) {
         return match chat_stream::chat_stream(app.clone(), req).await {
@@ -189,6 +204,13 @@ fn events_response(events: tokio::sync::mpsc::Receiver<Bytes>, request_id: &str)
 /// Routes a request to its handler and renders the outcome, errors included.
 pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
     let id = &req.request_id;
+    if let Some(path) = web::app_path(&req.path) {
+        let conditions = web::Conditions {
+            accept_encoding: req.accept_encoding.as_deref(),
+            if_none_match: req.if_none_match.as_deref(),
+        };
+        return web::serve(&req.method, path, conditions, id).unwrap_or_else(|e| error_response(&e, id));
+    }
     let result = match (route_of(&req.path), &req.method) {
         (Route::Chat, &Method::POST) => chat_turn(app, req).await.map(|r| json_response(200, &r, id)),
         (Route::Chat, _) => Err(ApiError::method_not_allowed("POST /chat")),

@@ -71,6 +71,8 @@ pub async fn ask(app: &ChatApp, token: &str, message: &str) -> Value {
         accept: None,
         cookie: None,
         csrf: None,
+        accept_encoding: None,
+        if_none_match: None,
         query: None,
         body: Bytes::from(json!({ "message": message }).to_string()),
         request_id: "rag-test".into(),
