@@ -105,7 +105,8 @@ pub enum Command {
         after_help = "Examples:\n  opsctl docs put notes.md handbook.pdf\n  opsctl docs put ./docs\n  opsctl docs ls --output json\n  opsctl docs rm notes.md"
     )]
     Docs(DocsCommand),
-    /// Check a deployed environment end to end: health, chat, memory, encryption, errors, RAG.
+    /// Check a deployed environment end to end: health, the web app, chat, memory, encryption,
+    /// errors, RAG.
     #[command(
         after_help = "Examples:\n  opsctl smoke --env dev\n  opsctl --target local smoke --junit smoke.xml\n\nExit status: 0 when every check passed, 1 otherwise."
     )]
