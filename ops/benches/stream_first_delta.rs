@@ -45,6 +45,7 @@ fn app(model: Arc<dyn ChatModel>) -> Arc<ChatApp> {
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     })
 }

@@ -145,6 +145,29 @@ impl ChatClient {
     }
 }
 
+/// A one-time sign-in code (`POST /session/links`), minted with the token.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SignInCode {
+    pub code: String,
+    /// Seconds it works for.
+    pub expires_in: u64,
+}
+
+impl ChatClient {
+    /// A code that signs a browser in once, or the API's refusal as one readable line.
+    pub async fn sign_in_code(&self) -> anyhow::Result<Result<SignInCode, String>> {
+        Ok(match self.call(reqwest::Method::POST, "/session/links", None).await? {
+            Ok(value) => Ok(serde_json::from_value(value).with_context(|| {
+                format!(
+                    "{}/session/links answered without a sign-in code: is this API older than opsctl?",
+                    self.url
+                )
+            })?),
+            Err(refused) => Err(refused),
+        })
+    }
+}
+
 /// Reads the events of a streamed reply until `done`, `error`, the end of the body, or `stop`.
 async fn read_events(
     mut response: reqwest::Response,

@@ -87,6 +87,12 @@ pub enum Command {
         after_help = "Examples:\n  opsctl chat \"What programming languages do I know?\"\n  opsctl --target local chat\n  opsctl chat \"and since when?\" --conversation 6f1c7a3e-0f5e-4a53-9d2c-0e4d1b7e9a11"
     )]
     Chat(ChatArgs),
+    /// Open the web app in the browser, already signed in by a one-time link (it works once,
+    /// within 60 s); the API token never reaches the browser.
+    #[command(
+        after_help = "Examples:\n  opsctl open\n  opsctl --target local open\n  opsctl open --env prod --print     print the link instead (for another machine's browser)\n  opsctl open --print --output json\n\nThe browser is the one BROWSER names, or `xdg-open` (`open` on macOS); when none starts, the link is printed."
+    )]
+    Open(OpenArgs),
     /// List, read, rename and delete conversations.
     #[command(
         subcommand,
@@ -99,7 +105,8 @@ pub enum Command {
         after_help = "Examples:\n  opsctl docs put notes.md handbook.pdf\n  opsctl docs put ./docs\n  opsctl docs ls --output json\n  opsctl docs rm notes.md"
     )]
     Docs(DocsCommand),
-    /// Check a deployed environment end to end: health, chat, memory, encryption, errors, RAG.
+    /// Check a deployed environment end to end: health, the web app, chat, memory, encryption,
+    /// errors, RAG.
     #[command(
         after_help = "Examples:\n  opsctl smoke --env dev\n  opsctl --target local smoke --junit smoke.xml\n\nExit status: 0 when every check passed, 1 otherwise."
     )]
@@ -177,6 +184,13 @@ pub struct ChatArgs {
     /// Wait for the whole reply instead of printing it as it streams.
     #[arg(long)]
     pub no_stream: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Print the sign-in link instead of starting a browser.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chatbot_core::aws::dynamodb::{from_item, is_listing, listing_entry, reason, sort_key_of};
 use chatbot_core::aws::idempotency::is_idempotency_record;
 use chatbot_core::aws::kms::KmsDataKeys;
+use chatbot_core::aws::sign_in_codes::is_sign_in_code;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::message::ConversationId;
 use chatbot_core::handlers::chat::{open_title, open_with};
@@ -103,7 +104,7 @@ pub async fn export(
                 }
             };
             for item in items.unwrap_or_default() {
-                if is_idempotency_record(&item) {
+                if is_idempotency_record(&item) || is_sign_in_code(&item) {
                     continue;
                 }
                 if is_listing(&item) {

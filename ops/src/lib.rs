@@ -1,6 +1,6 @@
 //! opsctl: the chatbot's control plane. The binary in `main.rs` only parses and dispatches
 //! ([`commands::run`]); each subcommand in [`commands`] turns its arguments into a call on a
-//! capability module (`stack`, `token`, `docs`, `export`, `chat`, `cost`, `alarms`, `logs`,
+//! capability module (`stack`, `token`, `docs`, `export`, `chat`, `browser`, `cost`, `alarms`, `logs`,
 //! `smoke`, `package`, `local`, `dashboard`, `doctor`) and renders the result. Capabilities take
 //! typed values, never command-line structs, and talk to the person only through [`interact`].
 
@@ -8,6 +8,7 @@
 
 pub mod alarms;
 pub mod aws;
+pub mod browser;
 pub mod chat;
 pub mod cli;
 pub mod commands;

@@ -30,7 +30,10 @@ async fn deploy_from_empty_then_again_with_no_change() {
     assert_eq!(report["stack"], "chatbot-staging");
     assert_eq!(report["status"], "CREATE_COMPLETE");
     assert!(report["changes"].as_array().unwrap().len() >= 4, "{report}");
-    assert!(report["outputs"]["ApiUrl"].as_str().unwrap().starts_with("https://"));
+    let api = report["outputs"]["ApiUrl"].as_str().unwrap();
+    assert!(api.starts_with("https://"));
+    // The web app is served at the API's root.
+    assert_eq!(report["app_url"], format!("{}/", api.trim_end_matches('/')), "{report}");
     assert_eq!(report["outputs"]["TableName"], "chatbot-conversations-staging");
     assert!(text(&first.stderr).contains("created the API token at /chatbot/staging/api-token"));
     let before = last_updated("chatbot-staging").await;
@@ -40,6 +43,7 @@ async fn deploy_from_empty_then_again_with_no_change() {
     let out = text(&second.stdout);
     assert!(out.contains("no changes: chatbot-staging is up to date"), "{out}");
     assert!(out.contains("ApiUrl"), "outputs are printed: {out}");
+    assert!(out.lines().any(|l| l.starts_with("App: https://")), "the app's URL is printed: {out}");
     assert!(!text(&second.stderr).contains("uploaded"), "nothing is uploaded again");
     assert_eq!(last_updated("chatbot-staging").await, before, "the stack was not updated");
 }

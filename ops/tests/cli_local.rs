@@ -1,5 +1,6 @@
 //! `opsctl local up|status|down`, run as the real binary: the emulator and the gateway start,
-//! the chat API answers and remembers, a second `up` is refused, and `down` leaves nothing.
+//! the chat API answers and remembers, `opsctl open` signs a browser in once, a second `up` is
+//! refused, and `down` leaves nothing.
 
 mod support;
 
@@ -11,10 +12,15 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 fn opsctl(local_dir: &Path, args: &[&str]) -> Output {
+    opsctl_with(local_dir, args, &[])
+}
+
+fn opsctl_with(local_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     support::isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .args(args)
         .env("OPSCTL_LOCAL_DIR", local_dir)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run opsctl")
@@ -46,6 +52,32 @@ fn post(url: &str, token: &str, body: &Value) -> (u16, Value) {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let status = String::from_utf8_lossy(&raw[..split]).split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, serde_json::from_slice(&raw[split + 4..]).unwrap())
+}
+
+/// `POST /session` with `body`: the status, the response's head and its body.
+fn sign_in(url: &str, body: &Value) -> (u16, String, String) {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, String::from_utf8_lossy(&raw[split + 4..]).into_owned())
+}
+
+/// The code of a sign-in link to the app at `url`.
+fn code_of<'a>(link: &'a str, url: &str) -> &'a str {
+    link.strip_prefix(&format!("{url}/#signin="))
+        .unwrap_or_else(|| panic!("not a sign-in link to {url}: {link}"))
 }
 
 fn gone(pid: u64) -> bool {
@@ -98,6 +130,54 @@ fn local_up_serves_the_chat_api_and_down_leaves_nothing() {
     let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
     let stack = opsctl(&dir, &["--target", "local", "status", "--output", "json"]);
     assert_eq!(json_of(&stack)["status"], "CREATE_COMPLETE");
+
+    // The app is served at the gateway's root; `opsctl open` signs a browser in with a link
+    // that works once, and never shows the token.
+    assert_eq!(up["app_url"], format!("{url}/"), "{up}");
+    let open = opsctl(&dir, &["--target", "local", "open", "--print", "--output", "json"]);
+    assert!(open.status.success(), "{}", String::from_utf8_lossy(&open.stderr));
+    for printed in [&open.stdout, &open.stderr] {
+        assert!(!String::from_utf8_lossy(printed).contains(&token), "the token is never printed");
+    }
+    let opened = json_of(&open);
+    assert_eq!(
+        (opened["opened"].as_bool(), opened["expires_in"].as_u64()),
+        (Some(false), Some(60)),
+        "{opened}"
+    );
+    let code = code_of(opened["url"].as_str().unwrap(), &url).to_owned();
+    let (status, head, body) = sign_in(&url, &json!({ "code": code }));
+    assert_eq!(status, 204, "{head}\n{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie: ").then(|| l[12..].to_owned()))
+        .expect("a session cookie");
+    assert!(cookie.starts_with("chat_session=") && cookie.contains("HttpOnly"), "{cookie}");
+    let (status, head, body) = sign_in(&url, &json!({ "code": code }));
+    assert_eq!(status, 401, "a link works once: {body}");
+    assert!(
+        !head.to_ascii_lowercase().contains("set-cookie") && body.contains("opsctl open"),
+        "{head}\n{body}"
+    );
+    // Without --print the link goes to the browser BROWSER names; when none starts, it is printed.
+    let seen = dir.join("browser-saw");
+    let browser = dir.join("browser");
+    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", seen.display())).unwrap();
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let open = opsctl_with(&dir, &["--target", "local", "open"], &[("BROWSER", browser.to_str().unwrap())]);
+    assert!(open.status.success(), "{}", String::from_utf8_lossy(&open.stderr));
+    let said = String::from_utf8_lossy(&open.stdout);
+    assert!(said.contains(&format!("opened {url}/")) && !said.contains("#signin="), "{said}");
+    let link = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(sign_in(&url, &json!({ "code": code_of(&link, &url) })).0, 204, "the browser's link signs in");
+    let open = opsctl_with(&dir, &["--target", "local", "open"], &[("BROWSER", "/nonexistent/browser")]);
+    assert!(open.status.success(), "{}", String::from_utf8_lossy(&open.stderr));
+    let said = String::from_utf8_lossy(&open.stdout);
+    assert!(
+        said.contains("it signs in once, within 60 s") && said.contains(&format!("{url}/#signin=")),
+        "{said}"
+    );
+    assert!(String::from_utf8_lossy(&open.stderr).contains("could not start a browser"));
 
     let (code, first) = post(&url, &token, &json!({"message": "My favourite language is Rust."}));
     assert_eq!(code, 200, "{first}");

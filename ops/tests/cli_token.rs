@@ -60,6 +60,7 @@ fn help_shows_examples_and_completions_work() {
         "cleanup",
         "local",
         "chat",
+        "open",
     ];
     let local = ["up", "down", "status"].map(|c| vec!["local", c, "--help"]);
     let helps =

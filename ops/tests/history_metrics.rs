@@ -62,6 +62,7 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
         retriever: None,
         metrics: metrics.clone(),
         auth: Authenticator::Disabled,
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     };
     let conv = turn(&app, serde_json::json!({"message": "hello"})).await["conversation_id"]

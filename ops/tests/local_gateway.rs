@@ -26,6 +26,7 @@ async fn start() -> (u16, tokio::sync::oneshot::Sender<()>) {
         model: Arc::new(ExtractiveModel::new()),
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         auth: Authenticator::Token(
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),
@@ -179,6 +180,7 @@ async fn an_idempotency_key_is_honoured_over_http() {
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     };
     let listener = gateway::bind(0).await.unwrap();

@@ -30,6 +30,7 @@ async fn start() -> (u16, Arc<InMemoryConversationStore>) {
         model: Arc::new(ExtractiveModel::new().with_word_delay(WORD_DELAY)),
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         auth: Authenticator::Token(
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),

@@ -19,6 +19,8 @@ pub fn isolated(cmd: &mut Command) -> &mut Command {
             cmd.env_remove(&name);
         }
     }
+    // `opsctl open` starts the browser BROWSER names: a test must never start the developer's.
+    cmd.env_remove("BROWSER");
     let nowhere = std::env::temp_dir().join("opsctl-tests-no-aws-config");
     cmd.env("AWS_CONFIG_FILE", nowhere.join("config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", nowhere.join("credentials"))

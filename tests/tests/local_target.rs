@@ -178,6 +178,7 @@ fn smoke() -> &'static Outcome {
             .collect();
         for check in [
             "health",
+            "web_app",
             "chat",
             "memory",
             "ciphertext",

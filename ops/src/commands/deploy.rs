@@ -50,6 +50,26 @@ async fn state_cost(ctx: &Ctx, sdk: &crate::aws::Sdk, plan: &Plan) -> anyhow::Re
     Ok(())
 }
 
+/// The web app's URL, as an `app_url` field and an `App:` line: the root of the API, which is
+/// the chat function's URL on AWS and the gateway on the local target.
+fn app_line(
+    ctx: &Ctx,
+    info: Option<&crate::stack::StackInfo>,
+) -> (BTreeMap<String, serde_json::Value>, Vec<String>) {
+    let gateway = match ctx.target {
+        crate::config::Target::Local => {
+            crate::local::state::load(ctx.env).ok().flatten().and_then(|s| s.gateway_url())
+        }
+        crate::config::Target::Aws => None,
+    };
+    let Some(api) = gateway.or_else(|| info.and_then(|i| i.outputs.get("ApiUrl").cloned())) else {
+        return (BTreeMap::new(), Vec::new());
+    };
+    let app = crate::browser::app_url(&api);
+    let lines = vec![format!("App: {app}  (`opsctl open --env {}` opens it signed in)", ctx.env)];
+    (BTreeMap::from([("app_url".to_owned(), serde_json::json!(app))]), lines)
+}
+
 pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let code = match (args.code_dir, args.no_package) {
         (Some(dir), _) => Code::Dir(dir),
@@ -95,19 +115,19 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 }
             }
             let now = info.as_ref().and_then(|s| VectorStore::in_use(&s.parameters));
+            let (mut extra, mut lines) = app_line(ctx, info.as_ref());
             if now.is_none() || now == previous_store {
-                return stack_report::finish(&ctx.out, info, &root, Some(changes));
+                return stack_report::finish_with(&ctx.out, info, &root, Some(changes), extra, lines);
             }
             // A new store (or RAG turned on) starts empty: index what the bucket holds.
             let reindexed = reindex::all(&ctx.deployed().await?, ctx.ui.as_ref()).await?;
             let failed =
                 reindexed.iter().filter(|r| r.get("failed").is_some() || r.get("rejected").is_some()).count();
             let chunks: u64 = reindexed.iter().filter_map(|r| r["indexed_chunks"].as_u64()).sum();
-            let extra = BTreeMap::from([(
+            extra.insert(
                 "reindexed".to_owned(),
                 serde_json::json!({"documents": reindexed, "indexed_chunks": chunks, "failed": failed}),
-            )]);
-            let mut lines = Vec::new();
+            );
             if !reindexed.is_empty() {
                 lines.push(format!(
                     "indexed {} of {} document(s) from the bucket ({chunks} chunks)",
@@ -122,7 +142,10 @@ pub async fn run(args: DeployArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             }
             Ok(code)
         }
-        Deployment::Unchanged { info } => stack_report::finish(&ctx.out, info, &root, None),
+        Deployment::Unchanged { info } => {
+            let (extra, lines) = app_line(ctx, info.as_ref());
+            stack_report::finish_with(&ctx.out, info, &root, None, extra, lines)
+        }
         Deployment::Declined => Ok(ExitCode::FAILURE),
         Deployment::Failed(failed) => {
             stack_report::failed(&ctx.out, &failed)?;

@@ -35,15 +35,16 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let up = lifecycle::up(env, &options, ctx.ui.as_ref()).await?;
     let (local, token) = (&up.local, &up.token);
     let url = local.gateway_url().unwrap_or_default();
-    let report = json!({"env": env.as_str(), "gateway": url, "emulator": local.emulator_url(), "rag": local.rag,
+    let app = crate::browser::app_url(&url);
+    let report = json!({"env": env.as_str(), "gateway": url, "app_url": app, "emulator": local.emulator_url(), "rag": local.rag,
         "vector_store": local.rag.then(|| local.vector_store.label()),
         "model": local.model.to_string(),
         "word_delay_ms": (local.model == ModelSpec::Local).then_some(local.word_delay_ms),
         "token_parameter": crate::token::parameter_name(env)});
     ctx.out.emit(&report, || {
         format!(
-            "the local target of {env} is up\n  gateway   {url}  (127.0.0.1 only)\n  emulator  {}\n  model     {}\n  RAG       {}\n\n\
-             Try it:\n  curl -s {url}/chat -H 'Authorization: Bearer {token}' -d '{{\"message\":\"hello\"}}'\n\
+            "the local target of {env} is up\nApp: {app}\n  gateway   {url}  (127.0.0.1 only)\n  emulator  {}\n  model     {}\n  RAG       {}\n\n\
+             Try it:\n  opsctl --target local --env {env} open    the app in the browser, signed in\n  curl -s {url}/chat -H 'Authorization: Bearer {token}' -d '{{\"message\":\"hello\"}}'\n\
              Every opsctl command works on it with --target local (or OPSCTL_TARGET=local).\n\
              Stop it with `opsctl local down --env {env}`.",
             local.emulator_url(),

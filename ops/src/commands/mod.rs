@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod export;
 pub mod local;
 pub mod logs;
+pub mod open;
 pub mod package;
 pub mod rag;
 pub mod smoke;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::Local(cmd) => local::run(cmd, &ctx).await,
         Command::Chat(args) => chat::run(args, &ctx).await,
+        Command::Open(args) => open::run(args, &ctx).await,
         Command::Conversations(cmd) => conversations::run(cmd, &ctx).await,
         Command::Docs(cmd) => docs::run(cmd, &ctx).await,
         Command::Smoke(args) => smoke::run(args, &ctx).await,

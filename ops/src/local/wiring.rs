@@ -24,6 +24,7 @@ use chatbot_core::local::extractive::ExtractiveModel;
 use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
 use chatbot_core::local::sqlite_index::SqliteVectorIndex;
 use chatbot_core::ports::{ChatModel, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
+use chatbot_core::sign_in_codes::MemorySignInCodes;
 use chatbot_core::web::WebSettings;
 
 use super::gateway::Services;
@@ -178,6 +179,8 @@ async fn chat_app_with(
         retriever,
         metrics: Arc::new(LogMetrics),
         auth: Authenticator::Token(auth),
+        // The gateway is one process: its memory is every sign-in code there is.
+        sign_in_codes: Arc::new(MemorySignInCodes::default()),
         // A local model may take up to its timeout; a repeat must not take over a live request.
         settings: ChatSettings {
             idempotency_lease: OPENAI_TIMEOUT * 2,

@@ -1,6 +1,7 @@
-//! The end-to-end checks of a deployed environment, AWS or the local target: health, a chat turn,
-//! memory, encryption at rest, a streamed turn, the conversations API, the API's errors, and RAG. Each check passes, fails or is skipped
-//! with its duration. Every conversation and document the checks create is deleted at the end,
+//! The end-to-end checks of a deployed environment, AWS or the local target: health, the web app
+//! (its page, policy and assets), a chat turn, memory, encryption at rest, a streamed turn, the
+//! conversations API, the API's errors, and RAG. Each check passes, fails or is skipped with its
+//! duration. Every conversation and document the checks create is deleted at the end,
 //! whatever happened before.
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::interact::Interaction;
 
 mod conversation_api;
 pub mod junit;
+pub mod web_app;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -134,6 +136,7 @@ pub async fn run(
     let started = Instant::now();
 
     runner.check("health", health(&api)).await;
+    runner.check("web_app", web_app::check(&api.http, &api.url)).await;
     let first = format!("Please remember this code word for later: {code_word}.");
     let conversation = runner.check("chat", first_turn(&api, &first)).await;
     if let Some(id) = &conversation {

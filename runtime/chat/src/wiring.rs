@@ -30,7 +30,7 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
     };
     let retention = retention_days(config.retention_days);
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.kms_key_id, &config.environment);
-    // Messages and idempotency records share the conversations table.
+    // Messages, idempotency records and sign-in codes share the conversations table.
     let table = Arc::new(DynamoConversationStore::new(
         aws_sdk_dynamodb::Client::new(aws),
         &config.table_name,
@@ -38,7 +38,9 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
     ));
     Ok(ChatApp {
         store: table.clone(),
-        idempotency: table,
+        idempotency: table.clone(),
+        // Every container must see a code another one minted: they live in the table.
+        sign_in_codes: table,
         cipher: Arc::new(EnvelopeCipher::new(keys)),
         model: Arc::new(BedrockChatModel::new(
             aws_sdk_bedrockruntime::Client::new(aws),

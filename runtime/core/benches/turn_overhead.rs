@@ -41,6 +41,7 @@ fn setup(rt: &Runtime) -> (ChatApp, ApiRequest) {
             retriever: None,
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Token(auth),
+            sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
         };
         let mut conv: Option<String> = None;

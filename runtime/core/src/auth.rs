@@ -43,6 +43,15 @@ impl Authenticator {
         }
     }
 
+    /// A session bound to the current token, for a caller who proved it some other way (a
+    /// one-time sign-in code minted with the token).
+    pub async fn session_for_current_token(&self, now: u64) -> String {
+        match self {
+            Authenticator::Token(t) => session::issue(&t.current_digest().await, now, session::LIFETIME),
+            Authenticator::Disabled => session::issue(&[0; 32], now, session::LIFETIME),
+        }
+    }
+
     /// Whether a session cookie's value was issued for the current token and has not ended.
     pub async fn verify_session(&self, value: &str, now: u64) -> Result<(), ApiError> {
         match self {

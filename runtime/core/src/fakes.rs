@@ -39,6 +39,7 @@ pub async fn chat_app(
         metrics: Arc::new(RecordingMetrics::default()),
         auth,
         settings: crate::handlers::ChatSettings::default(),
+        sign_in_codes: Arc::new(crate::sign_in_codes::MemorySignInCodes::default()),
     })
 }
 

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod local;
 pub mod ports;
 pub mod session;
+pub mod sign_in_codes;
 pub mod telemetry;
 pub mod web;
 

@@ -193,6 +193,21 @@ pub trait IdempotencyStore: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One-time sign-in codes, beside the conversations in the same table on AWS
+
+/// The codes of one-time sign-in links (`opsctl open`), stored only as their SHA-256 (lower-case
+/// hex), so a copy of the store signs nobody in.
+#[async_trait]
+pub trait SignInCodes: Send + Sync {
+    /// Stores a new code's hash, good until `expires_at` (Unix seconds). A hash already stored
+    /// is a [`StoreError::Conflict`]: a code is never handed out twice.
+    async fn mint(&self, code_sha256: &str, expires_at: u64) -> Result<(), StoreError>;
+    /// Takes the code: `true` at most once, and only before its expiry (`now` < `expires_at`).
+    /// A used, expired or unknown code is `false`.
+    async fn redeem(&self, code_sha256: &str, now: u64) -> Result<bool, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Encryption
 
 /// An encrypted blob and the wrapped data key that opens it.

@@ -40,6 +40,7 @@ async fn harness_with(history_length: usize, retriever: Option<Arc<dyn Retriever
         retriever,
         metrics: metrics.clone(),
         auth: Authenticator::Token(auth),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings { history_length, ..ChatSettings::default() },
     };
     Harness { app, store, model, metrics, cipher }

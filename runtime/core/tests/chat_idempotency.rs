@@ -38,6 +38,7 @@ fn harness() -> Harness {
         retriever: Some(retriever.clone()),
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     };
     Harness { app, store, records, model, retriever }

@@ -67,6 +67,7 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
         model: model.clone(),
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         auth: Authenticator::Token(
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),

@@ -37,6 +37,7 @@ async fn harness_with(retriever: Option<Arc<dyn Retriever>>, keep_alive: Duratio
         retriever,
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Token(auth),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings { keep_alive, ..ChatSettings::default() },
     });
     Harness { app, store, model, cipher }

@@ -31,6 +31,7 @@ async fn harness(retriever: Option<Arc<dyn Retriever>>) -> Harness {
         retriever,
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Token(auth),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     };
     Harness { app, store }

@@ -380,6 +380,7 @@ async fn a_warm_turn_makes_three_dynamodb_requests_and_no_kms_request() {
         retriever: None,
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
     };
     let say = |conversation: Option<String>, text: &str| {

@@ -212,6 +212,7 @@ impl Versioned {
             retriever: Some(Arc::new(retriever)),
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Disabled,
+            sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
             settings: ChatSettings::default(),
         };

@@ -51,6 +51,7 @@ impl Stack {
             retriever: None,
             metrics: metrics.clone(),
             auth: Authenticator::Disabled,
+            sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
         };
         Self { sdk, table, app, model, metrics }

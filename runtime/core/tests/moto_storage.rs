@@ -91,6 +91,7 @@ impl Stack {
             retriever: None,
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Disabled,
+            sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
         };
         (app, counter)

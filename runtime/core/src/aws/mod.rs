@@ -9,6 +9,7 @@ pub mod opensearch;
 pub mod retriever;
 pub mod s3;
 pub mod s3vectors;
+pub mod sign_in_codes;
 pub mod ssm;
 pub mod titan;
 pub mod vector_store;

@@ -86,6 +86,15 @@ impl ApiError {
         Self::new(ErrorCode::Unauthorized, 401, "the session has ended: sign in again with the API token")
     }
 
+    /// A one-time sign-in link that was used already, has expired, or was never handed out.
+    pub fn sign_in_link_used() -> Self {
+        Self::new(
+            ErrorCode::Unauthorized,
+            401,
+            "this sign-in link was used already or has expired (a link works once, within 60 s): run `opsctl open` again",
+        )
+    }
+
     /// A state-changing request authenticated by the session cookie without the app's header.
     pub fn missing_csrf_header() -> Self {
         Self::new(

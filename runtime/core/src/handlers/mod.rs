@@ -24,7 +24,9 @@ use crate::domain::api::DEFAULT_K;
 use crate::domain::error::{ApiError, FALLBACK_BODY};
 use crate::domain::prompt::{DEFAULT_HISTORY_LENGTH, DEFAULT_HISTORY_TOKENS, DEFAULT_SYSTEM_PROMPT};
 use crate::domain::sse;
-use crate::ports::{ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever};
+use crate::ports::{
+    ChatModel, Cipher, ConversationStore, IdempotencyStore, MetricsSink, Retriever, SignInCodes,
+};
 use crate::session;
 use crate::web::{self, WebSettings};
 
@@ -152,6 +154,9 @@ pub struct ChatApp {
     pub metrics: Arc<dyn MetricsSink>,
     pub auth: Authenticator,
     pub settings: ChatSettings,
+    /// The one-time sign-in codes of `opsctl open`: in memory on the local target, in the
+    /// conversations table on AWS.
+    pub sign_in_codes: Arc<dyn SignInCodes>,
 }
 
 /// A response body: whole, or the events of a streamed reply as the handler produces them.
@@ -212,6 +217,8 @@ pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
         (Route::Health, &Method::GET) => Ok(json_response(200, &health::health(app), id)),
         (Route::Health, _) => Err(ApiError::method_not_allowed("GET /health")),
         (Route::Session, _) => sign_in::route(app, req).await,
+        (Route::SessionLinks, &Method::POST) => sign_in::mint_link(app, req).await,
+        (Route::SessionLinks, _) => Err(ApiError::method_not_allowed("POST /session/links")),
         (Route::Conversations, method) => conversations_route(app, req, None, method).await,
         (Route::Conversation(raw), method) => conversations_route(app, req, Some(raw), method).await,
         (Route::Unknown, _) => Err(ApiError::not_found()),
@@ -257,6 +264,7 @@ enum Route<'a> {
     Conversations,
     Conversation(&'a str),
     Session,
+    SessionLinks,
     Unknown,
 }
 
@@ -268,6 +276,7 @@ fn route_of(path: &str) -> Route<'_> {
         [.., "chat"] => Route::Chat,
         [.., "health"] => Route::Health,
         [.., "session"] => Route::Session,
+        [.., "session", "links"] => Route::SessionLinks,
         _ => Route::Unknown,
     }
 }

@@ -53,6 +53,7 @@ pub async fn rag_app(documents: &[(&str, &str)], model: Arc<dyn ChatModel>, toke
         model,
         retriever: Some(Arc::new(retriever)),
         metrics: Arc::new(RecordingMetrics::default()),
+        sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         auth: Authenticator::Token(
             TokenAuthenticator::load(Arc::new(StaticSecret::new(token))).await.unwrap(),
         ),
