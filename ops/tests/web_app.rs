@@ -407,7 +407,13 @@ async fn screenshots_and_first_load_figures() {
     // One line for scripts/bench, which writes it to BENCHMARKS.md.
     println!(
         "web_first_load transfer_bytes={} encoded_bytes={} decoded_bytes={} requests={} interactive_ms={} warm_transfer_bytes={} warm_interactive_ms={}",
-        first["transfer"], first["encoded"], first["decoded"], first["requests"], first["interactive_ms"], warm["transfer"], warm["interactive_ms"]
+        first["transfer"],
+        first["encoded"],
+        first["decoded"],
+        first["requests"],
+        first["interactive_ms"],
+        warm["transfer"],
+        warm["interactive_ms"]
     );
     b.set_viewport(PHONE.0, PHONE.1).await;
     b.screenshot("phone-light-chat").await;
@@ -430,5 +436,38 @@ async fn screenshots_and_first_load_figures() {
     b.wait_for("the list", "return document.body.classList.contains('menu-open')").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     b.screenshot("phone-dark-menu").await;
+    b.close().await;
+}
+
+/// A one-time sign-in link (`opsctl open`) signs the browser in and leaves the address; the same
+/// link a second time shows the sign-in form with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_time_sign_in_link_signs_in_once() {
+    let target = LocalTarget::up("link");
+    let open = target.opsctl(&["--target", "local", "open", "--print", "--output", "json"]);
+    assert!(open.status.success(), "opsctl open: {}", String::from_utf8_lossy(&open.stderr));
+    let link: Value = serde_json::from_slice(&open.stdout).expect("opsctl open prints JSON");
+    let link = link["url"].as_str().expect("the link").to_owned();
+    assert!(link.contains("#signin="), "{link}");
+
+    let b = Browser::start("link", DESKTOP, Theme::Light).await;
+    assert_eq!(app::open(&b, &link).await, "app");
+    assert_eq!(b.js("return location.hash").await, "", "the code stays in the address");
+    assert_eq!(app::page_fetch_status(&b, "/conversations").await, 200);
+
+    b.click("#signout-button").await;
+    app::wait_view(&b, "signin").await;
+    // The tab already shows the app, so only the fragment changes.
+    b.goto(&link).await;
+    b.wait_for(
+        "the refusal",
+        "return document.getElementById('signin-error').textContent.includes('already used or has expired')",
+    )
+    .await;
+    assert_eq!(
+        b.js("return [document.body.dataset.view, location.hash]").await,
+        serde_json::json!(["signin", ""])
+    );
+    assert_eq!(app::page_fetch_status(&b, "/conversations").await, 401);
     b.close().await;
 }

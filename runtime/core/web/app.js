@@ -144,7 +144,8 @@ function wire() {
     else location.hash = '#/';
     $('message').focus();
   });
-  window.addEventListener('hashchange', route);
+  // A sign-in link opened in a tab already showing the app changes only the fragment.
+  window.addEventListener('hashchange', () => (location.hash.startsWith('#signin=') ? start() : route()));
 
   on('unauthorized', () => showSignIn('The session has ended: sign in again.'));
   onResume(() => {
