@@ -117,8 +117,10 @@ async fn a_conversation_is_listed_after_a_reload_and_opens_with_both_messages() 
     let id = app::current_id(&b).await;
     let reply = app::messages(&b).await[1].1.clone();
 
-    // A fresh load of the app's address, with no conversation in it.
+    // A fresh load of the app's address, with no conversation in it: a new document.
+    b.js("window.__before_reload = true").await;
     assert_eq!(app::open(&b, &format!("{}/", target.url)).await, "app");
+    assert_eq!(b.js("return window.__before_reload === undefined").await, true, "the page was not reloaded");
     b.wait_for("the list", "return document.querySelectorAll('#conversation-list li').length").await;
     assert_eq!(app::messages(&b).await, vec![]);
     let listed = app::listed(&b).await;
@@ -207,7 +209,9 @@ async fn a_hostile_reply_renders_as_text_and_loads_nothing() {
     app::assert_harmless(&b).await;
 
     // The same checks on the stored reply, as a reload renders it.
-    app::open(&b, &b.client.current_url().await.unwrap().to_string()).await;
+    b.js("document.getElementById('messages').replaceChildren()").await;
+    b.client.refresh().await.unwrap();
+    app::wait_view(&b, "app").await;
     b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4")
         .await;
     b.js("window.__alerts = 0; window.alert = () => { window.__alerts += 1; };").await;
@@ -237,7 +241,10 @@ async fn a_stopped_reply_stays_marked_stopped_after_a_reload() {
 
     // The server keeps what it wrote once it sees the caller go away; a reload reads it back.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    app::open(&b, &format!("{}/#/c/{id}", target.url)).await;
+    b.js("document.getElementById('messages').replaceChildren()").await;
+    b.client.refresh().await.unwrap();
+    app::wait_view(&b, "app").await;
+    assert_eq!(app::current_id(&b).await, id);
     b.wait_for("the stored messages", "return document.querySelectorAll('#messages .message').length === 4")
         .await;
     let stored = app::messages(&b).await.pop().unwrap();
@@ -470,4 +477,76 @@ async fn a_one_time_sign_in_link_signs_in_once() {
     );
     assert_eq!(app::page_fetch_status(&b, "/conversations").await, 401);
     b.close().await;
+}
+
+/// 5. A Markdown document uploaded from the panel is indexed, an answer cites it, and its
+/// citation shows the passage; a file of another type is refused before anything is sent; the
+/// document can be deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_document_is_indexed_and_its_citation_shows_the_passage() {
+    let target = LocalTarget::up("upload");
+    let files = std::env::temp_dir().join(format!("opsctl-web-upload-{}", std::process::id()));
+    std::fs::create_dir_all(&files).unwrap();
+    let doc = files.join("ferry-timetable.md");
+    std::fs::write(
+        &doc,
+        "# Ferry timetable\n\nThe night ferry to Lundy Island leaves the harbour at 23:15 from pier four.\n",
+    )
+    .unwrap();
+    let refused = files.join("tool.exe");
+    std::fs::write(&refused, "MZ not a document").unwrap();
+
+    let b = Browser::start("upload", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    b.wait_for("the documents button", "return !document.getElementById('documents-button').hidden").await;
+    b.click("#documents-button").await;
+    b.wait_for("the limits", "return document.getElementById('documents-limits').textContent").await;
+
+    b.find("#file-input").await.send_keys(refused.to_str().unwrap()).await.expect("choose a file");
+    b.wait_for(
+        "the refusal",
+        "return document.getElementById('documents-status').textContent.includes('tool.exe')",
+    )
+    .await;
+    assert_eq!(
+        b.js("return performance.getEntriesByType('resource').filter(e => e.name.includes('/documents/uploads')).length").await,
+        0,
+        "a refused file was sent"
+    );
+
+    b.find("#file-input").await.send_keys(doc.to_str().unwrap()).await.expect("choose a file");
+    let status = b
+        .wait_for(
+            "the document to be indexed",
+            "const d = [...document.querySelectorAll('#documents-list .document')].find(d => d.dataset.name.includes('ferry-timetable.md'));
+             return d && d.dataset.status === 'indexed' && d.querySelector('.document-status').textContent",
+        )
+        .await;
+    assert!(status.as_str().unwrap().contains("chunk"), "no chunk count: {status}");
+    b.screenshot("desktop-light-documents").await;
+    b.keys(key::ESCAPE).await;
+    b.wait_for("the panel to close", "return !document.getElementById('documents-dialog').open").await;
+
+    app::send(&b, "When does the night ferry to Lundy Island leave?").await;
+    app::wait_reply(&b, "complete").await;
+    let reply = app::messages(&b).await.pop().unwrap().1;
+    assert!(reply.contains("23:15"), "the answer does not quote the document: {reply}");
+    b.wait_for("a citation", "return document.querySelectorAll('.message.assistant .citation').length").await;
+    b.click(".message.assistant .citation").await;
+    b.wait_for("the cited passage", "return document.getElementById('citation-dialog').open").await;
+    let cited = b.js("return [document.getElementById('citation-source').textContent, document.getElementById('citation-passage').textContent]").await;
+    assert!(cited[0].as_str().unwrap().contains("ferry-timetable.md"), "{cited}");
+    assert!(cited[1].as_str().unwrap().contains("leaves the harbour at 23:15"), "{cited}");
+    b.keys(key::ESCAPE).await;
+
+    b.click("#documents-button").await;
+    b.wait_for("the list", "return document.querySelectorAll('#documents-list .document').length").await;
+    b.click("#documents-list .document button").await;
+    b.wait_for("the confirmation", "return document.getElementById('confirm-dialog').open").await;
+    b.click("#confirm-ok").await;
+    b.wait_for("the document to go", "return ![...document.querySelectorAll('#documents-list .document')].some(d => d.dataset.name.includes('ferry-timetable.md'))").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.close().await;
+    let _ = std::fs::remove_dir_all(&files);
 }
