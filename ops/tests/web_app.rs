@@ -525,7 +525,7 @@ async fn an_uploaded_document_is_indexed_and_its_citation_shows_the_passage() {
         .await;
     assert!(status.as_str().unwrap().contains("chunk"), "no chunk count: {status}");
     b.screenshot("desktop-light-documents").await;
-    b.keys(key::ESCAPE).await;
+    b.click("#documents-dialog .actions button").await;
     b.wait_for("the panel to close", "return !document.getElementById('documents-dialog').open").await;
 
     app::send(&b, "When does the night ferry to Lundy Island leave?").await;
@@ -541,7 +541,7 @@ async fn an_uploaded_document_is_indexed_and_its_citation_shows_the_passage() {
     b.keys(key::ESCAPE).await;
 
     b.click("#documents-button").await;
-    b.wait_for("the list", "return document.querySelectorAll('#documents-list .document').length").await;
+    b.wait_for("the list", "const l = document.getElementById('documents-list'); return !l.hasAttribute('aria-busy') && l.querySelectorAll('.document').length").await;
     b.click("#documents-list .document button").await;
     b.wait_for("the confirmation", "return document.getElementById('confirm-dialog').open").await;
     b.click("#confirm-ok").await;
@@ -549,4 +549,41 @@ async fn an_uploaded_document_is_indexed_and_its_citation_shows_the_passage() {
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
     let _ = std::fs::remove_dir_all(&files);
+}
+
+/// A lost connection shows a banner and keeps what was typed; the app retries until the server
+/// answers again, then the message can be sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_connection_shows_a_banner_keeps_the_text_and_recovers() {
+    let target = LocalTarget::up("offline");
+    let b = Browser::start("offline", DESKTOP, Theme::Light).await;
+    app::open(&b, &target.url).await;
+    app::sign_in(&b, &target.token).await;
+    app::send(&b, "Remember the harbour code is 4471.").await;
+    app::wait_reply(&b, "complete").await;
+
+    target.kill_gateway();
+    b.type_into("#message", &format!("Typed while the server is away{}", key::ENTER)).await;
+    b.wait_for("the banner", "const b = document.getElementById('banner'); return !b.hidden && b.textContent.includes('Connection lost')").await;
+    assert_eq!(
+        b.js("return document.getElementById('message').value").await,
+        "Typed while the server is away"
+    );
+    let said = b.js("return document.getElementById('composer-status').textContent").await;
+    assert!(said.as_str().unwrap().contains("connection was lost"), "{said}");
+    assert_eq!(app::messages(&b).await.len(), 2);
+    b.screenshot("desktop-light-offline").await;
+
+    let _gateway = target.restart_gateway();
+    b.wait_for("the banner to go", "return document.getElementById('banner').hidden").await;
+    b.type_into("#message", key::ENTER).await;
+    b.wait_for(
+        "the message to be sent",
+        "return document.querySelectorAll('#messages .message').length === 4",
+    )
+    .await;
+    app::wait_reply(&b, "complete").await;
+    assert_eq!(app::messages(&b).await[2].1, "Typed while the server is away");
+    assert_eq!(b.js("return document.getElementById('message').value").await, "");
+    b.close().await;
 }

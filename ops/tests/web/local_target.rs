@@ -99,6 +99,48 @@ impl LocalTarget {
     }
 }
 
+impl LocalTarget {
+    /// Stops the gateway alone, as a crash or a lost network would; the emulator stays up.
+    pub fn kill_gateway(&self) {
+        let status = self.opsctl(&["local", "status", "--output", "json"]);
+        let status: Value = serde_json::from_slice(&status.stdout).expect("local status prints JSON");
+        let pid = status["gateway"]["pid"].as_u64().expect("the gateway's pid");
+        let killed = Command::new("kill").arg(pid.to_string()).status().expect("run kill");
+        assert!(killed.success(), "could not stop the gateway {pid}");
+        let port: u16 = self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the gateway's port");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "the gateway still answers");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the gateway again on its recorded port (`opsctl local serve`, as `up` does); the
+    /// returned guard stops it.
+    pub fn restart_gateway(&self) -> Gateway {
+        let child = isolate::isolated(&mut Command::new(env!("CARGO_BIN_EXE_opsctl")))
+            .current_dir(workspace())
+            .args(["--env", "dev", "local", "serve"])
+            .env("OPSCTL_LOCAL_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the gateway");
+        Gateway(child)
+    }
+}
+
+/// A gateway this test started itself, which `local down` does not know of.
+pub struct Gateway(std::process::Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for LocalTarget {
     fn drop(&mut self) {
         let _ = opsctl(&self.dir, &["local", "down"]);

@@ -88,7 +88,7 @@ export async function api(method, path, options = {}) {
 
 // What a person reads for an error: what happened and what to do.
 export function describe(error) {
-  if (error instanceof NetworkError) return 'The connection was lost. Your text is kept; it will be retried when the server answers.';
+  if (error instanceof NetworkError) return 'The connection was lost. Your text is kept: send it again once the connection is back.';
   if (!(error instanceof ApiError)) return String(error && error.message ? error.message : error);
   const wait = error.retryAfter !== null && error.retryAfter !== undefined ? ` Try again in ${error.retryAfter} s.` : '';
   switch (error.code) {

@@ -148,6 +148,8 @@ function wire() {
   window.addEventListener('hashchange', () => (location.hash.startsWith('#signin=') ? start() : route()));
 
   on('unauthorized', () => showSignIn('The session has ended: sign in again.'));
+  // Any request that finds the server gone starts the banner and its retries.
+  on('offline', () => lost());
   onResume(() => {
     if ($('app-view').hidden) return;
     conversations.refresh().catch(reportError);

@@ -51,7 +51,14 @@ function row(d) {
 }
 
 export async function refresh() {
-  const page = await api('GET', '/documents');
+  const list = $('documents-list');
+  list.setAttribute('aria-busy', 'true');
+  let page;
+  try {
+    page = await api('GET', '/documents');
+  } finally {
+    list.removeAttribute('aria-busy');
+  }
   state.limits = page.limits;
   const l = page.limits;
   $('documents-limits').textContent = `${l.extensions.join(', ')} files, up to ${size(l.max_bytes)} each.`;
@@ -61,6 +68,7 @@ export async function refresh() {
   // Ingestion runs after the upload: poll while anything is pending.
   clearTimeout(state.timer);
   if (page.documents.some((d) => d.status === 'pending')) state.timer = setTimeout(() => refresh().catch(() => {}), 1500);
+  else if ($('documents-status').textContent.endsWith('indexing…')) status('');
 }
 
 // Checked here first so a person learns at once; the server checks the same limits again.
