@@ -46,6 +46,7 @@ fn app(model: Arc<dyn ChatModel>) -> Arc<ChatApp> {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     })
 }
 

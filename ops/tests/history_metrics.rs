@@ -61,6 +61,7 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
         metrics: metrics.clone(),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     };
     let conv = turn(&app, serde_json::json!({"message": "hello"})).await["conversation_id"]
         .as_str()

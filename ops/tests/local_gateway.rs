@@ -30,6 +30,7 @@ async fn start() -> (u16, tokio::sync::oneshot::Sender<()>) {
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -180,6 +181,7 @@ async fn an_idempotency_key_is_honoured_over_http() {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     };
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -81,6 +81,7 @@ mod tests {
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Disabled,
             settings: ChatSettings::default(),
+            documents: None,
         })
     }
 

@@ -57,5 +57,6 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
             idempotency_lease: std::time::Duration::from_secs(config.idempotency_lease_seconds.into()),
             ..ChatSettings::default()
         },
+        documents: None,
     })
 }

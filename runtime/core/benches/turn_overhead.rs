@@ -42,6 +42,7 @@ fn setup(rt: &Runtime) -> (ChatApp, ApiRequest) {
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Token(auth),
             settings: ChatSettings::default(),
+            documents: None,
         };
         let mut conv: Option<String> = None;
         for i in 0..5 {

@@ -150,6 +150,7 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     };
     let req = ApiRequest {
         method: http::Method::POST,

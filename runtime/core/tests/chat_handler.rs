@@ -41,6 +41,7 @@ async fn harness_with(history_length: usize, retriever: Option<Arc<dyn Retriever
         metrics: metrics.clone(),
         auth: Authenticator::Token(auth),
         settings: ChatSettings { history_length, ..ChatSettings::default() },
+        documents: None,
     };
     Harness { app, store, model, metrics, cipher }
 }

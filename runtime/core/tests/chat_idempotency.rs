@@ -39,6 +39,7 @@ fn harness() -> Harness {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     };
     Harness { app, store, records, model, retriever }
 }

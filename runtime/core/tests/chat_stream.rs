@@ -38,6 +38,7 @@ async fn harness_with(retriever: Option<Arc<dyn Retriever>>, keep_alive: Duratio
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Token(auth),
         settings: ChatSettings { keep_alive, ..ChatSettings::default() },
+        documents: None,
     });
     Harness { app, store, model, cipher }
 }

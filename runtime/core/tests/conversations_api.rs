@@ -32,6 +32,7 @@ async fn harness(retriever: Option<Arc<dyn Retriever>>) -> Harness {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Token(auth),
         settings: ChatSettings::default(),
+        documents: None,
     };
     Harness { app, store }
 }

@@ -381,6 +381,7 @@ async fn a_warm_turn_makes_three_dynamodb_requests_and_no_kms_request() {
         metrics: Arc::new(RecordingMetrics::default()),
         auth: Authenticator::Disabled,
         settings: ChatSettings::default(),
+        documents: None,
     };
     let say = |conversation: Option<String>, text: &str| {
         let mut body = serde_json::json!({ "message": text });

@@ -52,6 +52,7 @@ impl Stack {
             metrics: metrics.clone(),
             auth: Authenticator::Disabled,
             settings: ChatSettings::default(),
+            documents: None,
         };
         Self { sdk, table, app, model, metrics }
     }

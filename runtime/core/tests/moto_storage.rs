@@ -92,6 +92,7 @@ impl Stack {
             metrics: Arc::new(RecordingMetrics::default()),
             auth: Authenticator::Disabled,
             settings: ChatSettings::default(),
+            documents: None,
         };
         (app, counter)
     }

@@ -37,5 +37,6 @@ pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lamb
         index,
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "ingest")),
         settings,
+        statuses: None,
     })
 }

@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod chat_stream;
 pub mod conversations;
+pub mod documents;
 pub mod health;
 pub mod idempotency;
 pub mod ingest;
@@ -143,6 +144,8 @@ pub struct ChatApp {
     pub metrics: Arc<dyn MetricsSink>,
     pub auth: Authenticator,
     pub settings: ChatSettings,
+    /// `Some` when RAG is on: the documents API's library and status records.
+    pub documents: Option<documents::Documents>,
 }
 
 /// A response body: whole, or the events of a streamed reply as the handler produces them.
@@ -192,6 +195,7 @@ pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
         (Route::Session, _) => sign_in::route(app, req).await,
         (Route::Conversations, method) => conversations_route(app, req, None, method).await,
         (Route::Conversation(raw), method) => conversations_route(app, req, Some(raw), method).await,
+        (Route::Documents(which), _) => documents::route(app, req, which).await,
         (Route::Unknown, _) => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(|e| error_response(&e, id))
@@ -235,12 +239,17 @@ enum Route<'a> {
     Conversations,
     Conversation(&'a str),
     Session,
+    Documents(documents::DocumentsRoute<'a>),
     Unknown,
 }
 
 fn route_of(path: &str) -> Route<'_> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
+        // Before the others: a document may be called `chat.md`, never `chat` (no extension).
+        [.., "documents"] => Route::Documents(documents::DocumentsRoute::List),
+        [.., "documents", "uploads"] => Route::Documents(documents::DocumentsRoute::Uploads),
+        [.., "documents", name] => Route::Documents(documents::DocumentsRoute::One(name)),
         [.., "conversations"] => Route::Conversations,
         [.., "conversations", id] => Route::Conversation(id),
         [.., "chat"] => Route::Chat,
