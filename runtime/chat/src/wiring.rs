@@ -5,13 +5,16 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
 use chatbot_core::aws::bedrock::BedrockChatModel;
+use chatbot_core::aws::document_status::DynamoStatuses;
 use chatbot_core::aws::dynamodb::{DynamoConversationStore, retention_days};
 use chatbot_core::aws::emf::EmfMetrics;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::retriever::LambdaRetriever;
+use chatbot_core::aws::s3_library::S3Library;
 use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::config::{AuthConfig, ChatConfig};
 use chatbot_core::crypto::EnvelopeCipher;
+use chatbot_core::handlers::documents::Documents;
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::ports::{Retriever, SecretError};
 
@@ -45,6 +48,7 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
             &config.model_id,
             config.max_tokens,
         )),
+        documents: documents(config, aws),
         // RAG is on exactly when the stack passes the retrieval Lambda's name.
         retriever: config.retrieval_function.as_ref().map(|name| {
             Arc::new(LambdaRetriever::new(aws_sdk_lambda::Client::new(aws), name)) as Arc<dyn Retriever>
@@ -57,6 +61,15 @@ pub async fn chat_app(config: &ChatConfig, aws: &SdkConfig) -> Result<ChatApp, S
             idempotency_lease: std::time::Duration::from_secs(config.idempotency_lease_seconds.into()),
             ..ChatSettings::default()
         },
-        documents: None,
+    })
+}
+
+/// The documents API, with RAG on: the bucket the stack names, and the status records
+/// ingestion writes beside the conversations.
+fn documents(config: &ChatConfig, aws: &SdkConfig) -> Option<Documents> {
+    let bucket = config.documents_bucket.as_ref().filter(|_| config.retrieval_function.is_some())?;
+    Some(Documents {
+        library: Arc::new(S3Library::new(aws_sdk_s3::Client::new(aws), bucket)),
+        statuses: Arc::new(DynamoStatuses::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name)),
     })
 }

@@ -34,6 +34,13 @@ impl S3Library {
     }
 }
 
+/// The origin presigned URLs for `bucket` in `region` have (the SDK signs virtual-hosted,
+/// regional URLs): the one extra origin the web app's CSP `connect-src` must allow on AWS, and
+/// the one whose CORS rule must allow the app's origin.
+pub fn bucket_origin(bucket: &str, region: &str) -> String {
+    format!("https://{bucket}.s3.{region}.amazonaws.com")
+}
+
 fn failed(what: &str, e: impl std::error::Error) -> LibraryError {
     LibraryError::Failed(format!("{what}: {}", super::describe(&e)))
 }
@@ -129,4 +136,49 @@ pub async fn put_object(client: &Client, bucket: &str, key: &str, bytes: &[u8]) 
         .await
         .map_err(|e| failed(&format!("uploading s3://{bucket}/{key}"), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::config::{Credentials, Region};
+
+    fn client(region: &str) -> Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                Some("token".into()),
+                None,
+                "test",
+            ))
+            .region(Region::new(region.to_owned()))
+            .build();
+        Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn an_upload_url_signs_the_type_and_length_expires_in_15_minutes_and_has_the_bucket_origin() {
+        for region in ["us-east-1", "eu-west-1"] {
+            let library = S3Library::new(client(region), "chatbot-documents-dev-1-x");
+            let target = library
+                .upload_target("docs/trips/porto.md", 1234, "text/markdown; charset=utf-8")
+                .await
+                .unwrap();
+            assert_eq!(target.method, "PUT");
+            let origin = bucket_origin("chatbot-documents-dev-1-x", region);
+            assert!(target.url.starts_with(&format!("{origin}/docs/trips/porto.md?")), "{}", target.url);
+            assert!(target.url.contains("X-Amz-Expires=900"), "{}", target.url);
+            assert!(
+                target.url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+                "{}",
+                target.url
+            );
+            // Only what a page may set: the browser sends Content-Length itself.
+            let headers: Vec<(&str, &str)> =
+                target.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(headers, [("content-type", "text/markdown; charset=utf-8")]);
+        }
+    }
 }
