@@ -102,13 +102,20 @@ impl DocumentLibrary for S3Library {
         Ok(UploadTarget { method: presigned.method().to_owned(), url: presigned.uri().to_owned(), headers })
     }
 
+    /// Looked up by listing (the key as prefix), not HeadObject: the chat role may list `docs/`
+    /// and delete in it, but never read a document.
     async fn delete(&self, key: &str) -> Result<(), LibraryError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                return Err(LibraryError::NotFound);
-            }
-            Err(e) => return Err(failed(&format!("looking up s3://{}/{key}", self.bucket), e)),
+        let found = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("looking up s3://{}/{key}", self.bucket), e))?;
+        if !found.contents().iter().any(|o| o.key() == Some(key)) {
+            return Err(LibraryError::NotFound);
         }
         self.client
             .delete_object()
