@@ -47,6 +47,7 @@ fn app(model: Arc<dyn ChatModel>) -> Arc<ChatApp> {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     })
 }
 

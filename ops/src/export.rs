@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
+use chatbot_core::aws::document_status::is_status_record;
 use chatbot_core::aws::dynamodb::{from_item, is_listing, listing_entry, reason, sort_key_of};
 use chatbot_core::aws::idempotency::is_idempotency_record;
 use chatbot_core::aws::kms::KmsDataKeys;
@@ -104,7 +105,8 @@ pub async fn export(
                 }
             };
             for item in items.unwrap_or_default() {
-                if is_idempotency_record(&item) || is_sign_in_code(&item) {
+                // Not conversations: the chat API's retry records, sign-in codes and the documents' index status.
+                if is_idempotency_record(&item) || is_sign_in_code(&item) || is_status_record(&item) {
                     continue;
                 }
                 if is_listing(&item) {

@@ -197,6 +197,21 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     assert!(out["KeyArn"].starts_with("arn:aws:kms:us-east-1:123456789012:key/"));
     assert!(!out.contains_key("CollectionEndpoint") && !out.contains_key("IngestFunctionName"));
     assert!(!out.contains_key("VectorStore"));
+    // The documents bucket takes browser uploads from the app's origin alone: the function URL
+    // less its trailing slash, handed from the compute stack to the storage stack.
+    let cors = aws_sdk_s3::Client::new(&sdk)
+        .get_bucket_cors()
+        .bucket(&out["DocumentsBucket"])
+        .send()
+        .await
+        .expect("the documents bucket's CORS rule");
+    let rule = &cors.cors_rules()[0];
+    assert_eq!(rule.allowed_origins(), [out["ApiUrl"].trim_end_matches('/')]);
+    assert_eq!(
+        (rule.allowed_methods(), rule.allowed_headers()),
+        (&["PUT".to_owned()][..], &["content-type".to_owned()][..])
+    );
+    assert!(!environment(&sdk, "chatbot-chat-dev").await.contains_key("DOCUMENTS_BUCKET"), "RAG off");
 
     // 4. RAG on with OpenSearch: the AI stack is created by the update, with the collection.
     let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, params(true, Some("opensearch")), true).await;
@@ -220,6 +235,9 @@ async fn the_template_set_deploys_and_switches_rag_on_and_off() {
     assert_eq!(env.get("VECTOR_STORE").map(String::as_str), Some("opensearch"), "{env:?}");
     assert_eq!(env.get("COLLECTION_ENDPOINT"), Some(&out["CollectionEndpoint"]));
     assert!(!env.contains_key("VECTOR_BUCKET"), "{env:?}");
+    assert_eq!(env.get("TABLE_NAME"), Some(&out["TableName"]), "ingestion records statuses there");
+    let chat = environment(&sdk, "chatbot-chat-dev").await;
+    assert_eq!(chat.get("DOCUMENTS_BUCKET"), Some(&out["DocumentsBucket"]), "{chat:?}");
 
     // 5. RAG off again: the AI stack goes away, the rest stays.
     let out = deploy(&cfn, "chatbot-dev", &templates::MAIN, params(false, None), true).await;

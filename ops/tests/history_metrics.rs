@@ -64,6 +64,7 @@ async fn a_skipped_history_item_reaches_the_emulators_cloudwatch() {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let conv = turn(&app, serde_json::json!({"message": "hello"})).await["conversation_id"]
         .as_str()

@@ -31,6 +31,7 @@ async fn start() -> (u16, tokio::sync::oneshot::Sender<()>) {
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -182,6 +183,7 @@ async fn an_idempotency_key_is_honoured_over_http() {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -35,6 +35,7 @@ async fn start() -> (u16, Arc<InMemoryConversationStore>) {
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let listener = gateway::bind(0).await.unwrap();
     let port = listener.local_addr().unwrap().port();

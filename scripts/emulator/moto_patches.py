@@ -320,6 +320,40 @@ def create_bucket(cls, resource_name, cloudformation_json, account_id, region_na
     status = cloudformation_json.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
     if status:
         s3_backends[account_id][get_partition(region_name)].put_bucket_versioning(bucket.name, status)
+    _apply_cors(bucket, cloudformation_json)
+    return bucket
+
+
+# AWS: AWS::S3::Bucket's CorsConfiguration sets the bucket's CORS rules when it is made or
+# updated, and an update without it removes them. moto: ignores the property (GetBucketCors
+# answers NoSuchCORSConfiguration). Patch: set the rules, in the API's shape, after moto's own
+# create or update.
+_update_bucket = FakeBucket.update_from_cloudformation_json
+
+
+def _apply_cors(bucket: Any, cloudformation_json: Any) -> None:
+    rules = (cloudformation_json.get("Properties", {}).get("CorsConfiguration") or {}).get("CorsRules")
+    if not rules:
+        bucket.cors = []
+        return
+    bucket.set_cors([
+        {
+            "AllowedMethod": rule["AllowedMethods"],
+            "AllowedOrigin": rule["AllowedOrigins"],
+            "AllowedHeader": rule.get("AllowedHeaders", []),
+            "ExposeHeader": rule.get("ExposedHeaders", []),
+            "MaxAgeSeconds": str(rule.get("MaxAge", 0)),
+            "ID": rule.get("Id", ""),
+        }
+        for rule in rules
+    ])
+
+
+def update_bucket(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    bucket = _update_bucket.__func__(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    )
+    _apply_cors(bucket, cloudformation_json)
     return bucket
 
 
@@ -359,6 +393,7 @@ def apply() -> None:
     KmsKey.create_from_cloudformation_json = classmethod(create_kms_key)
     KmsKey.update_from_cloudformation_json = classmethod(update_kms_key)
     FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
+    FakeBucket.update_from_cloudformation_json = classmethod(update_bucket)
     LambdaFunction.__init__ = lambda_init
     LambdaFunction.update_configuration = lambda_update_configuration
     moto_models.apply()

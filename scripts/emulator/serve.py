@@ -4,7 +4,7 @@ translating the CloudWatch SDK's RPC v2 CBOR protocol for it, and bedrock_runtim
 Converse, ConverseStream and Titan embeddings for the granted model ids. s3vectors.py adds S3
 Vectors' QueryVectors and the limits, pagination and index settings moto lacks; moto_models.py
 models the resource types moto's CloudFormation skips (function URLs, OpenSearch Serverless,
-S3 Vectors).
+S3 Vectors); s3_presigned.py checks presigned S3 URLs' signatures, which moto never verifies.
 
     .venv/bin/python scripts/emulator/serve.py -p PORT [-H HOST] [--exit-with-stdin]
                                                [--granted-models ID,ID]
@@ -75,12 +75,14 @@ def main() -> None:
     import bedrock_runtime
     import cloudwatch_cbor
     import moto_patches
+    import s3_presigned
     import s3vectors
     from moto.server import main as moto_main
 
     moto_patches.apply()
     account_limits.apply()
     s3vectors.apply()
+    s3_presigned.apply()
     cloudwatch_cbor.install()
     bedrock_runtime.install(args.granted_models if args.granted_models is not None else template_models())
     moto_main(["-H", args.host, "-p", str(args.port)])

@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use chatbot_core::domain::document_event::parse_event;
 use chatbot_core::domain::error::ApiError;
+use chatbot_core::domain::extract::ExtractLimits;
 use chatbot_core::handlers::ingest::{IngestApp, handle_events, lambda_result};
 use chatbot_core::handlers::{ApiBody, ApiRequest, ChatApp, error_response, json_response, respond};
 use tokio::net::TcpListener;
@@ -113,11 +114,17 @@ async fn handle_request(gw: &Gateway, req: Request, request_id: String) -> Respo
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || ApiError::payload_too_large("the request body is larger than 32 KiB");
-    if declared.is_some_and(|n| n > MAX_READ_BYTES as u64) {
+    // A PUT is a document's upload (only `PUT /documents/{name}` takes one): up to ingestion's limit.
+    let upload = parts.method == http::Method::PUT;
+    let limit = if upload { ExtractLimits::default().max_bytes } else { MAX_READ_BYTES as u64 };
+    let too_large = || match upload {
+        true => ApiError::payload_too_large(format!("ingestion reads documents of up to {limit} bytes")),
+        false => ApiError::payload_too_large("the request body is larger than 32 KiB"),
+    };
+    if declared.is_some_and(|n| n > limit) {
         return into_axum(error_response(&too_large(), &request_id));
     }
-    let body = match to_bytes(body, MAX_READ_BYTES).await {
+    let body = match to_bytes(body, usize::try_from(limit).unwrap_or(MAX_READ_BYTES)).await {
         Ok(bytes) => bytes,
         // A chunked body can still run past the bound; anything else is a body cut short.
         Err(e) if e.to_string().contains("length limit") => {

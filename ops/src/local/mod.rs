@@ -1,6 +1,7 @@
 //! The local target (see ARCHITECTURE.md, "The local target"): the chat API on one machine, served by the same handlers as the
 //! Lambdas, over the emulator and the local development doubles.
 
+pub mod documents;
 pub mod gateway;
 pub mod lifecycle;
 pub mod metrics;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_config::SdkConfig;
 use chatbot_core::auth::{Authenticator, TokenAuthenticator};
+use chatbot_core::aws::document_status::DynamoStatuses;
 use chatbot_core::aws::dynamodb::DynamoConversationStore;
 use chatbot_core::aws::kms::KmsDataKeys;
 use chatbot_core::aws::s3::S3Documents;
@@ -17,16 +18,20 @@ use chatbot_core::aws::ssm::SsmParameter;
 use chatbot_core::crypto::EnvelopeCipher;
 use chatbot_core::domain::extract::ExtractLimits;
 use chatbot_core::extract_worker::IsolatedExtraction;
+use chatbot_core::handlers::documents::Documents;
 use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
 use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
 use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
 use chatbot_core::local::sqlite_index::SqliteVectorIndex;
-use chatbot_core::ports::{ChatModel, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex};
+use chatbot_core::ports::{
+    ChatModel, DocumentStatuses, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex,
+};
 use chatbot_core::sign_in_codes::MemorySignInCodes;
 use chatbot_core::web::WebSettings;
 
+use super::documents::LocalLibrary;
 use super::gateway::Services;
 use super::metrics::{CountedRetriever, LocalMetrics};
 use super::openai::{ModelSpec, OpenAiChatModel};
@@ -117,17 +122,26 @@ pub async fn services(
         chat.retriever = Some(Arc::new(CountedRetriever { inner, metrics: m.clone() }));
     }
     let ingest = match (&rag, &wiring.documents_bucket) {
-        (Some(rag), Some(bucket)) => Some(Arc::new(IngestApp {
-            documents: Arc::new(S3Documents::new(
-                aws_sdk_s3::Client::new(sdk),
-                bucket,
-                ExtractLimits::default().max_bytes,
-            )),
-            embedder: rag.embedder.clone(),
-            index: rag.index.clone(),
-            metrics: sink,
-            settings: local_ingest_settings()?,
-        })),
+        (Some(rag), Some(bucket)) => {
+            // Ingestion records each document's status beside the conversations, as on AWS.
+            let statuses: Arc<dyn DocumentStatuses> =
+                Arc::new(DynamoStatuses::new(aws_sdk_dynamodb::Client::new(sdk), &wiring.table_name));
+            let ingest = Arc::new(IngestApp {
+                documents: Arc::new(S3Documents::new(
+                    aws_sdk_s3::Client::new(sdk),
+                    bucket,
+                    ExtractLimits::default().max_bytes,
+                )),
+                embedder: rag.embedder.clone(),
+                index: rag.index.clone(),
+                metrics: sink,
+                settings: local_ingest_settings()?,
+                statuses: Some(statuses.clone()),
+            });
+            let library = LocalLibrary::new(aws_sdk_s3::Client::new(sdk), bucket, ingest.clone());
+            chat.documents = Some(Documents { library: Arc::new(library), statuses });
+            Some(ingest)
+        }
         _ => None,
     };
     Ok(Services { chat: Arc::new(chat), ingest, metrics })
@@ -190,6 +204,7 @@ async fn chat_app_with(
             web: WebSettings { connect_sources: Vec::new(), hsts: false },
             ..ChatSettings::default()
         },
+        documents: None,
     })
 }
 

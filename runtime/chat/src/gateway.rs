@@ -82,6 +82,7 @@ mod tests {
             auth: Authenticator::Disabled,
             sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
+            documents: None,
         })
     }
 

@@ -109,6 +109,7 @@ fn main() -> ExitCode {
             index: Arc::new(InMemoryVectorIndex::default()),
             metrics: Arc::new(RecordingMetrics::default()),
             settings: IngestSettings { concurrency: CONCURRENCY, ..IngestSettings::default() },
+            statuses: None,
         };
         let started = Instant::now();
         let outcome = runtime.block_on(ingest_document(&app, "docs/log.md"));

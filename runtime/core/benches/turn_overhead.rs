@@ -43,6 +43,7 @@ fn setup(rt: &Runtime) -> (ChatApp, ApiRequest) {
             auth: Authenticator::Token(auth),
             sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
+            documents: None,
         };
         let mut conv: Option<String> = None;
         for i in 0..5 {

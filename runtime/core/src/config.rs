@@ -32,6 +32,9 @@ pub struct ChatConfig {
     pub auth: AuthConfig,
     /// The retrieval Lambda, set when RAG is on.
     pub retrieval_function: Option<String>,
+    /// The documents bucket (`DOCUMENTS_BUCKET`): with RAG on, the documents API lists it,
+    /// presigns uploads to it and deletes from it.
+    pub documents_bucket: Option<String>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -145,6 +148,7 @@ impl ChatConfig {
             )?,
             auth,
             retrieval_function: get("RETRIEVAL_FUNCTION"),
+            documents_bucket: get("DOCUMENTS_BUCKET"),
         })
     }
 }
@@ -160,6 +164,9 @@ pub struct RagConfig {
     pub embedding_dimensions: usize,
     /// Only the ingestion Lambda reads documents.
     pub documents_bucket: Option<String>,
+    /// Only the ingestion Lambda writes the documents' status records, in the conversations
+    /// table (`TABLE_NAME`).
+    pub status_table: Option<String>,
     pub score_floor: f32,
 }
 
@@ -235,6 +242,7 @@ impl RagConfig {
                 .unwrap_or_else(|| crate::aws::titan::DEFAULT_MODEL_ID.to_owned()),
             embedding_dimensions,
             documents_bucket: get("DOCUMENTS_BUCKET"),
+            status_table: get("TABLE_NAME"),
             score_floor,
         })
     }
@@ -318,6 +326,12 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("RETRIEVAL_FUNCTION", "chatbot-retrieve-dev"));
         assert_eq!(cfg(&vars).unwrap().retrieval_function.as_deref(), Some("chatbot-retrieve-dev"));
+        assert_eq!(c.documents_bucket, None);
+        vars.push(("DOCUMENTS_BUCKET", "chatbot-documents-dev-1-us-east-1"));
+        assert_eq!(
+            cfg(&vars).unwrap().documents_bucket.as_deref(),
+            Some("chatbot-documents-dev-1-us-east-1")
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! None of these is ever wired into a deployed Lambda. `LocalKeyring` stands in for KMS with a
 //! random master key that lives only in memory.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,7 +16,9 @@ use crate::domain::prompt::RetrievedChunk;
 use crate::ports::*;
 
 mod conversations;
+mod documents;
 pub use conversations::{InMemoryConversationStore, InMemoryIdempotencyStore};
+pub use documents::{InMemoryDocuments, InMemoryStatuses, LAST_MODIFIED};
 
 /// A chat app over the in-memory doubles and `model`, accepting `token` (any caller without one).
 pub async fn chat_app(
@@ -40,6 +41,7 @@ pub async fn chat_app(
         auth,
         settings: crate::handlers::ChatSettings::default(),
         sign_in_codes: Arc::new(crate::sign_in_codes::MemorySignInCodes::default()),
+        documents: None,
     })
 }
 
@@ -340,35 +342,6 @@ impl VectorIndex for InMemoryVectorIndex {
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         hits.truncate(k);
         Ok(hits)
-    }
-}
-
-/// Documents in a map, keyed like S3 object keys.
-#[derive(Default)]
-pub struct InMemoryDocuments {
-    docs: Mutex<HashMap<String, Vec<u8>>>,
-}
-
-impl InMemoryDocuments {
-    pub fn put(&self, key: &str, bytes: &[u8]) {
-        lock(&self.docs).insert(key.to_owned(), bytes.to_vec());
-    }
-}
-
-impl InMemoryDocuments {
-    pub fn remove(&self, key: &str) {
-        lock(&self.docs).remove(key);
-    }
-}
-
-#[async_trait]
-impl DocumentSource for InMemoryDocuments {
-    async fn get(&self, key: &str) -> Result<Option<Document>, RagError> {
-        Ok(lock(&self.docs).get(key).map(|b| Document { key: key.to_owned(), bytes: b.clone() }))
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool, RagError> {
-        Ok(lock(&self.docs).contains_key(key))
     }
 }
 

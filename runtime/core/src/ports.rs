@@ -14,6 +14,9 @@ use crate::domain::api::Usage;
 use crate::domain::message::{ConversationId, SealedMessage, SortKey};
 use crate::domain::prompt::{Prompt, RetrievedChunk};
 
+mod documents;
+pub use documents::*;
+
 // ---------------------------------------------------------------------------------------------
 // Conversations
 
@@ -388,6 +391,8 @@ pub trait VectorIndex: Send + Sync {
 pub struct Document {
     pub key: String,
     pub bytes: Vec<u8>,
+    /// What identifies this version of the content (the S3 ETag), which the status record names.
+    pub version: String,
 }
 
 #[async_trait]
@@ -397,6 +402,9 @@ pub trait DocumentSource: Send + Sync {
     /// Whether the key exists now. A versioned bucket also reports a delete when an old version
     /// expires, so removals are checked against this before the index forgets a document.
     async fn exists(&self, key: &str) -> Result<bool, RagError>;
+    /// The current version's identifier (the ETag), without reading the content; `None` when
+    /// the key does not exist.
+    async fn version(&self, key: &str) -> Result<Option<String>, RagError>;
 }
 
 #[async_trait]

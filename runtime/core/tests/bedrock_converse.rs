@@ -151,6 +151,7 @@ async fn a_throttle_that_never_clears_is_a_429_with_retry_after() {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let req = ApiRequest {
         method: http::Method::POST,

@@ -42,6 +42,7 @@ async fn harness_with(history_length: usize, retriever: Option<Arc<dyn Retriever
         auth: Authenticator::Token(auth),
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings { history_length, ..ChatSettings::default() },
+        documents: None,
     };
     Harness { app, store, model, metrics, cipher }
 }

@@ -40,6 +40,7 @@ fn harness() -> Harness {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     Harness { app, store, records, model, retriever }
 }

@@ -72,6 +72,7 @@ async fn logs_carry_ids_and_timings_but_never_content_or_token() {
             TokenAuthenticator::load(Arc::new(StaticSecret::new(TOKEN))).await.unwrap(),
         ),
         settings: ChatSettings::default(),
+        documents: None,
     };
     model.then_reply("the secret reply text");
     let conv = say(&app, json!({"message": "my private message"})).await["conversation_id"]

@@ -39,6 +39,7 @@ async fn harness_with(retriever: Option<Arc<dyn Retriever>>, keep_alive: Duratio
         auth: Authenticator::Token(auth),
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings { keep_alive, ..ChatSettings::default() },
+        documents: None,
     });
     Harness { app, store, model, cipher }
 }

@@ -33,6 +33,7 @@ async fn harness(retriever: Option<Arc<dyn Retriever>>) -> Harness {
         auth: Authenticator::Token(auth),
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     Harness { app, store }
 }

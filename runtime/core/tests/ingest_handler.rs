@@ -71,6 +71,7 @@ fn harness(throttles: usize, retry_attempts: u32) -> Harness {
         index: index.clone(),
         metrics: Arc::new(RecordingMetrics::default()),
         settings,
+        statuses: None,
     };
     Harness { app, docs, index, embedder }
 }
@@ -240,6 +241,7 @@ async fn a_delete_that_lands_while_a_version_is_embedded_leaves_no_chunks() {
         index: index.clone(),
         metrics: Arc::new(RecordingMetrics::default()),
         settings: IngestSettings::default(),
+        statuses: None,
     };
     let reports = handle_events(&app, &[upsert("docs/cv.md")]).await;
     assert!(matches!(reports[0].result, Ok(Outcome::Removed)), "{reports:?}");

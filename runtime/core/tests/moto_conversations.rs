@@ -382,6 +382,7 @@ async fn a_warm_turn_makes_three_dynamodb_requests_and_no_kms_request() {
         auth: Authenticator::Disabled,
         sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
         settings: ChatSettings::default(),
+        documents: None,
     };
     let say = |conversation: Option<String>, text: &str| {
         let mut body = serde_json::json!({ "message": text });

@@ -73,6 +73,7 @@ async fn s3_documents_are_ingested_replaced_and_removed() {
         index: index.clone(),
         metrics: Arc::new(RecordingMetrics::default()),
         settings: IngestSettings::default(),
+        statuses: None,
     };
 
     let created = json!({"Records": [
@@ -167,6 +168,7 @@ async fn versioned(embedder: Arc<dyn Embedder>) -> Versioned {
         index: index.clone(),
         metrics: Arc::new(RecordingMetrics::default()),
         settings: IngestSettings::default(),
+        statuses: None,
     };
     Versioned { s3, bucket, index, app, _file: TempFile(path) }
 }
@@ -215,6 +217,7 @@ impl Versioned {
             sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             idempotency: Arc::new(chatbot_core::fakes::InMemoryIdempotencyStore::default()),
             settings: ChatSettings::default(),
+            documents: None,
         };
         let req = ApiRequest {
             method: http::Method::POST,

@@ -53,6 +53,7 @@ impl Stack {
             auth: Authenticator::Disabled,
             sign_in_codes: Arc::new(chatbot_core::sign_in_codes::MemorySignInCodes::default()),
             settings: ChatSettings::default(),
+            documents: None,
         };
         Self { sdk, table, app, model, metrics }
     }

@@ -346,6 +346,7 @@ async fn the_ingest_handler_repairs_a_reindex_cut_short_instead_of_calling_it_un
         index: Arc::new(index_at(addr)),
         metrics: Arc::new(RecordingMetrics::default()),
         settings: IngestSettings::default(),
+        statuses: None,
     };
 
     c.fail_bulk_after(1);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use chatbot_core::aws::document_status::DynamoStatuses;
 use chatbot_core::aws::emf::EmfMetrics;
 use chatbot_core::aws::s3::S3Documents;
 use chatbot_core::aws::titan::{DEFAULT_CONCURRENCY, ONE_AT_A_TIME, TitanEmbedder};
@@ -10,6 +11,7 @@ use chatbot_core::aws::vector_store;
 use chatbot_core::config::{ConfigError, RagConfig};
 use chatbot_core::extract_worker::IsolatedExtraction;
 use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
+use chatbot_core::ports::DocumentStatuses;
 
 pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lambda_runtime::Error> {
     let bucket = config.documents_bucket.clone().ok_or(ConfigError::Missing(vec!["DOCUMENTS_BUCKET"]))?;
@@ -37,5 +39,10 @@ pub fn ingest_app(config: &RagConfig, aws: &SdkConfig) -> Result<IngestApp, lamb
         index,
         metrics: Arc::new(EmfMetrics::stdout(&config.environment, "ingest")),
         settings,
+        // Each document's status, for the documents API, beside the conversations.
+        statuses: config.status_table.as_ref().map(|table| {
+            Arc::new(DynamoStatuses::new(aws_sdk_dynamodb::Client::new(aws), table))
+                as Arc<dyn DocumentStatuses>
+        }),
     })
 }

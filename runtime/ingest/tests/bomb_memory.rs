@@ -38,6 +38,7 @@ async fn a_bomb_among_good_documents_is_rejected_once_within_the_lambdas_memory(
             extraction: Extraction::Isolated(lambda_worker()),
             ..IngestSettings::default()
         },
+        statuses: None,
     };
     let events = ["docs/cv.md", "docs/bomb.pdf", "docs/good.pdf"]
         .map(|key| DocumentEvent::Upserted { key: key.into() });

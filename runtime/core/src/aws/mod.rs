@@ -1,6 +1,7 @@
 //! The AWS adapters of the ports.
 
 pub mod bedrock;
+pub mod document_status;
 pub mod dynamodb;
 pub mod emf;
 pub mod idempotency;
@@ -8,6 +9,7 @@ pub mod kms;
 pub mod opensearch;
 pub mod retriever;
 pub mod s3;
+pub mod s3_library;
 pub mod s3vectors;
 pub mod sign_in_codes;
 pub mod ssm;

@@ -33,6 +33,7 @@ impl DocumentSource for S3Documents {
                 )));
             }
         };
+        let version = etag(out.e_tag());
         let size = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if size > self.max_bytes {
             return Err(RagError::Rejected(format!(
@@ -46,14 +47,18 @@ impl DocumentSource for S3Documents {
             .await
             .map_err(|e| RagError::Failed(format!("reading the body of s3://{}/{key}: {e}", self.bucket)))?
             .into_bytes();
-        Ok(Some(Document { key: key.to_owned(), bytes: bytes.to_vec() }))
+        Ok(Some(Document { key: key.to_owned(), bytes: bytes.to_vec(), version }))
     }
 
     async fn exists(&self, key: &str) -> Result<bool, RagError> {
+        Ok(self.version(key).await?.is_some())
+    }
+
+    async fn version(&self, key: &str) -> Result<Option<String>, RagError> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(_) => Ok(true),
+            Ok(out) => Ok(Some(etag(out.e_tag()))),
             // Also what a delete marker answers: the key's current version is "deleted".
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(RagError::Failed(format!(
                 "checking whether s3://{}/{key} exists: {}",
                 self.bucket,
@@ -61,4 +66,9 @@ impl DocumentSource for S3Documents {
             ))),
         }
     }
+}
+
+/// An ETag without the quotes S3 wraps it in, so listings and reads compare equal.
+pub fn etag(raw: Option<&str>) -> String {
+    raw.unwrap_or_default().trim_matches('"').to_owned()
 }

@@ -108,8 +108,21 @@ impl ApiError {
         Self::new(
             ErrorCode::NotFound,
             404,
-            "no such route: use POST /chat, GET /health, GET /conversations or GET|PATCH|DELETE /conversations/{id}",
+            "no such route: use POST /chat, GET /health, GET /conversations, GET|PATCH|DELETE /conversations/{id} or, with RAG, GET /documents",
         )
+    }
+
+    /// 404 on the documents API when RAG is off: there is no library to list.
+    pub fn rag_off() -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            404,
+            "documents need RAG, which is off: turn it on with `opsctl enable-rag` (or `opsctl local up --rag`)",
+        )
+    }
+
+    pub fn no_such_document() -> Self {
+        Self::new(ErrorCode::NotFound, 404, "no such document: `GET /documents` lists them")
     }
 
     pub fn no_such_conversation() -> Self {

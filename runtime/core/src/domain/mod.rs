@@ -4,6 +4,7 @@ pub mod api;
 pub mod chunking;
 pub mod conversations;
 pub mod document_event;
+pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod markdown;

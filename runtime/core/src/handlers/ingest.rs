@@ -29,8 +29,12 @@ use crate::domain::document_event::DocumentEvent;
 use crate::domain::extract::{DocumentKind, ExtractError, ExtractLimits, ExtractedText, extract};
 use crate::extract_worker::{IsolatedExtraction, extract_isolated};
 use crate::ports::{
-    DocumentSource, Embedder, IndexedChunk, IndexedVersion, IngestMetrics, MetricsSink, RagError, VectorIndex,
+    DocumentSource, DocumentStatuses, Embedder, IndexedChunk, IndexedVersion, IngestMetrics, MetricsSink,
+    RagError, VectorIndex,
 };
+
+mod status;
+pub use status::Seen;
 
 /// How embedding calls are retried when the model throttles, on top of the SDK's own retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,9 @@ pub struct IngestApp {
     pub index: Arc<dyn VectorIndex>,
     pub metrics: Arc<dyn MetricsSink>,
     pub settings: IngestSettings,
+    /// Where each document's indexing status is recorded, for the documents API; `None` records
+    /// nothing (the CLI's re-index reads the index itself).
+    pub statuses: Option<Arc<dyn DocumentStatuses>>,
 }
 
 /// What happened to one document.
@@ -168,13 +175,19 @@ pub async fn handle_events(app: &IngestApp, events: &[DocumentEvent]) -> Vec<Doc
     let mut reports = Vec::with_capacity(events.len());
     for event in events {
         let started = Instant::now();
-        let (result, bytes_written) =
-            match tokio::time::timeout(app.settings.document_timeout, handle_one(app, event)).await {
-                Ok(Ok((outcome, bytes))) => (Ok(outcome), bytes),
-                Ok(Err(e)) => (Err(e), 0),
-                Err(_) => (Err(IngestError::TimedOut(app.settings.document_timeout)), 0),
-            };
+        let mut seen = None;
+        let (result, bytes_written) = match tokio::time::timeout(
+            app.settings.document_timeout,
+            handle_one(app, event, &mut seen),
+        )
+        .await
+        {
+            Ok(Ok((outcome, bytes))) => (Ok(outcome), bytes),
+            Ok(Err(e)) => (Err(e), 0),
+            Err(_) => (Err(IngestError::TimedOut(app.settings.document_timeout)), 0),
+        };
         let key = event.key();
+        let result = status::record(app, key, result, seen).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
             // `outcome` and `chunks` are what `opsctl docs put` reads back from the logs on AWS.
@@ -230,10 +243,14 @@ pub fn lambda_result(reports: &[DocumentReport]) -> Result<serde_json::Value, St
 }
 
 /// The outcome, and the bytes written to the index (for `opsctl cost`).
-async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<(Outcome, u64), IngestError> {
+async fn handle_one(
+    app: &IngestApp,
+    event: &DocumentEvent,
+    seen: &mut Option<Seen>,
+) -> Result<(Outcome, u64), IngestError> {
     match event {
-        DocumentEvent::Upserted { key } => index_document(app, key, false).await,
-        DocumentEvent::Reindex { key } => index_document(app, key, true).await,
+        DocumentEvent::Upserted { key } => index_document(app, key, false, seen).await,
+        DocumentEvent::Reindex { key } => index_document(app, key, true, seen).await,
         // Events arrive late, twice or out of order, and a versioned bucket reports an expired
         // old version as a delete: S3's current state decides, not the event.
         DocumentEvent::Removed { key } if app.documents.exists(key).await? => Ok((Outcome::StillExists, 0)),
@@ -246,12 +263,17 @@ async fn handle_one(app: &IngestApp, event: &DocumentEvent) -> Result<(Outcome, 
 
 /// Reads, extracts, chunks, embeds and indexes the document stored under `key`.
 pub async fn ingest_document(app: &IngestApp, key: &str) -> Result<Outcome, IngestError> {
-    index_document(app, key, false).await.map(|(outcome, _)| outcome)
+    index_document(app, key, false, &mut None).await.map(|(outcome, _)| outcome)
 }
 
 /// With `force` (a re-index: another store, another embedding model) even an unchanged document
-/// is embedded and written again.
-async fn index_document(app: &IngestApp, key: &str, force: bool) -> Result<(Outcome, u64), IngestError> {
+/// is embedded and written again. `seen` learns which version was read, and its chunk count.
+async fn index_document(
+    app: &IngestApp,
+    key: &str,
+    force: bool,
+    seen: &mut Option<Seen>,
+) -> Result<(Outcome, u64), IngestError> {
     // Refuse an unsupported type before downloading it.
     if DocumentKind::of(key).is_none() {
         return Err(ExtractError::Unsupported.into());
@@ -262,11 +284,15 @@ async fn index_document(app: &IngestApp, key: &str, force: bool) -> Result<(Outc
         return Ok((Outcome::Removed, 0));
     };
     let sha256 = crate::digest::sha256_hex(&document.bytes);
+    *seen = Some(Seen { version: document.version.clone(), sha256: sha256.clone(), chunks: None });
     // "Unchanged" means the index holds every chunk this content makes, so the content is
     // chunked before the index is asked: a re-index cut short is repaired, not skipped.
     let extracted = extract_off_thread(key, document.bytes, &app.settings).await?;
     let texts = chunk_text(extracted.kind, &extracted.text);
     let whole = IndexedVersion::Whole { sha256: sha256.clone(), chunks: texts.len() };
+    if let Some(seen) = seen.as_mut() {
+        seen.chunks = Some(texts.len());
+    }
     if !force && app.index.indexed_version(key).await? == whole {
         return Ok((Outcome::Unchanged, 0));
     }

@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod chat_stream;
 pub mod conversations;
+pub mod documents;
 pub mod health;
 pub mod idempotency;
 pub mod ingest;
@@ -157,6 +158,8 @@ pub struct ChatApp {
     /// The one-time sign-in codes of `opsctl open`: in memory on the local target, in the
     /// conversations table on AWS.
     pub sign_in_codes: Arc<dyn SignInCodes>,
+    /// `Some` when RAG is on: the documents API's library and status records.
+    pub documents: Option<documents::Documents>,
 }
 
 /// A response body: whole, or the events of a streamed reply as the handler produces them.
@@ -221,6 +224,7 @@ pub async fn route(app: &ChatApp, req: &ApiRequest) -> Response<Vec<u8>> {
         (Route::SessionLinks, _) => Err(ApiError::method_not_allowed("POST /session/links")),
         (Route::Conversations, method) => conversations_route(app, req, None, method).await,
         (Route::Conversation(raw), method) => conversations_route(app, req, Some(raw), method).await,
+        (Route::Documents(which), _) => documents::route(app, req, which).await,
         (Route::Unknown, _) => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(|e| error_response(&e, id))
@@ -265,12 +269,17 @@ enum Route<'a> {
     Conversation(&'a str),
     Session,
     SessionLinks,
+    Documents(documents::DocumentsRoute<'a>),
     Unknown,
 }
 
 fn route_of(path: &str) -> Route<'_> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
+        // Before the others: a document may be called `chat.md`, never `chat` (no extension).
+        [.., "documents"] => Route::Documents(documents::DocumentsRoute::List),
+        [.., "documents", "uploads"] => Route::Documents(documents::DocumentsRoute::Uploads),
+        [.., "documents", name] => Route::Documents(documents::DocumentsRoute::One(name)),
         [.., "conversations"] => Route::Conversations,
         [.., "conversations", id] => Route::Conversation(id),
         [.., "chat"] => Route::Chat,

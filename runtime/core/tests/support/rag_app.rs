@@ -35,6 +35,7 @@ pub async fn rag_app(documents: &[(&str, &str)], model: Arc<dyn ChatModel>, toke
         index: index.clone(),
         metrics: Arc::new(RecordingMetrics::default()),
         settings: IngestSettings::default(),
+        statuses: None,
     };
     let events: Vec<DocumentEvent> =
         documents.iter().map(|(key, _)| DocumentEvent::Upserted { key: (*key).to_owned() }).collect();
@@ -58,6 +59,7 @@ pub async fn rag_app(documents: &[(&str, &str)], model: Arc<dyn ChatModel>, toke
             TokenAuthenticator::load(Arc::new(StaticSecret::new(token))).await.unwrap(),
         ),
         settings: ChatSettings::default(),
+        documents: None,
     }
 }
 
