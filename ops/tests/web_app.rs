@@ -271,7 +271,7 @@ async fn a_stopped_reply_stays_marked_stopped_after_a_reload() {
 }
 
 /// 8. At 375x812: no horizontal scroll, the list opens from the menu button, a message can be
-/// sent.
+/// sent; and still no horizontal scroll at 360 px.
 #[tokio::test(flavor = "multi_thread")]
 async fn on_a_phone_the_list_is_behind_a_menu_and_nothing_scrolls_sideways() {
     let target = LocalTarget::up("phone");
@@ -309,6 +309,10 @@ async fn on_a_phone_the_list_is_behind_a_menu_and_nothing_scrolls_sideways() {
     b.click(&format!("#conversation-list li[data-id='{id}'] a")).await;
     b.wait_for("the first conversation", "return document.querySelectorAll('#messages .message').length === 2 && !document.body.classList.contains('menu-open')").await;
     app::assert_no_sideways_scroll(&b).await;
+    // The narrowest phone the app is made for.
+    b.set_viewport(360, 740).await;
+    app::assert_no_sideways_scroll(&b).await;
+    assert!(app::shown(&b, "#send-button").await && app::shown(&b, "#delete-button").await);
     b.close().await;
 }
 
