@@ -331,12 +331,16 @@ fn export_all() -> &'static Outcome {
         let exported = std::fs::read_to_string(&all).unwrap();
         let message_lines = exported.lines().filter(|l| l.starts_with(r#"{"record":"message""#)).count();
         assert_eq!(export["messages"].as_u64(), Some(message_lines as u64), "{export}");
-        // Every item but the idempotency records: the messages and each conversation's entry.
+        // Every item but the records that are not conversations: the messages and each
+        // conversation's entry.
         let (items, records) = dynamodb_items(status["emulator"]["url"].as_str().unwrap());
         assert_eq!(exported.lines().count(), items);
         // `opsctl chat` sends an Idempotency-Key per message: one record for each of the 5 chats
-        // of the conversation and document steps (the smoke tests send none), which the export passes over as not a message.
-        assert_eq!(records, 5, "one idempotency record per `opsctl chat`");
+        // of the conversation and document steps (the smoke tests send none); and one status
+        // record for each document still in the bucket. The export passes over them all.
+        let documents = opsctl.json(&["docs", "ls"]);
+        let documents = documents["documents"].as_array().map_or(0, Vec::len);
+        assert_eq!(records, 5 + documents, "one idempotency record per `opsctl chat`, one status per document");
         assert!(exported.contains("My sister's name is Aurelia and she lives in Porto."));
     })
 }
@@ -369,14 +373,18 @@ fn dynamodb_items(endpoint: &str) -> (usize, usize) {
     let python = std::env::var("MOTO_PYTHON")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+    // Conversations are what is left once the records that are not conversations are passed
+    // over: idempotency records, one-time sign-in codes and the documents' status records.
     let script = "import boto3, sys; \
         c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1', \
                          aws_access_key_id='local', aws_secret_access_key='local'); \
         count = lambda f: sum(page['Count'] for t in c.list_tables()['TableNames'] \
                   for page in c.get_paginator('scan').paginate(TableName=t, Select='COUNT', \
-                      FilterExpression=f + '(conversation_id, :p)', \
-                      ExpressionAttributeValues={':p': {'S': 'idempotency#'}})); \
-        print(count('NOT begins_with'), count('begins_with'))";
+                      FilterExpression=f, ExpressionAttributeValues={':p': {'S': 'idempotency#'}, \
+                          ':s': {'S': 'signin#'}, ':d': {'S': 'document-status'}})); \
+        print(count('NOT begins_with(conversation_id, :p) AND NOT begins_with(conversation_id, :s) \
+                     AND conversation_id <> :d'), \
+              count('begins_with(conversation_id, :p) OR begins_with(conversation_id, :s) OR conversation_id = :d'))";
     let out = e2e::isolated(&mut std::process::Command::new(&python))
         .args(["-c", script, endpoint])
         .output()
