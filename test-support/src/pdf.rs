@@ -47,6 +47,39 @@ pub fn sample_pdf(pages: &[&[&str]]) -> Vec<u8> {
     out
 }
 
+/// How [`text_pdf`] lays text out: at most this many characters a line (about the width of A4
+/// in 12 pt Helvetica, so the pages read as printed ones), this many lines a page.
+const LINE_CHARS: usize = 78;
+const PAGE_LINES: usize = 50;
+
+/// A PDF of a plain-text document, as the evaluation set's PDFs are made from their text sources
+/// (eval/README.md): each line of `text` wrapped at spaces, an empty line kept, pages in order.
+/// The same text always gives the same bytes, so a committed PDF can be checked against it.
+pub fn text_pdf(text: &str) -> Vec<u8> {
+    let lines: Vec<String> = text.lines().flat_map(|line| wrap(line, LINE_CHARS)).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let pages: Vec<&[&str]> = lines.chunks(PAGE_LINES).collect();
+    sample_pdf(&pages)
+}
+
+/// `line` cut at spaces into lines of at most `width` characters (a longer word gets a line of
+/// its own); an empty line stays one empty line, so paragraphs stay apart on the page.
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in line.split_whitespace() {
+        let current = out.last_mut().expect("out starts with a line");
+        if current.is_empty() {
+            current.push_str(word);
+        } else if current.chars().count() + 1 + word.chars().count() <= width {
+            current.push(' ');
+            current.push_str(word);
+        } else {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
+
 /// A PDF written byte by byte, for shapes lopdf's writer cannot make: `objects[i]` is the body
 /// of object `i + 1`, object 1 is the catalog, and the cross-reference table is exact.
 pub fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
