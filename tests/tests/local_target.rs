@@ -340,7 +340,11 @@ fn export_all() -> &'static Outcome {
         // record for each document still in the bucket. The export passes over them all.
         let documents = opsctl.json(&["docs", "ls"]);
         let documents = documents["documents"].as_array().map_or(0, Vec::len);
-        assert_eq!(records, 5 + documents, "one idempotency record per `opsctl chat`, one status per document");
+        assert_eq!(
+            records,
+            5 + documents,
+            "one idempotency record per `opsctl chat`, one status per document"
+        );
         assert!(exported.contains("My sister's name is Aurelia and she lives in Porto."));
     })
 }
