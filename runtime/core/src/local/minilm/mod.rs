@@ -82,6 +82,14 @@ impl MiniLmEmbedder {
         Ok(Self { model: Arc::new(Model { bert, tokenizer, device }) })
     }
 
+    /// How many of the model's tokens `text` makes, special tokens included, before truncation
+    /// at [`MAX_TOKENS`]: what a chunker for this model would measure.
+    pub fn token_count(&self, text: &str) -> Result<usize, ModelError> {
+        let mut tokenizer = self.model.tokenizer.clone();
+        tokenizer.with_truncation(None).map_err(runtime)?;
+        Ok(tokenizer.encode_fast(text, true).map_err(runtime)?.len())
+    }
+
     /// The embeddings of `texts`, in their order; blocking (call it off the async runtime).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut encoded = Vec::with_capacity(texts.len());
