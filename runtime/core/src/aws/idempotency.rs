@@ -8,12 +8,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 
-use super::dynamodb::{DynamoConversationStore, store_error};
+use super::dynamodb::{DynamoConversationStore, is_condition_failure, store_error};
 use crate::domain::message::{ConversationId, SortKey};
 use crate::ports::{Claim, IdempotencyRecord, IdempotencyState, IdempotencyStore, Sealed, StoreError};
 
@@ -34,10 +33,6 @@ fn s(v: &str) -> AttributeValue {
 
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 /// Reads a record back; a record this code did not write is reported as corrupt.

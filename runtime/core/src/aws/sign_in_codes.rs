@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamodb::{DynamoConversationStore, store_error};
+use super::dynamodb::{DynamoConversationStore, is_condition_failure, store_error};
 use crate::ports::{SignInCodes, StoreError};
 
 /// The partition-key prefix of sign-in codes; no conversation id (a UUID) starts so.
@@ -32,12 +32,6 @@ fn key(code_sha256: &str) -> Item {
 
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    err: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 #[async_trait]

@@ -66,6 +66,13 @@ impl DynamoConversationStore {
     }
 }
 
+/// Whether a conditional write was refused by its condition, whichever operation made it.
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(
+    err: &aws_sdk_dynamodb::error::SdkError<E>,
+) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
 pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: SdkError<E>,
 ) -> StoreError {
