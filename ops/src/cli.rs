@@ -322,6 +322,15 @@ pub struct LocalUpArgs {
     /// or `s3vectors`, the real S3 Vectors adapter against the emulator.
     #[arg(long, value_enum, default_value_t = crate::local::state::VectorStore::Sqlite, requires = "rag")]
     pub vector_store: crate::local::state::VectorStore,
+    /// With --rag: the embedder. `auto` runs all-MiniLM-L6-v2 in process when it is installed
+    /// (scripts/demo and scripts/test install it into .venv/; OPSCTL_EMBEDDING_MODEL points
+    /// elsewhere), else the `hashing` development double, and says so.
+    #[arg(long, value_enum, default_value_t = crate::local::embedder::EmbedderArg::Auto, requires = "rag")]
+    pub embedder: crate::local::embedder::EmbedderArg,
+    /// With --rag: drop retrieved passages under this cosine similarity, from -1 to 1 (default:
+    /// the embedder's floor, calibrated on the evaluation set: MiniLM 0.35, hashing 0.25).
+    #[arg(long, value_name = "COSINE", requires = "rag", value_parser = crate::local::embedder::parse_floor)]
+    pub score_floor: Option<f32>,
     /// The chat model: `local` (the extractive development double) or an OpenAI-compatible
     /// server such as Ollama or llama.cpp, `openai:<base-url>#<model>`. OPENAI_API_KEY, when
     /// set, is sent as its bearer token.

@@ -132,6 +132,10 @@ fn the_header_names_the_vector_store_and_the_panels_are_the_same_for_both() {
     local.update(Action::Fetched(Ok(snapshot(None, true))));
     let header = render_text(&local, 120, 40).lines().next().unwrap().to_owned();
     assert!(header.contains("RAG on (SQLite index, a local development double)"), "{header}");
+    // And on the local target, the embedder retrieval runs.
+    local.embedder = Some("all-MiniLM-L6-v2".into());
+    let header = render_text(&local, 160, 48).lines().next().unwrap().to_owned();
+    assert!(header.contains("embedder all-MiniLM-L6-v2"), "{header}");
     for p in Spec::embedded().unwrap().panels(true) {
         for m in &p.metrics {
             assert!(!m.namespace.starts_with("AWS/AOSS") && !m.namespace.contains("S3Vectors"), "{}", m.id);

@@ -25,6 +25,11 @@ pub async fn run(args: DashboardArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let source = CloudWatchSource::new(&deployed.sdk, spec.clone(), env, chat_function, deployed.rag);
     let mut app = App::new(spec, env, deployed.rag, args.range);
     app.vector_store = deployed.retrieval_store()?;
+    if deployed.target == crate::config::Target::Local {
+        app.embedder = crate::local::state::load(deployed.env)?
+            .filter(|s| s.rag)
+            .map(|s| s.embedder.short_name().to_owned());
+    }
     let source = source.with_cost(deployed);
 
     if !args.once {

@@ -29,6 +29,8 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         port: args.port,
         rag: args.rag,
         vector_store: args.vector_store,
+        embedder: args.embedder,
+        score_floor: args.score_floor,
         model: args.model,
         word_delay_ms: args.word_delay_ms,
     };
@@ -38,6 +40,9 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let app = crate::browser::app_url(&url);
     let report = json!({"env": env.as_str(), "gateway": url, "app_url": app, "emulator": local.emulator_url(), "rag": local.rag,
         "vector_store": local.rag.then(|| local.vector_store.label()),
+        "embedder": local.rag.then(|| local.embedder.model_name()),
+        "embedder_fallback": up.embedder_fallback,
+        "score_floor": local.rag.then(|| local.score_floor.unwrap_or(local.embedder.score_floor())),
         "model": local.model.to_string(),
         "word_delay_ms": (local.model == ModelSpec::Local).then_some(local.word_delay_ms),
         "token_parameter": crate::token::parameter_name(env)});
@@ -52,10 +57,24 @@ async fn up(args: LocalUpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ModelSpec::Local => format!("{}, streamed a word each {} ms", model_label(&local.model), local.word_delay_ms),
                 _ => model_label(&local.model),
             },
-            if local.rag { format!("on ({})", local.vector_store.describe()) } else { "off".into() },
+            rag_lines(local),
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// "on", the store and the embedder, as `up` and `status` print them.
+fn rag_lines(local: &state::LocalState) -> String {
+    if local.rag {
+        format!(
+            "on, {}\n  embedder  {}, score floor {}",
+            local.vector_store.describe(),
+            local.embedder.describe(),
+            local.score_floor.unwrap_or(local.embedder.score_floor())
+        )
+    } else {
+        "off".into()
+    }
 }
 
 fn down(ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -87,12 +106,13 @@ fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (local, emulator_up, gateway_up) = (&health.local, health.emulator_up, health.gateway_up);
     let report = json!({"env": env.as_str(), "running": emulator_up && gateway_up, "rag": local.rag,
         "vector_store": local.rag.then(|| local.vector_store.label()),
+        "embedder": local.rag.then(|| local.embedder.model_name()),
         "started_at": local.started_at, "emulator": {"url": local.emulator_url(), "pid": local.emulator.pid, "up": emulator_up},
         "gateway": {"url": local.gateway_url(), "pid": local.gateway.as_ref().map(|g| g.pid), "up": gateway_up}});
     ctx.out.emit(&report, || {
         let mark = |up: bool| if up { "up" } else { "DOWN" };
         let mut text = format!(
-            "local target of {env} (started {})\n  emulator  {}  pid {}  {}\n  gateway   {}  pid {}  {}",
+            "local target of {env} (started {})\n  emulator  {}  pid {}  {}\n  gateway   {}  pid {}  {}\n  RAG       {}",
             local.started_at,
             local.emulator_url(),
             local.emulator.pid,
@@ -100,6 +120,7 @@ fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             local.gateway_url().unwrap_or_default(),
             local.gateway.as_ref().map(|g| g.pid).unwrap_or_default(),
             mark(gateway_up),
+            rag_lines(local),
         );
         if !(emulator_up && gateway_up) {
             text.push_str(&format!(

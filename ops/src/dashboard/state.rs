@@ -52,6 +52,8 @@ pub struct App {
     pub rag: bool,
     /// Where RAG keeps its chunks, for the header; the panels read the same metrics either way.
     pub vector_store: Option<RetrievalStore>,
+    /// The embedder retrieval runs, where it is known (the local target's).
+    pub embedder: Option<String>,
     pub range: TimeRange,
     /// Index into [`App::functions`].
     pub function: usize,
@@ -77,6 +79,7 @@ impl App {
             env: env.into(),
             rag,
             vector_store: None,
+            embedder: None,
             range,
             function: 0,
             selected: 0,

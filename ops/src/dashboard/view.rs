@@ -99,9 +99,11 @@ fn header(app: &App) -> Line<'static> {
             (true, None) => Span::raw("on").green(),
             (false, _) => Span::raw("off").dark_gray(),
         },
-        Span::raw("  refreshed "),
-        Span::raw(refreshed),
     ];
+    if let (true, Some(embedder)) = (app.rag, &app.embedder) {
+        spans.push(Span::raw(format!("  embedder {embedder}")));
+    }
+    spans.extend([Span::raw("  refreshed "), Span::raw(refreshed)]);
     if app.loading {
         let frame = SPINNER[(app.ticks % SPINNER.len() as u64) as usize];
         spans.push(Span::raw(format!("  refreshing {frame}")).cyan());

@@ -16,6 +16,7 @@ use crate::aws::Sdk;
 use crate::config::{Env, Target};
 use crate::functions::Function;
 use crate::interact::{Interaction, Step};
+use crate::local::embedder::{self, EmbedderArg, LocalEmbedder};
 use crate::local::metrics::LocalMetrics;
 use crate::local::openai::ModelSpec;
 use crate::local::process::{self, EMULATOR_MARK, GATEWAY_MARK};
@@ -42,6 +43,10 @@ pub struct UpOptions {
     pub rag: bool,
     /// With RAG on: the embedded SQLite index or the real S3 Vectors adapter on the emulator.
     pub vector_store: VectorStore,
+    /// With RAG on: which embedder, `auto` preferring MiniLM when installed.
+    pub embedder: EmbedderArg,
+    /// With RAG on: replaces the embedder's calibrated score floor.
+    pub score_floor: Option<f32>,
     pub model: ModelSpec,
     /// The pause between the development model's streamed words.
     pub word_delay_ms: u64,
@@ -51,6 +56,8 @@ pub struct UpOptions {
 pub struct Up {
     pub local: LocalState,
     pub token: String,
+    /// Why RAG runs the local/hashing fallback, when it was not asked for.
+    pub embedder_fallback: Option<String>,
 }
 
 /// Starts the local target of `env`, reporting progress through `ui`.
@@ -70,6 +77,16 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         state::remove(env)?;
     }
     let python = process::emulator_python()?;
+    // Before anything starts: a broken model installation fails here, with how to repair it.
+    let resolved = if args.rag {
+        let configured = std::env::var_os(chatbot_core::local::minilm::MODEL_PATH_ENV);
+        embedder::resolve(args.embedder, args.vector_store, configured.as_deref(), &repo_root()?)?
+    } else {
+        embedder::Resolved { embedder: LocalEmbedder::default(), fallback: None }
+    };
+    if let Some(why) = &resolved.fallback {
+        ui.note(why);
+    }
     let dir = state::private_env_dir(env)?;
     let gateway_port = match args.port {
         Some(p) if process::port_open(p) => {
@@ -90,6 +107,8 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         gateway: None,
         rag: args.rag,
         vector_store: args.vector_store,
+        embedder: resolved.embedder,
+        score_floor: args.score_floor,
         model: args.model.clone(),
         word_delay_ms: args.word_delay_ms,
         started_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
@@ -151,7 +170,13 @@ pub async fn up(env: Env, args: &UpOptions, ui: &dyn Interaction) -> anyhow::Res
         .ok()
         .flatten()
         .unwrap_or_else(|| "<token: opsctl token show --target local>".into());
-    Ok(Up { local, token })
+    Ok(Up { local, token, embedder_fallback: resolved.fallback })
+}
+
+/// Where `.venv/` is looked for: the working directory, from which the README's commands run
+/// (as the emulator's Python is found).
+fn repo_root() -> anyhow::Result<std::path::PathBuf> {
+    std::env::current_dir().context("reading the working directory")
 }
 
 pub fn model_label(model: &ModelSpec) -> String {
@@ -237,13 +262,16 @@ pub async fn serve(env: Env) -> anyhow::Result<()> {
         vectors: match (local.rag, local.vector_store) {
             (false, _) => None,
             (true, VectorStore::Sqlite) => {
-                Some(LocalVectors::Sqlite(state::env_dir(env).join("vectors.sqlite")))
+                Some(LocalVectors::Sqlite(state::env_dir(env).join(local.embedder.index_file())))
             }
             (true, VectorStore::S3vectors) => {
                 Some(LocalVectors::S3Vectors { bucket: output("VectorBucketName")? })
             }
         },
         documents_bucket: if local.rag { Some(output("DocumentsBucket")?) } else { None },
+        embedder: local.embedder,
+        score_floor: local.score_floor,
+        repo_root: repo_root()?,
         model: local.model.clone(),
         model_latency: Duration::ZERO,
         word_delay: Duration::from_millis(local.word_delay_ms),

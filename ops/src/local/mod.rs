@@ -2,6 +2,7 @@
 //! Lambdas, over the emulator and the local development doubles.
 
 pub mod documents;
+pub mod embedder;
 pub mod gateway;
 pub mod lifecycle;
 pub mod metrics;

@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Env;
+use crate::local::embedder::LocalEmbedder;
 use crate::local::openai::ModelSpec;
 
 /// The region the local target's emulator is used in.
@@ -22,7 +23,7 @@ pub struct Process {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalState {
     pub env: String,
     pub emulator: Process,
@@ -32,6 +33,12 @@ pub struct LocalState {
     /// Where the vectors live with RAG on (older state files name none: the SQLite index).
     #[serde(default)]
     pub vector_store: VectorStore,
+    /// The embedder RAG runs (older state files name none: local/hashing).
+    #[serde(default)]
+    pub embedder: LocalEmbedder,
+    /// `--score-floor`, when it replaced the embedder's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_floor: Option<f32>,
     /// The chat model the gateway runs (older state files name none: the development double).
     #[serde(default)]
     pub model: ModelSpec,
@@ -69,10 +76,8 @@ impl VectorStore {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Sqlite => "local/hashing embedder and SQLite index: development doubles",
-            Self::S3vectors => {
-                "local/hashing embedder (a development double) and the S3 Vectors adapter on the emulator"
-            }
+            Self::Sqlite => "the SQLite index, a development double",
+            Self::S3vectors => "the S3 Vectors adapter on the emulator",
         }
     }
 }
@@ -186,6 +191,8 @@ mod tests {
             gateway: Some(Process { pid: 11, port: 8080 }),
             rag: true,
             vector_store: VectorStore::S3vectors,
+            embedder: LocalEmbedder::Hashing,
+            score_floor: None,
             model: "openai:http://127.0.0.1:11434/v1#llama3.2".parse().unwrap(),
             word_delay_ms: 50,
             started_at: "2026-11-25T00:00:00Z".into(),

@@ -23,7 +23,6 @@ use chatbot_core::handlers::ingest::{Extraction, IngestApp, IngestSettings};
 use chatbot_core::handlers::retrieve::{DirectRetriever, RetrieveApp, RetrieveSettings};
 use chatbot_core::handlers::{ChatApp, ChatSettings};
 use chatbot_core::local::extractive::ExtractiveModel;
-use chatbot_core::local::hashing::{HashingEmbedder, LOCAL_SCORE_FLOOR};
 use chatbot_core::local::sqlite_index::SqliteVectorIndex;
 use chatbot_core::ports::{
     ChatModel, DocumentStatuses, Embedder, MetricsSink, Retriever, TurnMetrics, VectorIndex,
@@ -32,15 +31,13 @@ use chatbot_core::sign_in_codes::MemorySignInCodes;
 use chatbot_core::web::WebSettings;
 
 use super::documents::LocalLibrary;
+use super::embedder::LocalEmbedder;
 use super::gateway::Services;
 use super::metrics::{CountedRetriever, LocalMetrics};
 use super::openai::{ModelSpec, OpenAiChatModel};
 
 /// A local model server on a small machine can take long over a long prompt.
 const OPENAI_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The local embedder's dimension: Titan v2's, so the local index has the deployed shape.
-pub const LOCAL_DIMENSIONS: usize = 1024;
 
 /// What the local gateway is wired to: names from the stack deployed on the emulator.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +50,12 @@ pub struct LocalWiring {
     pub vectors: Option<LocalVectors>,
     /// With RAG on: the documents bucket on the emulator, which ingestion reads.
     pub documents_bucket: Option<String>,
+    /// With RAG on: the embedder, loaded once when the services are built.
+    pub embedder: LocalEmbedder,
+    /// Replaces the embedder's calibrated floor.
+    pub score_floor: Option<f32>,
+    /// Where the embedding model's `.venv/` is looked for.
+    pub repo_root: PathBuf,
     /// The development double, or an OpenAI-compatible server.
     pub model: ModelSpec,
     /// Added to every reply of the development model, to imitate a remote model's latency.
@@ -72,15 +75,19 @@ pub enum LocalVectors {
 
 /// The RAG half of the local target, shared by the gateway's retriever and `docs put`.
 pub struct LocalRag {
+    pub kind: LocalEmbedder,
+    pub score_floor: f32,
     pub embedder: Arc<dyn Embedder>,
     pub index: Arc<dyn VectorIndex>,
 }
 
 impl LocalRag {
-    pub fn open(sdk: &SdkConfig, vectors: &LocalVectors) -> anyhow::Result<Self> {
+    pub fn open(sdk: &SdkConfig, vectors: &LocalVectors, wiring: &LocalWiring) -> anyhow::Result<Self> {
+        let kind = wiring.embedder;
+        let dimensions = kind.dimensions();
         let index: Arc<dyn VectorIndex> = match vectors {
             LocalVectors::Sqlite(path) => Arc::new(
-                SqliteVectorIndex::open(path, LOCAL_DIMENSIONS)
+                SqliteVectorIndex::open(path, dimensions)
                     .with_context(|| format!("opening the local vector index {}", path.display()))?,
             ),
             LocalVectors::S3Vectors { bucket } => Arc::new(S3VectorsIndex::new(
@@ -88,17 +95,19 @@ impl LocalRag {
                 bucket,
                 DEFAULT_CHUNKS_INDEX,
                 DEFAULT_MANIFESTS_INDEX,
-                LOCAL_DIMENSIONS,
+                dimensions,
             )?),
         };
-        Ok(Self { embedder: Arc::new(HashingEmbedder::new(LOCAL_DIMENSIONS)), index })
+        let embedder =
+            kind.load(&wiring.repo_root).with_context(|| format!("loading {}", kind.model_name()))?;
+        Ok(Self { kind, score_floor: wiring.score_floor.unwrap_or(kind.score_floor()), embedder, index })
     }
 
     pub fn retriever(&self) -> DirectRetriever {
         DirectRetriever::new(RetrieveApp {
             embedder: self.embedder.clone(),
             index: self.index.clone(),
-            settings: RetrieveSettings { score_floor: LOCAL_SCORE_FLOOR },
+            settings: RetrieveSettings { score_floor: self.score_floor },
         })
     }
 }
@@ -111,7 +120,7 @@ pub async fn services(
     wiring: &LocalWiring,
     metrics: Option<Arc<LocalMetrics>>,
 ) -> anyhow::Result<Services> {
-    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v)).transpose()?;
+    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v, wiring)).transpose()?;
     let sink: Arc<dyn MetricsSink> = match &metrics {
         Some(m) => m.clone(),
         None => Arc::new(LogMetrics),
@@ -135,7 +144,11 @@ pub async fn services(
                 embedder: rag.embedder.clone(),
                 index: rag.index.clone(),
                 metrics: sink,
-                settings: local_ingest_settings()?,
+                settings: IngestSettings {
+                    chunk_size: rag.kind.chunk_size(),
+                    embed_titles: rag.kind.embeds_titles(),
+                    ..local_ingest_settings()?
+                },
                 statuses: Some(statuses.clone()),
             });
             let library = LocalLibrary::new(aws_sdk_s3::Client::new(sdk), bucket, ingest.clone());
@@ -157,7 +170,7 @@ fn local_ingest_settings() -> anyhow::Result<IngestSettings> {
 
 /// The chat handler's dependencies for the local target.
 pub async fn chat_app(sdk: &SdkConfig, wiring: &LocalWiring) -> anyhow::Result<ChatApp> {
-    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v)).transpose()?;
+    let rag = wiring.vectors.as_ref().map(|v| LocalRag::open(sdk, v, wiring)).transpose()?;
     chat_app_with(sdk, wiring, rag.as_ref()).await
 }
 
@@ -173,9 +186,16 @@ async fn chat_app_with(
     let keys = KmsDataKeys::new(aws_sdk_kms::Client::new(sdk), &wiring.key_id, &wiring.environment);
     let retriever = rag.map(|r| Arc::new(r.retriever()) as Arc<dyn Retriever>);
     let model: Arc<dyn ChatModel> = match &wiring.model {
-        ModelSpec::Local => Arc::new(
-            ExtractiveModel::new().with_latency(wiring.model_latency).with_word_delay(wiring.word_delay),
-        ),
+        ModelSpec::Local => {
+            let model =
+                ExtractiveModel::new().with_latency(wiring.model_latency).with_word_delay(wiring.word_delay);
+            // With a real embedder it picks sentences by meaning; the hashing one would only
+            // echo word overlap, which it already measures itself.
+            Arc::new(match rag {
+                Some(r) if r.kind == LocalEmbedder::Minilm => model.with_embedder(r.embedder.clone()),
+                _ => model,
+            })
+        }
         ModelSpec::OpenAi { base_url, model } => {
             Arc::new(OpenAiChatModel::from_env(base_url, model, OPENAI_TIMEOUT)?)
         }
@@ -202,6 +222,7 @@ async fn chat_app_with(
             secure_cookies: false,
             // Nor does HSTS mean anything without HTTPS.
             web: WebSettings { connect_sources: Vec::new(), hsts: false },
+            embedder: rag.map(|r| r.kind.model_name().to_owned()),
             ..ChatSettings::default()
         },
         documents: None,

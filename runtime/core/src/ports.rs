@@ -385,6 +385,19 @@ pub trait VectorIndex: Send + Sync {
     async fn delete_document(&self, source: &str) -> Result<(), RagError>;
     /// The `k` nearest chunks, best first.
     async fn search(&self, vector: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError>;
+    /// The `k` best chunks for the question `query`, whose embedding is `vector`. An index that
+    /// also holds a keyword index ranks by both (the local SQLite index fuses BM25 with the
+    /// cosine ranking); the others rank by the vector alone. Each hit's `score` stays its cosine
+    /// similarity either way, so a score floor means the same thing for every index.
+    async fn hybrid_search(
+        &self,
+        query: &str,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<Vec<RetrievedChunk>, RagError> {
+        let _ = query;
+        self.search(vector, k).await
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

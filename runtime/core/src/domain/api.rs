@@ -142,6 +142,9 @@ pub struct HealthResponse {
     pub status: String,
     pub version: String,
     pub rag_enabled: bool,
+    /// The embedder retrieval runs, where the chat handler knows it (the local target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder: Option<String>,
 }
 
 /// Passages retrieved for a question when the caller names no number.

@@ -24,13 +24,32 @@ pub fn count_tokens(text: &str) -> usize {
     tokenizer().encode_ordinary(text).len()
 }
 
-/// The chunks of `text`, in document order, trimmed, none empty.
+/// How large chunks are and how much consecutive ones share, in the chunker's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSize {
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        Self { max_tokens: MAX_CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS }
+    }
+}
+
+/// The chunks of `text`, in document order, trimmed, none empty, of the default size.
 pub fn chunk_text(kind: DocumentKind, text: &str) -> Vec<String> {
-    let config = match ChunkConfig::new(MAX_CHUNK_TOKENS).with_sizer(tokenizer()).with_overlap(OVERLAP_TOKENS)
-    {
+    chunk_text_sized(kind, text, ChunkSize::default())
+}
+
+/// The chunks of `text` at most `size.max_tokens` long: for an embedder that reads fewer tokens
+/// than Titan (the local target's MiniLM reads 256 of its own).
+pub fn chunk_text_sized(kind: DocumentKind, text: &str, size: ChunkSize) -> Vec<String> {
+    let max = size.max_tokens.max(1);
+    let config = match ChunkConfig::new(max).with_sizer(tokenizer()).with_overlap(size.overlap_tokens) {
         Ok(config) => config,
-        // Only an overlap not smaller than the capacity is refused, and the constants rule it out.
-        Err(_) => ChunkConfig::new(MAX_CHUNK_TOKENS).with_sizer(tokenizer()),
+        // Only an overlap not smaller than the capacity is refused: then no overlap.
+        Err(_) => ChunkConfig::new(max).with_sizer(tokenizer()),
     };
     let chunks: Vec<&str> = match kind {
         DocumentKind::Markdown => MarkdownSplitter::new(config).chunks(text).collect(),

@@ -8,5 +8,6 @@ pub fn health(app: &ChatApp) -> HealthResponse {
         status: "ok".to_owned(),
         version: app.settings.version.clone(),
         rag_enabled: app.retriever.is_some(),
+        embedder: app.retriever.as_ref().and(app.settings.embedder.clone()),
     }
 }

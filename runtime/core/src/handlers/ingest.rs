@@ -24,7 +24,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::chunking::chunk_text;
+use crate::domain::chunking::{ChunkSize, chunk_text_sized};
 use crate::domain::document_event::DocumentEvent;
 use crate::domain::extract::{DocumentKind, ExtractError, ExtractLimits, ExtractedText, extract};
 use crate::extract_worker::{IsolatedExtraction, extract_isolated};
@@ -73,6 +73,12 @@ pub struct IngestSettings {
     /// may be throttled embedding); an isolated extraction's own deadline, shorter, is not.
     pub document_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Titan's default; the local target's MiniLM needs smaller chunks.
+    pub chunk_size: ChunkSize,
+    /// Embed each chunk after its document's title, so a small chunk ("Vet: Clifton Paws")
+    /// still says what it is about; the stored text stays the chunk alone. Off by default (and
+    /// on AWS), where chunks are large enough to carry their context.
+    pub embed_titles: bool,
 }
 
 impl Default for IngestSettings {
@@ -83,6 +89,8 @@ impl Default for IngestSettings {
             extraction: Extraction::InProcess,
             document_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            chunk_size: ChunkSize::default(),
+            embed_titles: false,
         }
     }
 }
@@ -288,7 +296,7 @@ async fn index_document(
     // "Unchanged" means the index holds every chunk this content makes, so the content is
     // chunked before the index is asked: a re-index cut short is repaired, not skipped.
     let extracted = extract_off_thread(key, document.bytes, &app.settings).await?;
-    let texts = chunk_text(extracted.kind, &extracted.text);
+    let texts = chunk_text_sized(extracted.kind, &extracted.text, app.settings.chunk_size);
     let whole = IndexedVersion::Whole { sha256: sha256.clone(), chunks: texts.len() };
     if let Some(seen) = seen.as_mut() {
         seen.chunks = Some(texts.len());
@@ -296,8 +304,13 @@ async fn index_document(
     if !force && app.index.indexed_version(key).await? == whole {
         return Ok((Outcome::Unchanged, 0));
     }
+    let embedded: Vec<String> = if app.settings.embed_titles {
+        texts.iter().map(|t| format!("{}\n{t}", extracted.title)).collect()
+    } else {
+        texts.clone()
+    };
     let vectors =
-        embed_all(app.embedder.clone(), &texts, app.settings.concurrency, app.settings.retry).await?;
+        embed_all(app.embedder.clone(), &embedded, app.settings.concurrency, app.settings.retry).await?;
     let ingested_at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
     let chunks: Vec<IndexedChunk> = texts
         .into_iter()

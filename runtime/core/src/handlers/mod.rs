@@ -123,6 +123,9 @@ pub struct ChatSettings {
     pub secure_cookies: bool,
     /// The web app's security headers where it runs.
     pub web: WebSettings,
+    /// The embedder retrieval runs, which `/health` names; `None` where the chat function does
+    /// not know it (on AWS the retrieval function embeds, with the stack's Titan model).
+    pub embedder: Option<String>,
 }
 
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -139,6 +142,7 @@ impl Default for ChatSettings {
             keep_alive: DEFAULT_KEEP_ALIVE,
             secure_cookies: true,
             web: WebSettings { connect_sources: Vec::new(), hsts: true },
+            embedder: None,
         }
     }
 }

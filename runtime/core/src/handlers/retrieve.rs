@@ -50,7 +50,7 @@ pub async fn retrieve(app: &RetrieveApp, request: &RetrieveRequest) -> Result<Re
         .pop()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| RagError::Failed("no query embedding".into()))?;
-    let mut chunks = app.index.search(&vector, k).await?;
+    let mut chunks = app.index.hybrid_search(&query, &vector, k).await?;
     chunks.retain(|c| c.score >= app.settings.score_floor);
     chunks.truncate(k);
     // Never the query: it is the user's message.

@@ -20,12 +20,17 @@
 //! thread. It already reads memory at 17–19 GB/s, so more threads on a small machine would
 //! gain little and take the cores the local server needs.
 //!
+//! `hybrid_search`, what retrieval calls, also asks the FTS5 table `chunks_fts` (the chunks'
+//! title and text, porter-stemmed) for its BM25 ranking of the question's words and merges the
+//! two rankings by reciprocal rank fusion (`local::hybrid`). It is kept in the same transaction as
+//! `chunks`, and an index file from before it is filled in at open.
+//!
 //! SQLite calls block, so every call runs on tokio's blocking pool. Lock order is `mirror`,
 //! then `conn`. A writer holds both until the mirror matches the commit, so a search never
 //! picks a row whose text is gone.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -33,6 +38,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use super::hybrid::{self, Scored};
 use crate::domain::prompt::RetrievedChunk;
 use crate::ports::{IndexedChunk, IndexedVersion, RagError, VectorIndex};
 
@@ -43,7 +49,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, chunk INTEGER NOT NULL, title TEXT NOT NULL,
     sha256 TEXT NOT NULL, ingested_at TEXT NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_source ON chunks (source, chunk);";
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_source ON chunks (source, chunk);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize = 'porter unicode61');";
+
+/// Set once `chunks_fts` holds every row of `chunks`: files from before the keyword index are
+/// filled in when first opened.
+const KEYWORD_INDEX_KEY: &str = "keyword_index";
 
 pub struct SqliteVectorIndex {
     shared: Arc<Shared>,
@@ -134,6 +145,11 @@ impl Shared {
         let mut mirror = self.mirror.write().map_err(|_| poisoned())?;
         let mut conn = self.conn.lock().map_err(|_| poisoned())?;
         let tx = conn.transaction().map_err(sql)?;
+        tx.execute(
+            "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE source = ?1)",
+            [source],
+        )
+        .map_err(sql)?;
         tx.execute("DELETE FROM chunks WHERE source = ?1", [source]).map_err(sql)?;
         let mut block =
             Block { ids: Vec::with_capacity(chunks.len()), vectors: Vec::with_capacity(chunks.len() * dims) };
@@ -144,6 +160,8 @@ impl Shared {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sql)?;
+            let mut keywords =
+                tx.prepare("INSERT INTO chunks_fts (rowid, title, text) VALUES (?1, ?2, ?3)").map_err(sql)?;
             let mut blob = Vec::with_capacity(dims * 4);
             for c in chunks {
                 blob.clear();
@@ -151,7 +169,9 @@ impl Shared {
                 insert
                     .execute(params![c.source, c.chunk, c.title, c.sha256, c.ingested_at, c.text, blob])
                     .map_err(sql)?;
-                block.ids.push(tx.last_insert_rowid());
+                let id = tx.last_insert_rowid();
+                keywords.execute(params![id, c.title, c.text]).map_err(sql)?;
+                block.ids.push(id);
                 let start = block.vectors.len();
                 block.vectors.extend_from_slice(&c.vector);
                 normalize(&mut block.vectors[start..]);
@@ -169,22 +189,65 @@ impl Shared {
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
         let mirror = self.mirror.read().map_err(|_| poisoned())?;
         let hits = top_k(&mirror, query, k, self.dimensions);
-        let conn = lock(&self.conn)?;
-        let mut stmt = conn.prepare("SELECT source, chunk, text FROM chunks WHERE id = ?1").map_err(sql)?;
-        hits.iter()
-            .map(|h| {
-                stmt.query_row([h.id], |r| {
-                    Ok(RetrievedChunk {
-                        source: r.get(0)?,
-                        chunk: r.get(1)?,
-                        score: h.score,
-                        text: r.get(2)?,
-                    })
-                })
-                .map_err(sql)
-            })
-            .collect()
+        read_hits(&*lock(&self.conn)?, hits.iter().map(|h| (h.id, h.score)))
     }
+
+    /// The cosine ranking and FTS5's BM25 ranking of `question`, fused (see [`hybrid`]).
+    fn hybrid_search(
+        &self,
+        question: &str,
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<RetrievedChunk>, RagError> {
+        let dims = self.dimensions;
+        let mirror = self.mirror.read().map_err(|_| poisoned())?;
+        let candidates = k.saturating_mul(4).max(hybrid::MIN_CANDIDATES);
+        let by_vector: Vec<Scored> = top_k(&mirror, query, candidates, dims)
+            .iter()
+            .map(|h| Scored { id: h.id, cosine: h.score })
+            .collect();
+        let conn = lock(&self.conn)?;
+        let by_keyword: Vec<(i64, String)> = match hybrid::fts_query(question) {
+            None => Vec::new(),
+            Some(fts) => {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT chunks.id, chunks.source FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid \
+                         WHERE chunks_fts MATCH ?1 ORDER BY bm25(chunks_fts) LIMIT ?2",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![fts, i64::try_from(candidates).unwrap_or(i64::MAX)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)?
+            }
+        };
+        let sources: HashMap<i64, &str> = by_keyword.iter().map(|(id, s)| (*id, s.as_str())).collect();
+        let ids: Vec<i64> = by_keyword.iter().map(|(id, _)| *id).collect();
+        let fused = hybrid::fuse(&by_vector, &ids, k, |id| {
+            let block = mirror.get(*sources.get(&id)?)?;
+            let at = block.ids.iter().position(|x| *x == id)?;
+            Some(dot(query, &block.vectors[at * dims..(at + 1) * dims]))
+        });
+        read_hits(&conn, fused.iter().map(|h| (h.id, h.cosine)))
+    }
+}
+
+/// The rows of `hits` (id, score), in that order, with their text.
+fn read_hits(
+    conn: &Connection,
+    hits: impl Iterator<Item = (i64, f32)>,
+) -> Result<Vec<RetrievedChunk>, RagError> {
+    let mut stmt = conn.prepare("SELECT source, chunk, text FROM chunks WHERE id = ?1").map_err(sql)?;
+    hits.map(|(id, score)| {
+        stmt.query_row([id], |r| {
+            Ok(RetrievedChunk { source: r.get(0)?, chunk: r.get(1)?, score, text: r.get(2)? })
+        })
+        .map_err(sql)
+    })
+    .collect()
 }
 
 #[async_trait]
@@ -248,6 +311,22 @@ impl VectorIndex for SqliteVectorIndex {
         normalize(&mut query);
         self.blocking(move |s| s.search(&query, k)).await
     }
+
+    async fn hybrid_search(
+        &self,
+        query: &str,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<Vec<RetrievedChunk>, RagError> {
+        self.check_vector("the query vector", vector)?;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut unit = vector.to_vec();
+        normalize(&mut unit);
+        let question = query.to_owned();
+        self.blocking(move |s| s.hybrid_search(&question, &unit, k)).await
+    }
 }
 
 /// The index holds the documents' text: its file is created owner-only (0600) before SQLite opens
@@ -287,6 +366,17 @@ fn ensure_schema(conn: &mut Connection, dimensions: usize) -> Result<(), RagErro
                  use the embedder it was built with, or delete the index file to rebuild it"
             )));
         }
+    }
+    let filled: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = ?1", [KEYWORD_INDEX_KEY], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    if filled.is_none() {
+        tx.execute_batch(
+            "DELETE FROM chunks_fts; INSERT INTO chunks_fts (rowid, title, text) SELECT id, title, text FROM chunks;",
+        )
+        .map_err(sql)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES (?1, '1')", [KEYWORD_INDEX_KEY]).map_err(sql)?;
     }
     tx.commit().map_err(sql)
 }

@@ -189,3 +189,44 @@ async fn ranking_matches_a_brute_force_sort() {
         }
     }
 }
+
+#[tokio::test]
+async fn hybrid_search_finds_by_keyword_what_the_vector_ranks_low_and_keeps_cosines() {
+    let index = SqliteVectorIndex::open_in_memory(4).unwrap();
+    // The query vector points along axis 0. The sourdough chunk is far from it in vector terms
+    // and is only found through its words.
+    index.replace_document("a.md", &[chunk("a.md", 0, "Tomatoes need sun.", axis(4, 0))]).await.unwrap();
+    index.replace_document("b.md", &[chunk("b.md", 0, "Basil likes water.", axis(4, 1))]).await.unwrap();
+    index
+        .replace_document("c.md", &[chunk("c.md", 0, "Add 12 grams of salt to the sourdough.", axis(4, 2))])
+        .await
+        .unwrap();
+    let vector_only = index.search(&axis(4, 0), 1).await.unwrap();
+    assert_eq!(vector_only[0].source, "a.md");
+    let hits = index.hybrid_search("How much salt goes into the sourdough?", &axis(4, 0), 3).await.unwrap();
+    let c = hits.iter().find(|h| h.source == "c.md").expect("the keyword match is among the hits");
+    assert_eq!(c.score, 0.0, "the score stays the cosine");
+    assert_eq!(hits[0].source, "c.md", "in both rankings beats first in one: {hits:?}");
+    // Deleting a document takes it out of the keyword index too.
+    index.delete_document("c.md").await.unwrap();
+    let hits = index.hybrid_search("sourdough salt", &axis(4, 3), 3).await.unwrap();
+    assert!(hits.iter().all(|h| h.source != "c.md"), "{hits:?}");
+}
+
+#[tokio::test]
+async fn an_index_file_from_before_the_keyword_index_is_filled_in_at_open() {
+    let dir = TempDir::new("fts-migration");
+    let path = dir.0.join("vectors.sqlite");
+    {
+        let index = SqliteVectorIndex::open(&path, 4).unwrap();
+        index.replace_document("c.md", &[chunk("c.md", 0, "Salt the sourdough.", axis(4, 2))]).await.unwrap();
+    }
+    // What an older opsctl left: no keyword index at all.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE chunks_fts; DELETE FROM meta WHERE key = 'keyword_index';").unwrap();
+    drop(conn);
+    let index = SqliteVectorIndex::open(&path, 4).unwrap();
+    let hits = index.hybrid_search("sourdough", &axis(4, 0), 2).await.unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].source, "c.md");
+}

