@@ -48,13 +48,26 @@ fn the_real_model_meets_its_targets_and_both_embedders_are_measured() {
     let hashing = if std::env::var("EVAL_EMBEDDER").as_deref() == Ok("minilm") {
         eval::Figures::default()
     } else {
-        let (hashing_answers, hashing_status) = run("hashing", &["--embedder", "hashing"], &questions);
-        assert_eq!(hashing_status["embedder"], "local/hashing", "{hashing_status}");
-        score(&questions, &hashing_answers, None)
+        let (hashing_answers, run_figures) = run("hashing", &["--embedder", "hashing"], &questions);
+        assert_eq!(run_figures.status["embedder"], "local/hashing", "{}", run_figures.status);
+        assert_eq!(run_figures.health["embedder"], "local/hashing", "{}", run_figures.health);
+        let figures = score(&questions, &hashing_answers, None);
+        println!("{}", eval::bench_line("hashing", &figures, &run_figures));
+        figures
     };
-    let (minilm_answers, minilm_status) = run("minilm", &["--embedder", "minilm"], &questions);
-    assert_eq!(minilm_status["embedder"], "sentence-transformers/all-MiniLM-L6-v2", "{minilm_status}");
+    let (minilm_answers, minilm_run) = run("minilm", &["--embedder", "minilm"], &questions);
+    assert_eq!(
+        minilm_run.status["embedder"], "sentence-transformers/all-MiniLM-L6-v2",
+        "{}",
+        minilm_run.status
+    );
+    assert_eq!(
+        minilm_run.health["embedder"], "sentence-transformers/all-MiniLM-L6-v2",
+        "{}",
+        minilm_run.health
+    );
     let minilm = score(&questions, &minilm_answers, None);
+    println!("{}", eval::bench_line("minilm", &minilm, &minilm_run));
     println!("\n{HEADER}");
     println!("{}", row("local/hashing", &hashing));
     println!("{}", row("all-MiniLM-L6-v2", &minilm));

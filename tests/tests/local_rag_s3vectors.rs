@@ -28,7 +28,9 @@ fn documents_answer_with_citations_through_s3_vectors_until_removed() {
     for doc in put["documents"].as_array().unwrap() {
         assert!(doc["indexed_chunks"].as_u64().unwrap() > 0, "not indexed: {doc}");
     }
-    assert!(!opsctl.local_dir.join("dev/vectors.sqlite").exists(), "the SQLite index was used");
+    for file in ["dev/vectors.sqlite", "dev/vectors-minilm.sqlite"] {
+        assert!(!opsctl.local_dir.join(file).exists(), "the SQLite index was used: {file}");
+    }
 
     let key = opsctl.json(&["chat", "Where is the spare house key kept?"]);
     assert!(key["reply"].as_str().unwrap().contains("blue ceramic jar"), "{key}");

@@ -122,7 +122,8 @@ fn documents() -> &'static Outcome {
             listed["documents"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["household-handbook.md", "lighthouse-log.pdf"]);
         // The index holds the documents' text; with the logs and the state, all of it is owner-only.
-        assert!(opsctl.local_dir.join("dev/vectors.sqlite").exists());
+        // MiniLM's, as scripts/test installs the model and `local up` prefers it.
+        assert!(opsctl.local_dir.join("dev/vectors-minilm.sqlite").exists());
         assert_eq!(e2e::not_owner_only(&opsctl.local_dir.join("dev")), Vec::<String>::new());
 
         let key = opsctl.json(&["chat", "Where is the spare house key kept?"]);

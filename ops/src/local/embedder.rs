@@ -12,8 +12,8 @@ use chatbot_core::domain::chunking::ChunkSize;
 use chatbot_core::local::hashing::{self, HashingEmbedder};
 use chatbot_core::local::minilm::{self, MiniLmEmbedder};
 use chatbot_core::ports::Embedder;
-use serde::{Deserialize, Serialize};
 
+pub use super::state::LocalEmbedder;
 use super::state::VectorStore;
 
 /// What `--embedder` asks for.
@@ -26,16 +26,6 @@ pub enum EmbedderArg {
     Minilm,
     /// local/hashing: feature hashing, words not meaning; a development double.
     Hashing,
-}
-
-/// The embedder a local target runs, as its state file records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LocalEmbedder {
-    /// Older state files name none: they ran local/hashing.
-    #[default]
-    Hashing,
-    Minilm,
 }
 
 impl LocalEmbedder {

@@ -11,7 +11,6 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Env;
-use crate::local::embedder::LocalEmbedder;
 use crate::local::openai::ModelSpec;
 
 /// The region the local target's emulator is used in.
@@ -53,6 +52,17 @@ pub const DEFAULT_WORD_DELAY_MS: u64 = 30;
 
 fn default_word_delay_ms() -> u64 {
     DEFAULT_WORD_DELAY_MS
+}
+
+/// The embedder a local target runs, as its state file records it (what each needs is in
+/// `local::embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalEmbedder {
+    /// Older state files name none: they ran local/hashing.
+    #[default]
+    Hashing,
+    Minilm,
 }
 
 /// The local target's vector store: OpenSearch Serverless has no data plane on the emulator.

@@ -44,6 +44,11 @@ pub struct Answer {
 /// A local target of the evaluation's own, stopped by `Drop`.
 pub struct EvalTarget {
     dir: PathBuf,
+    /// How long `docs put` took to upload and index the whole set, and the chunks it made.
+    pub indexing: std::time::Duration,
+    pub chunks: usize,
+    /// The gateway's `host:port`.
+    gateway: String,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -55,13 +60,21 @@ impl EvalTarget {
     pub fn up(name: &str, extra: &[&str]) -> EvalTarget {
         let dir = std::env::temp_dir().join(format!("opsctl-eval-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let target = EvalTarget { dir };
+        let mut target =
+            EvalTarget { dir, indexing: std::time::Duration::ZERO, chunks: 0, gateway: String::new() };
         let mut args = vec!["local", "up", "--rag", "--word-delay-ms", "0", "--output", "json"];
         args.extend_from_slice(extra);
         let up = target.opsctl(&args);
         assert!(up.status.success(), "local up failed:\n{}", text(&up.stderr));
-        let put = target.opsctl(&["--target", "local", "docs", "put", "eval/docs"]);
+        let report: Value = serde_json::from_slice(&up.stdout).expect("local up prints JSON");
+        let url = report["gateway"].as_str().expect("the gateway's URL");
+        target.gateway = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let started = std::time::Instant::now();
+        let put = target.opsctl(&["--target", "local", "--output", "json", "docs", "put", "eval/docs"]);
+        target.indexing = started.elapsed();
         assert!(put.status.success(), "docs put failed:\n{}{}", text(&put.stdout), text(&put.stderr));
+        let report: Value = serde_json::from_slice(&put.stdout).expect("docs put prints JSON");
+        target.chunks = chunk_count(&report);
         target
     }
 
@@ -78,6 +91,33 @@ impl EvalTarget {
     pub fn health(&self) -> Value {
         let status = self.opsctl(&["local", "status", "--output", "json"]);
         serde_json::from_slice(&status.stdout).expect("local status prints JSON")
+    }
+
+    /// `GET /health` from the gateway, over plain HTTP/1.1 on loopback.
+    pub fn health_endpoint(&self) -> Value {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.gateway).expect("connect to the gateway");
+        write!(stream, "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.gateway)
+            .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read /health");
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("/health is not JSON ({e}): {response}"))
+    }
+
+    /// The gateway's resident and peak memory, in KiB, from /proc.
+    pub fn gateway_memory(&self) -> (u64, u64) {
+        let pid = self.health()["gateway"]["pid"].as_u64().expect("the gateway's pid");
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the gateway's /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     pub fn ask(&self, question: &str) -> Answer {
@@ -194,12 +234,56 @@ pub fn score(questions: &[Question], answers: &[Answer], floor: Option<f32>) -> 
     f
 }
 
+/// The chunks `docs put --output json` reports indexed.
+fn chunk_count(report: &Value) -> usize {
+    report["indexed_chunks"].as_u64().expect("docs put reports indexed_chunks") as usize
+}
+
+/// What one embedder's run measured besides the answers.
+#[derive(Debug, Clone)]
+pub struct RunFigures {
+    pub status: Value,
+    /// What the gateway's `GET /health` said.
+    pub health: Value,
+    pub indexing: std::time::Duration,
+    pub chunks: usize,
+    pub gateway_rss_kib: u64,
+    pub gateway_hwm_kib: u64,
+}
+
 /// One embedder's run: the target started with `flags`, every question asked.
-pub fn run(name: &str, flags: &[&str], questions: &[Question]) -> (Vec<Answer>, Value) {
+pub fn run(name: &str, flags: &[&str], questions: &[Question]) -> (Vec<Answer>, RunFigures) {
     let target = EvalTarget::up(name, flags);
     let status = target.health();
+    let health = target.health_endpoint();
     let answers = questions.iter().map(|q| target.ask(&q.question)).collect();
-    (answers, status)
+    let (gateway_rss_kib, gateway_hwm_kib) = target.gateway_memory();
+    let figures = RunFigures {
+        status,
+        health,
+        indexing: target.indexing,
+        chunks: target.chunks,
+        gateway_rss_kib,
+        gateway_hwm_kib,
+    };
+    (answers, figures)
+}
+
+/// The `retrieval_eval key=value…` line scripts/bench reads.
+pub fn bench_line(embedder: &str, f: &Figures, run: &RunFigures) -> String {
+    format!(
+        "retrieval_eval embedder={embedder} recall_1={:.3} recall_5={:.3} hit_rate={:.3} false_citation_rate={:.3} \
+         chunks={} indexing_s={:.2} chunks_per_s={:.1} gateway_rss_kib={} gateway_hwm_kib={}",
+        f.recall_1,
+        f.recall_5,
+        f.hit_rate,
+        f.false_citation_rate,
+        run.chunks,
+        run.indexing.as_secs_f64(),
+        run.chunks as f64 / run.indexing.as_secs_f64().max(1e-9),
+        run.gateway_rss_kib,
+        run.gateway_hwm_kib
+    )
 }
 
 pub fn row(name: &str, f: &Figures) -> String {

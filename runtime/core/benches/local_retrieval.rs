@@ -1,7 +1,11 @@
 //! The local target's vector index at full size: 100,000 chunks of 1024 dimensions (Titan v2's
 //! size) in 1,000 documents, on a temporary file. Prints the insert time, search latency
 //! (k = 5), reopen time, file sizes and memory. It also times a scan of the stored BLOBs, the
-//! design that `SqliteVectorIndex` rejected in favour of its in-memory mirror. The last line
+//! design that `SqliteVectorIndex` rejected in favour of its in-memory mirror, and the hybrid
+//! search retrieval calls (the cosine scan fused with FTS5's BM25 ranking of the question's
+//! words): each chunk's text holds 20 words of a 20,000-word vocabulary, and a query names 6, so
+//! each query word matches about 100 chunks; a second figure adds a word every chunk holds
+//! ("passage"), the keyword search's worst case. The last line
 //! repeats the figures as `local_retrieval key=value…` for scripts/bench.
 //!
 //! Run: `cargo bench -p chatbot-core --bench local_retrieval`.
@@ -21,6 +25,9 @@ const DIMENSIONS: usize = 1024;
 const SEARCHES: usize = 200;
 const BLOB_SCANS: usize = 5;
 const K: usize = 5;
+const VOCABULARY: u64 = 20_000;
+const WORDS_PER_CHUNK: usize = 20;
+const WORDS_PER_QUERY: usize = 6;
 
 /// SplitMix64: seeded and dependency-free, so every run indexes the same vectors.
 struct Rng(u64);
@@ -41,6 +48,11 @@ impl Rng {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter_mut().for_each(|x| *x /= norm);
         v
+    }
+
+    /// `n` words of the synthetic vocabulary, which the FTS5 tokenizer keeps whole.
+    fn words(&mut self, n: usize) -> String {
+        (0..n).map(|_| format!("w{:05}", self.next_u64() % VOCABULARY)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -101,7 +113,7 @@ fn main() {
                 chunk: n as u32,
                 title: format!("Document {doc}"),
                 sha256: format!("{doc:064x}"),
-                text: format!("Passage {n} of document {doc}: a short text standing in for a chunk."),
+                text: format!("Passage {n} of document {doc}: {}.", rng.words(WORDS_PER_CHUNK)),
                 vector: rng.unit_vector(),
                 ingested_at: "2026-01-01T00:00:00Z".to_owned(),
             })
@@ -142,6 +154,34 @@ fn main() {
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.95)),
         ms(latencies[latencies.len() - 1])
+    );
+    let mut hybrid = |common: bool| {
+        let mut latencies: Vec<Duration> = (0..SEARCHES)
+            .map(|_| {
+                let query = rng.unit_vector();
+                let mut question = rng.words(WORDS_PER_QUERY);
+                if common {
+                    question.push_str(" passage");
+                }
+                let started = Instant::now();
+                let hits = rt.block_on(index.hybrid_search(&question, &query, K)).expect("hybrid search");
+                let elapsed = started.elapsed();
+                assert_eq!(hits.len(), K);
+                elapsed
+            })
+            .collect();
+        latencies.sort();
+        latencies
+    };
+    let selective = hybrid(false);
+    let common = hybrid(true);
+    println!(
+        "hybrid search ({SEARCHES} queries of {WORDS_PER_QUERY} words): p50 {:.2} ms   p95 {:.2} ms; \
+         with a word in every chunk: p50 {:.2} ms   p95 {:.2} ms",
+        ms(percentile(&selective, 0.50)),
+        ms(percentile(&selective, 0.95)),
+        ms(percentile(&common, 0.50)),
+        ms(percentile(&common, 0.95)),
     );
     memory("after searches");
     let rss_after_searches = status_kib("VmRSS:");
@@ -196,7 +236,8 @@ fn main() {
         "local_retrieval chunks={} dims={DIMENSIONS} k={K} searches={SEARCHES} insert_s={:.2} \
          insert_chunks_per_s={:.0} search_p50_ms={:.2} search_p95_ms={:.2} search_max_ms={:.2} \
          db_mb={db_mb:.1} wal_mb={wal_mb:.1} reopen_s={:.2} rss_after_searches_kib={rss_after_searches} \
-         vm_hwm_kib={} blob_scan_p50_ms={:.2}",
+         vm_hwm_kib={} blob_scan_p50_ms={:.2} hybrid_p50_ms={:.2} hybrid_p95_ms={:.2} \
+         hybrid_common_p50_ms={:.2} hybrid_common_p95_ms={:.2}",
         DOCUMENTS * CHUNKS_PER_DOCUMENT,
         spent.as_secs_f64(),
         (DOCUMENTS * CHUNKS_PER_DOCUMENT) as f64 / spent.as_secs_f64(),
@@ -206,5 +247,9 @@ fn main() {
         reopen.as_secs_f64(),
         status_kib("VmHWM:"),
         ms(percentile(&scans, 0.50)),
+        ms(percentile(&selective, 0.50)),
+        ms(percentile(&selective, 0.95)),
+        ms(percentile(&common, 0.50)),
+        ms(percentile(&common, 0.95)),
     );
 }

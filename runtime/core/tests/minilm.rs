@@ -200,3 +200,62 @@ fn a_missing_model_says_how_to_install_it() {
         assert_says_how_to_reinstall(&err);
     }
 }
+
+/// The local target's chunks for this model, title included as ingestion embeds them, must fit
+/// in the 256 tokens it reads, or their ends would be cut off unseen.
+#[test]
+fn the_local_chunks_of_the_evaluation_set_fit_in_what_the_model_reads() {
+    use chatbot_core::domain::chunking::chunk_text_sized;
+    use chatbot_core::domain::extract::{DocumentKind, ExtractLimits, extract};
+    use chatbot_core::local::minilm::{CHUNK_SIZE, MAX_TOKENS};
+    let dir = repo_root().join("eval/docs");
+    let mut chunks = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        let extracted = extract(&name, &bytes, &ExtractLimits::default()).unwrap();
+        assert!(DocumentKind::of(&name).is_some());
+        for chunk in chunk_text_sized(extracted.kind, &extracted.text, CHUNK_SIZE) {
+            let tokens = model().token_count(&format!("{}\n{chunk}", extracted.title)).unwrap();
+            assert!(tokens <= MAX_TOKENS, "{name}: a chunk of {tokens} tokens: {chunk:?}");
+            chunks += 1;
+        }
+    }
+    assert!(chunks > 100, "{chunks} chunks");
+}
+
+/// The question the local target used to fail ("Nothing in your documents answers this"),
+/// answered by the development model choosing the sentence by its meaning.
+#[tokio::test]
+async fn the_extractive_model_quotes_the_sentence_that_answers_by_meaning() {
+    use chatbot_core::domain::prompt::{ContextSlot, DEFAULT_SYSTEM_PROMPT, RetrievedChunk, build_prompt};
+    use chatbot_core::local::extractive::{ExtractiveModel, MARKER};
+    use chatbot_core::ports::ChatModel;
+    let passage = |source: &str, text: &str| RetrievedChunk {
+        source: source.into(),
+        chunk: 0,
+        score: 0.4,
+        text: text.into(),
+    };
+    let sources = vec![
+        passage(
+            "docs/garden.md",
+            "Bed 4: runner beans on a bamboo wigwam.\nThe greenhouse holds six tomato plants.",
+        ),
+        passage("docs/cv.md", "## Skills\n\n- Languages: Rust, Go, Python, SQL\n- Spoken: English, Swedish"),
+    ];
+    let prompt = build_prompt(
+        DEFAULT_SYSTEM_PROMPT,
+        &[],
+        10,
+        &ContextSlot::Retrieved(sources),
+        "What can Maria write code in?",
+    );
+    let model = ExtractiveModel::new().with_embedder(std::sync::Arc::new(model().clone()));
+    let reply = model.complete(&prompt).await.unwrap().text;
+    assert!(reply.starts_with(MARKER), "{reply}");
+    let first = reply.lines().nth(1).unwrap_or_default();
+    assert!(first.contains("Rust") && first.ends_with("[2]"), "{reply}");
+    assert!(reply.lines().count() <= 4, "at most three quotes: {reply}");
+}

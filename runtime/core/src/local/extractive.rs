@@ -163,14 +163,18 @@ pub fn answer(prompt: &Prompt) -> String {
             );
         }
         if let Some(said) = recalled(prompt, &wanted) {
-            return format!(
-                "{MARKER} Nothing in your documents answers this, but earlier in this conversation you said: \"{}\"",
-                shorten(said)
-            );
+            return recall_reply(said);
         }
         return format!("{MARKER} Nothing in your documents answers this question.");
     }
     quote(&picked)
+}
+
+fn recall_reply(said: &str) -> String {
+    format!(
+        "{MARKER} Nothing in your documents answers this, but earlier in this conversation you said: \"{}\"",
+        shorten(said)
+    )
 }
 
 fn quote(picked: &[Candidate]) -> String {
@@ -214,6 +218,14 @@ async fn semantic_answer(embedder: &dyn Embedder, prompt: &Prompt) -> Result<Str
             found.push((source, position, text.clone(), wanted.intersection(&words).count()));
         }
     }
+    // A question about the conversation itself ("what code word did I give you?"): an earlier
+    // turn sharing more of its words than any sentence of the passages answers it.
+    let most_shared = found.iter().map(|f| f.3).max().unwrap_or(0);
+    if let Some((shared, said)) = recalled_sharing(prompt, &wanted)
+        && shared > most_shared
+    {
+        return Ok(recall_reply(said));
+    }
     let vectors = embedder.embed(&texts).await?;
     let Some((q, rest)) = vectors.split_first() else {
         return Ok(answer(prompt));
@@ -254,6 +266,11 @@ async fn semantic_answer(embedder: &dyn Embedder, prompt: &Prompt) -> Result<Str
 /// The earlier user turn sharing the most question words (the latest on a tie), quoted back:
 /// the development model's only memory, enough to show that the history reaches the model.
 fn recalled<'a>(prompt: &'a Prompt, wanted: &BTreeSet<String>) -> Option<&'a str> {
+    recalled_sharing(prompt, wanted).map(|(_, text)| text)
+}
+
+/// [`recalled`], with how many question words it shares.
+fn recalled_sharing<'a>(prompt: &'a Prompt, wanted: &BTreeSet<String>) -> Option<(usize, &'a str)> {
     let last = prompt.turns.iter().rposition(|t| t.role == Role::User)?;
     prompt.turns[..last]
         .iter()
@@ -261,7 +278,6 @@ fn recalled<'a>(prompt: &'a Prompt, wanted: &BTreeSet<String>) -> Option<&'a str
         .map(|t| (terms(&t.text).filter(|w| wanted.contains(w)).count(), t.text.as_str()))
         .filter(|(shared, _)| *shared > 0)
         .max_by_key(|(shared, _)| *shared)
-        .map(|(_, text)| text)
 }
 
 struct Candidate {
