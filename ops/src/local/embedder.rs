@@ -147,7 +147,7 @@ pub fn resolve(
             minilm::DIMENSIONS
         ))),
         (EmbedderArg::Minilm, VectorStore::Sqlite) => {
-            check_minilm(configured, repo_root).context("--embedder minilm")?;
+            check_minilm(&minilm::files::locate(configured, repo_root)?).context("--embedder minilm")?;
             Ok(Resolved { embedder: LocalEmbedder::Minilm, fallback: None })
         }
         (EmbedderArg::Auto, VectorStore::Sqlite) => match minilm::files::locate(configured, repo_root) {
@@ -157,18 +157,17 @@ pub fn resolve(
                 hashing::MODEL_NAME
             ))),
             Err(e) => Err(e.into()),
-            Ok(_) => {
-                check_minilm(configured, repo_root)?;
+            Ok(path) => {
+                check_minilm(&path)?;
                 Ok(Resolved { embedder: LocalEmbedder::Minilm, fallback: None })
             }
         },
     }
 }
 
-/// The model's files, found and each checked against its sha256.
-fn check_minilm(configured: Option<&OsStr>, repo_root: &Path) -> anyhow::Result<()> {
-    let path = minilm::files::locate(configured, repo_root)?;
-    minilm::files::read(&path)?;
+/// The model's files at `path`, each checked against its sha256.
+fn check_minilm(path: &Path) -> anyhow::Result<()> {
+    minilm::files::read(path)?;
     Ok(())
 }
 

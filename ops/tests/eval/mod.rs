@@ -88,7 +88,7 @@ impl EvalTarget {
             .expect("run opsctl")
     }
 
-    pub fn health(&self) -> Value {
+    pub fn status(&self) -> Value {
         let status = self.opsctl(&["local", "status", "--output", "json"]);
         serde_json::from_slice(&status.stdout).expect("local status prints JSON")
     }
@@ -107,7 +107,7 @@ impl EvalTarget {
 
     /// The gateway's resident and peak memory, in KiB, from /proc.
     pub fn gateway_memory(&self) -> (u64, u64) {
-        let pid = self.health()["gateway"]["pid"].as_u64().expect("the gateway's pid");
+        let pid = self.status()["gateway"]["pid"].as_u64().expect("the gateway's pid");
         let status =
             std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the gateway's /proc status");
         let field = |name: &str| {
@@ -254,7 +254,7 @@ pub struct RunFigures {
 /// One embedder's run: the target started with `flags`, every question asked.
 pub fn run(name: &str, flags: &[&str], questions: &[Question]) -> (Vec<Answer>, RunFigures) {
     let target = EvalTarget::up(name, flags);
-    let status = target.health();
+    let status = target.status();
     let health = target.health_endpoint();
     let answers = questions.iter().map(|q| target.ask(&q.question)).collect();
     let (gateway_rss_kib, gateway_hwm_kib) = target.gateway_memory();

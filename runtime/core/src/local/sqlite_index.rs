@@ -122,6 +122,17 @@ impl SqliteVectorIndex {
             .map_err(|e| RagError::Failed(format!("a local vector index task failed: {e}")))?
     }
 
+    /// A query vector checked and made unit length; `None` when no hit is asked for.
+    fn unit_query(&self, vector: &[f32], k: usize) -> Result<Option<Vec<f32>>, RagError> {
+        self.check_vector("the query vector", vector)?;
+        if k == 0 {
+            return Ok(None);
+        }
+        let mut unit = vector.to_vec();
+        normalize(&mut unit);
+        Ok(Some(unit))
+    }
+
     fn check_vector(&self, what: &str, vector: &[f32]) -> Result<(), RagError> {
         let dims = self.shared.dimensions;
         if vector.len() != dims {
@@ -303,13 +314,8 @@ impl VectorIndex for SqliteVectorIndex {
     }
 
     async fn search(&self, vector: &[f32], k: usize) -> Result<Vec<RetrievedChunk>, RagError> {
-        self.check_vector("the query vector", vector)?;
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let mut query = vector.to_vec();
-        normalize(&mut query);
-        self.blocking(move |s| s.search(&query, k)).await
+        let Some(unit) = self.unit_query(vector, k)? else { return Ok(Vec::new()) };
+        self.blocking(move |s| s.search(&unit, k)).await
     }
 
     async fn hybrid_search(
@@ -318,12 +324,7 @@ impl VectorIndex for SqliteVectorIndex {
         vector: &[f32],
         k: usize,
     ) -> Result<Vec<RetrievedChunk>, RagError> {
-        self.check_vector("the query vector", vector)?;
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let mut unit = vector.to_vec();
-        normalize(&mut unit);
+        let Some(unit) = self.unit_query(vector, k)? else { return Ok(Vec::new()) };
         let question = query.to_owned();
         self.blocking(move |s| s.hybrid_search(&question, &unit, k)).await
     }
